@@ -1,0 +1,49 @@
+"""The ``merginguriel`` console command: ``merginguriel <command> [options]`` runs the same ``main`` as the
+matching script (``merginguriel merge …`` ≡ ``python merginguriel/run_merging_pipeline_refactored.py …``)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+# command -> (module under merginguriel.commands, script name, one-line description)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("demo", "run_demo.py", "Offline end-to-end demo on the built-in corpus."),
+    "similarity": ("similarity", "generate_sparse_similarity_unified.py", "Build URIEL similarity matrices."),
+    "train": ("train", "training_bert.py", "Fine-tune an intent classifier on one or more locales."),
+    "merge": ("merge", "run_merging_pipeline_refactored.py", "Merge source models for a target and evaluate."),
+    "evaluate": ("evaluate", "evaluate_specific_model.py", "Evaluate one model on a locale."),
+}
+
+
+def usage() -> str:
+    lines = ["usage: merginguriel <command> [options]   (merginguriel <command> --help for its options)", "", "commands:"]
+    lines += [f"  {name:<12} {desc}  [python merginguriel/{script}]" for name, (_, script, desc) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if argv[0] in ("--version", "-V"):
+        from merginguriel import __version__
+
+        print(f"merginguriel {__version__}")
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        print(f"error: unknown command {name!r}.{hint}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"merginguriel.commands.{COMMANDS[name][0]}")
+    return module.run(rest)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,156 @@
+"""Flag groups shared by every command, defined once so ``--dataset-name`` means the same thing everywhere,
+and ``run_main`` which turns user errors into one clear message and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from merginguriel.massive_data import HUB_DATASET
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SPARSE_MATRIX_NAME = "sparsed_language_similarity_matrix_unified.csv"
+DENSE_MATRIX_NAME = "language_similarity_matrix_unified.csv"
+MAPPING_NAME = "model_mapping_unified.csv"
+DEFAULT_BASE_MODEL = "xlm-roberta-base"
+
+
+def default_repo_file(name: str) -> str:
+    """``name`` in the current directory if it is there, else the copy at the repository root."""
+    return name if Path(name).is_file() or not (REPO_ROOT / name).is_file() else str(REPO_ROOT / name)
+
+
+def add_data_args(parser: argparse.ArgumentParser, split: str | None = "test") -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--dataset-name",
+        "--dataset_name",
+        dest="dataset_name",
+        default=HUB_DATASET,
+        help=f"Hub id ({HUB_DATASET}), a local folder laid out as <locale>/{{train,dev,test}}.jsonl[.gz], "
+        "or 'builtin' for the small corpus shipped with the package.",
+    )
+    group.add_argument(
+        "--text-column", "--text_column", dest="text_column", default="utt", help="Column holding the utterance."
+    )
+    if split is not None:
+        group.add_argument(
+            "--dataset-split",
+            "--dataset_split",
+            "--split",
+            dest="dataset_split",
+            default=split,
+            help=f"Split to use: train, validation (alias dev) or test (default {split}).",
+        )
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("models")
+    group.add_argument(
+        "--models-root",
+        dest="models_root",
+        default="haryos_model",
+        help="Folder holding the per-locale models {base}_massive_k_{locale} (default ./haryos_model).",
+    )
+    group.add_argument(
+        "--base-model",
+        dest="base_model",
+        default=DEFAULT_BASE_MODEL,
+        help="Pretrained encoder the per-locale models were fine-tuned from (hub id or local folder); "
+        "names the model folders and is the base of task vectors.",
+    )
+
+
+def add_similarity_args(parser: argparse.ArgumentParser, num_languages: int | None = 5) -> None:
+    group = parser.add_argument_group("similarity")
+    group.add_argument(
+        "--similarity-matrix",
+        dest="similarity_matrix",
+        default=None,
+        help=f"Similarity CSV (default ./{SPARSE_MATRIX_NAME}, or ./{DENSE_MATRIX_NAME} with "
+        "--similarity-source dense; the repository's copy when absent here).",
+    )
+    group.add_argument(
+        "--similarity-source",
+        dest="similarity_source",
+        choices=["sparse", "dense"],
+        default="sparse",
+        help="sparse: use the precomputed top-k + Sinkhorn matrix; dense: sparsify the dense matrix on the fly.",
+    )
+    group.add_argument("--top-k", dest="top_k", type=int, default=20, help="Top-k per row (dense source only).")
+    group.add_argument(
+        "--sinkhorn-iters", dest="sinkhorn_iters", type=int, default=20, help="Sinkhorn rounds (dense source only)."
+    )
+    if num_languages is not None:
+        group.add_argument(
+            "--num-languages",
+            dest="num_languages",
+            type=int,
+            default=num_languages,
+            help=f"Number of source languages to select (default {num_languages}).",
+        )
+
+
+def similarity_matrix_path(args: argparse.Namespace) -> str:
+    if args.similarity_matrix:
+        return args.similarity_matrix
+    return default_repo_file(DENSE_MATRIX_NAME if args.similarity_source == "dense" else SPARSE_MATRIX_NAME)
+
+
+def add_output_args(parser: argparse.ArgumentParser, merged: bool = False, results: bool = True, plots: bool = False) -> None:
+    group = parser.add_argument_group("outputs")
+    if merged:
+        group.add_argument(
+            "--merged-models-root", dest="merged_models_root", default="merged_models", help="Where merged models go."
+        )
+    if results:
+        group.add_argument("--results-root", dest="results_root", default="results", help="Where results go.")
+    if plots:
+        group.add_argument("--plots-root", dest="plots_root", default="plots", help="Where plots go.")
+    group.add_argument("--overwrite", action="store_true", help="Replace outputs that exist already.")
+
+
+def add_runtime_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("runtime")
+    group.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="Device for the math.")
+    group.add_argument("--seed", type=int, default=42, help="Random seed.")
+    group.add_argument("--batch-size", dest="batch_size", type=int, default=64, help="Inference batch size.")
+    group.add_argument("--max-seq-length", dest="max_seq_length", type=int, default=128, help="Max tokens per text.")
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA device is available; use --device cpu or auto.")
+    return name
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("httpx", "urllib3", "datasets", "filelock", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
+    """Run a command's ``main``; user errors become ``error: <message>`` on stderr and exit status 2.
+
+    Set ``MERGINGURIEL_DEBUG=1`` to see the traceback instead.
+    """
+    try:
+        return int(main(argv) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        if os.environ.get("MERGINGURIEL_DEBUG"):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
