@@ -35,7 +35,11 @@ def add_data_args(parser: argparse.ArgumentParser, split: str | None = "test") -
         "or 'builtin' for the small corpus shipped with the package.",
     )
     group.add_argument(
-        "--text-column", "--text_column", dest="text_column", default="utt", help="Column holding the utterance."
+        "--text-column",
+        "--text_column",
+        dest="text_column",
+        default="utt",
+        help="Column holding the utterance.",
     )
     if split is not None:
         group.add_argument(
@@ -81,9 +85,15 @@ def add_similarity_args(parser: argparse.ArgumentParser, num_languages: int | No
         default="sparse",
         help="sparse: use the precomputed top-k + Sinkhorn matrix; dense: sparsify the dense matrix on the fly.",
     )
-    group.add_argument("--top-k", dest="top_k", type=int, default=20, help="Top-k per row (dense source only).")
     group.add_argument(
-        "--sinkhorn-iters", dest="sinkhorn_iters", type=int, default=20, help="Sinkhorn rounds (dense source only)."
+        "--top-k", dest="top_k", type=int, default=20, help="Top-k per row (dense source only)."
+    )
+    group.add_argument(
+        "--sinkhorn-iters",
+        dest="sinkhorn_iters",
+        type=int,
+        default=20,
+        help="Sinkhorn rounds (dense source only).",
     )
     if num_languages is not None:
         group.add_argument(
@@ -101,11 +111,16 @@ def similarity_matrix_path(args: argparse.Namespace) -> str:
     return default_repo_file(DENSE_MATRIX_NAME if args.similarity_source == "dense" else SPARSE_MATRIX_NAME)
 
 
-def add_output_args(parser: argparse.ArgumentParser, merged: bool = False, results: bool = True, plots: bool = False) -> None:
+def add_output_args(
+    parser: argparse.ArgumentParser, merged: bool = False, results: bool = True, plots: bool = False
+) -> None:
     group = parser.add_argument_group("outputs")
     if merged:
         group.add_argument(
-            "--merged-models-root", dest="merged_models_root", default="merged_models", help="Where merged models go."
+            "--merged-models-root",
+            dest="merged_models_root",
+            default="merged_models",
+            help="Where merged models go.",
         )
     if results:
         group.add_argument("--results-root", dest="results_root", default="results", help="Where results go.")
@@ -116,10 +131,14 @@ def add_output_args(parser: argparse.ArgumentParser, merged: bool = False, resul
 
 def add_runtime_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("runtime")
-    group.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="Device for the math.")
+    group.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="Device for the math."
+    )
     group.add_argument("--seed", type=int, default=42, help="Random seed.")
     group.add_argument("--batch-size", dest="batch_size", type=int, default=64, help="Inference batch size.")
-    group.add_argument("--max-seq-length", dest="max_seq_length", type=int, default=128, help="Max tokens per text.")
+    group.add_argument(
+        "--max-seq-length", dest="max_seq_length", type=int, default=128, help="Max tokens per text."
+    )
 
 
 def resolve_device(name: str) -> str:
@@ -128,7 +147,9 @@ def resolve_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA device is available; use --device cpu or auto.")
+        raise ValueError(
+            "--device cuda was asked for but no CUDA device is available; use --device cpu or auto."
+        )
     return name
 
 

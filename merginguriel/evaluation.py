@@ -15,14 +15,21 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 from tqdm.auto import tqdm
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from merginguriel import __version__
 from merginguriel.labels import INTENT_LABELS, align_label_ids, check_labels_cover, model_label_names
 from merginguriel.massive_data import load_split
 
 
-def load_classifier(model_dir: str | os.PathLike, device: str = "cpu") -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def load_classifier(
+    model_dir: str | os.PathLike, device: str = "cpu"
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Model (in eval mode, on ``device``) and tokenizer from a folder or hub id."""
     model_dir = str(model_dir)
     if Path(model_dir).exists() and not (Path(model_dir) / "config.json").is_file():
@@ -53,7 +60,9 @@ def predict_logits(
     starts = range(0, len(order), batch_size)
     for start in tqdm(starts, desc=desc, disable=not progress, leave=False, unit="batch"):
         idx = order[start : start + batch_size]
-        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        enc = tokenizer(
+            [texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        )
         enc = {k: v.to(device) for k, v in enc.items()}
         out[idx] = model(**enc).logits.float().cpu().numpy()
     return out
@@ -67,7 +76,9 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int]) -> dict
     total = int(len(y_true))
     return {
         "accuracy": correct / total if total else float("nan"),
-        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)) if total else float("nan"),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+        if total
+        else float("nan"),
         "correct": correct,
         "total": total,
     }
@@ -99,7 +110,9 @@ def evaluate_model(
     labels = model_label_names(model.config)
     check_labels_cover(labels, sorted(set(data["intent"])))
     texts = data["text"]
-    logits = predict_logits(model, tokenizer, texts, batch_size, max_length, device, progress, desc=f"eval {locale}")
+    logits = predict_logits(
+        model, tokenizer, texts, batch_size, max_length, device, progress, desc=f"eval {locale}"
+    )
     pred = canonical_predictions(logits, labels)
     gold = np.asarray(data["label"])
     metrics = classification_metrics(gold, pred)

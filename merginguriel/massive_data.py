@@ -27,7 +27,13 @@ HUB_DATASET = "AmazonScience/massive"
 BUILTIN_DATASET = "builtin"
 BUILTIN_CORPUS_DIR = Path(__file__).resolve().parent / "builtin_corpus"
 SPLITS = ("train", "validation", "test")
-_SPLIT_ALIASES = {"train": "train", "validation": "validation", "dev": "validation", "eval": "validation", "test": "test"}
+_SPLIT_ALIASES = {
+    "train": "train",
+    "validation": "validation",
+    "dev": "validation",
+    "eval": "validation",
+    "test": "test",
+}
 _LOCAL_SPLIT_FILE = {"train": "train", "validation": "dev", "test": "test"}
 
 
@@ -62,7 +68,9 @@ def canonical_split(split: str) -> str:
     try:
         return _SPLIT_ALIASES[split]
     except KeyError:
-        raise DatasetError(f"Unknown split {split!r}; use one of train, validation (alias dev), test.") from None
+        raise DatasetError(
+            f"Unknown split {split!r}; use one of train, validation (alias dev), test."
+        ) from None
 
 
 def local_locales(folder: str | os.PathLike) -> list[str]:
@@ -93,7 +101,9 @@ def _load_raw(source: DatasetSource, locale: str, split: str) -> tuple[datasets.
         raw = datasets.load_dataset(source.location, locale, split=split)
     feature = raw.features.get("intent")
     if feature is None:
-        raise DatasetError(f"{source.name} {locale}/{split} has no 'intent' column (columns: {raw.column_names}).")
+        raise DatasetError(
+            f"{source.name} {locale}/{split} has no 'intent' column (columns: {raw.column_names})."
+        )
     names = list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
     return raw, names
 
@@ -125,7 +135,9 @@ def load_split(
         intents = [classlabel_names[i] for i in intents]
     unknown = sorted({name for name in intents if name not in LABEL2ID})
     if unknown:
-        raise LabelMismatchError(f"{source.name} {locale}/{split} has intents that are not MASSIVE's: {unknown[:5]}")
+        raise LabelMismatchError(
+            f"{source.name} {locale}/{split} has intents that are not MASSIVE's: {unknown[:5]}"
+        )
     return datasets.Dataset.from_dict(
         {
             "text": [str(t) for t in raw[text_column]],

@@ -89,7 +89,9 @@ def parse_weights(spec: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for item in (p.strip() for p in spec.split(",") if p.strip()):
         if "=" not in item:
-            raise MergeConfigError(f"--weights item {item!r} is not LOCALE=WEIGHT (e.g. --weights de-DE=0.6,nl-NL=0.4).")
+            raise MergeConfigError(
+                f"--weights item {item!r} is not LOCALE=WEIGHT (e.g. --weights de-DE=0.6,nl-NL=0.4)."
+            )
         loc, value = item.split("=", 1)
         loc = validate_locale(loc.strip())
         try:
@@ -97,7 +99,9 @@ def parse_weights(spec: str) -> dict[str, float]:
         except ValueError:
             raise MergeConfigError(f"--weights: {value!r} for {loc} is not a number.") from None
         if weight < 0:
-            raise MergeConfigError(f"--weights: {loc} has a negative weight ({weight}); weights must be >= 0.")
+            raise MergeConfigError(
+                f"--weights: {loc} has a negative weight ({weight}); weights must be >= 0."
+            )
         out[loc] = weight
     if not out:
         raise MergeConfigError("--weights is empty; give LOCALE=WEIGHT pairs.")
@@ -118,7 +122,9 @@ def plan_merge(request: MergeRequest) -> MergePlan:
     if mode in ("manual", "linear") and not request.weights:
         raise MergeConfigError(f"--mode {mode} needs --weights LOCALE=WEIGHT,... (e.g. de-DE=0.5,nl-NL=0.5).")
     if mode == "uriel" and not request.source_locales:
-        raise MergeConfigError("--mode uriel needs --source-locales (comma-separated); weights come from the matrix.")
+        raise MergeConfigError(
+            "--mode uriel needs --source-locales (comma-separated); weights come from the matrix."
+        )
     if request.weights:
         chosen = list(request.weights.items())
         if target in request.weights:
@@ -128,17 +134,29 @@ def plan_merge(request: MergeRequest) -> MergePlan:
             notes.append(f"weights summed to {total:g}; normalised to sum to 1")
         pairs = [(loc, w / total) for loc, w in chosen]
     else:
-        matrix = similarity_matrix(request.similarity_matrix, request.similarity_source, request.top_k, request.sinkhorn_iters)
+        matrix = similarity_matrix(
+            request.similarity_matrix, request.similarity_source, request.top_k, request.sinkhorn_iters
+        )
         if request.source_locales:
-            pairs = [(s.locale, s.weight) for s in source_weights(target, matrix, parse_locales(request.source_locales))]
+            pairs = [
+                (s.locale, s.weight)
+                for s in source_weights(target, matrix, parse_locales(request.source_locales))
+            ]
         else:
             candidates = None
             if request.available_only:
-                candidates = [loc for loc in discover_models(request.models_root, request.base_model) if loc != target]
-            pairs = [(s.locale, s.weight) for s in select_sources(target, matrix, request.num_languages, candidates)]
+                candidates = [
+                    loc for loc in discover_models(request.models_root, request.base_model) if loc != target
+                ]
+            pairs = [
+                (s.locale, s.weight)
+                for s in select_sources(target, matrix, request.num_languages, candidates)
+            ]
     if mode == "average":
         pairs = [(loc, 1.0 / len(pairs)) for loc, _ in pairs]
-    sources = [SourceModel(loc, str(find_model(request.models_root, request.base_model, loc)), w) for loc, w in pairs]
+    sources = [
+        SourceModel(loc, str(find_model(request.models_root, request.base_model, loc)), w) for loc, w in pairs
+    ]
     method = engine_method(mode)
     key = experiment_key(
         {
@@ -152,7 +170,17 @@ def plan_merge(request: MergeRequest) -> MergePlan:
             "seed": request.seed,
         }
     )
-    return MergePlan(mode, method, target, sources, request.base_model, dict(request.method_params), request.head_merge, notes, key)
+    return MergePlan(
+        mode,
+        method,
+        target,
+        sources,
+        request.base_model,
+        dict(request.method_params),
+        request.head_merge,
+        notes,
+        key,
+    )
 
 
 def merge_details(plan: MergePlan, result: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
@@ -200,8 +228,15 @@ def model_card(details: Mapping[str, Any]) -> str:
     )
 
 
-def execute_merge(plan: MergePlan, output_dir: str | os.PathLike, options: Mapping[str, Any], overwrite: bool = False,
-                  device: str = "cpu", seed: int = 42, statistics: Sequence[Mapping] | None = None) -> dict[str, Any]:
+def execute_merge(
+    plan: MergePlan,
+    output_dir: str | os.PathLike,
+    options: Mapping[str, Any],
+    overwrite: bool = False,
+    device: str = "cpu",
+    seed: int = 42,
+    statistics: Sequence[Mapping] | None = None,
+) -> dict[str, Any]:
     """Merge ``plan`` into ``output_dir`` atomically (model, tokenizer, details, card); returns the details."""
     from auto_merge_llm import merge_models
     from transformers import AutoTokenizer

@@ -63,7 +63,9 @@ def find_model(models_root: str | os.PathLike, base_model: str | os.PathLike, lo
     return path
 
 
-def discover_models(models_root: str | os.PathLike, base_model: str | os.PathLike | None = None) -> dict[str, Path]:
+def discover_models(
+    models_root: str | os.PathLike, base_model: str | os.PathLike | None = None
+) -> dict[str, Path]:
     """All per-locale models under ``models_root`` (optionally only those of one base), locale -> path."""
     root = Path(models_root)
     found: dict[str, Path] = {}

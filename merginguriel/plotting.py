@@ -12,7 +12,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
-
 def save_figure(fig: plt.Figure, path: str | os.PathLike) -> Path:
     """Save ``fig`` as PNG atomically and close it."""
     path = Path(path)
@@ -24,7 +23,9 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike) -> Path:
     return path
 
 
-def heatmap(frame: pd.DataFrame, path: str | os.PathLike, title: str, fmt: str = ".2f", cmap: str = "viridis") -> Path:
+def heatmap(
+    frame: pd.DataFrame, path: str | os.PathLike, title: str, fmt: str = ".2f", cmap: str = "viridis"
+) -> Path:
     """Heatmap of a (row label x column label) frame, values annotated when it is small enough to read."""
     n_rows, n_cols = frame.shape
     fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * n_cols + 2), max(3.5, 0.4 * n_rows + 1.5)))

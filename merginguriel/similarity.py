@@ -114,7 +114,10 @@ def build_similarity(
         )
     dense = cosine_similarity_01(feature_vectors(locales, feature_type))
     sparse = sparsify(dense, locales, k, iterations)
-    return (pd.DataFrame(dense, index=locales, columns=locales), pd.DataFrame(sparse, index=locales, columns=locales))
+    return (
+        pd.DataFrame(dense, index=locales, columns=locales),
+        pd.DataFrame(sparse, index=locales, columns=locales),
+    )
 
 
 def sparsify(dense: np.ndarray, locales: Sequence[str], k: int, iterations: int) -> np.ndarray:
@@ -149,7 +152,9 @@ def similarity_matrix(
         return frame
     if source == "dense":
         locales = list(frame.index)
-        return pd.DataFrame(sparsify(frame.to_numpy(), locales, top_k, sinkhorn_iters), index=locales, columns=locales)
+        return pd.DataFrame(
+            sparsify(frame.to_numpy(), locales, top_k, sinkhorn_iters), index=locales, columns=locales
+        )
     raise SimilarityError(f"--similarity-source must be 'sparse' or 'dense', not {source!r}.")
 
 
@@ -165,7 +170,9 @@ def select_sources(
     """
     target = validate_locale(target)
     if target not in matrix.index:
-        raise SimilarityError(f"Target {target} is not in the similarity matrix (it covers {len(matrix)} locales).")
+        raise SimilarityError(
+            f"Target {target} is not in the similarity matrix (it covers {len(matrix)} locales)."
+        )
     if num_languages < 1:
         raise SimilarityError(f"--num-languages must be at least 1 (got {num_languages}).")
     row = matrix.loc[target].drop(labels=[target])

@@ -18,7 +18,10 @@ def test_accuracy_and_macro_f1_by_hand():
 def test_predictions_are_mapped_by_label_name():
     model_labels = ["weather_query", "alarm_set"]  # a model with its own order
     logits = np.array([[0.1, 0.9], [0.8, 0.2]])
-    assert canonical_predictions(logits, model_labels).tolist() == [LABEL2ID["alarm_set"], LABEL2ID["weather_query"]]
+    assert canonical_predictions(logits, model_labels).tolist() == [
+        LABEL2ID["alarm_set"],
+        LABEL2ID["weather_query"],
+    ]
 
 
 def test_label_coverage_and_unknown_names():

@@ -8,9 +8,33 @@ from merginguriel.labels import INTENT_LABELS, LABEL2ID, LabelMismatchError
 from merginguriel.massive_data import DatasetError, load_split, resolve_dataset
 
 ROWS = [
-    {"id": "1", "locale": "de-DE", "partition": "test", "scenario": "alarm", "intent": "alarm_set", "utt": "weck mich", "annot_utt": "weck mich"},
-    {"id": "2", "locale": "de-DE", "partition": "test", "scenario": "weather", "intent": "weather_query", "utt": "regnet es", "annot_utt": "regnet es"},
-    {"id": "3", "locale": "de-DE", "partition": "test", "scenario": "qa", "intent": "qa_currency", "utt": "kurs dollar", "annot_utt": "kurs dollar"},
+    {
+        "id": "1",
+        "locale": "de-DE",
+        "partition": "test",
+        "scenario": "alarm",
+        "intent": "alarm_set",
+        "utt": "weck mich",
+        "annot_utt": "weck mich",
+    },
+    {
+        "id": "2",
+        "locale": "de-DE",
+        "partition": "test",
+        "scenario": "weather",
+        "intent": "weather_query",
+        "utt": "regnet es",
+        "annot_utt": "regnet es",
+    },
+    {
+        "id": "3",
+        "locale": "de-DE",
+        "partition": "test",
+        "scenario": "qa",
+        "intent": "qa_currency",
+        "utt": "kurs dollar",
+        "annot_utt": "kurs dollar",
+    },
 ]
 
 

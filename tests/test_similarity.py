@@ -97,6 +97,8 @@ def test_build_similarity_with_lang2vec_germanic_closer_than_unrelated():
     assert dense.loc["de-DE", "nl-NL"] > dense.loc["de-DE", "ja-JP"]
     # zh-CN and zh-TW share URIEL features: identical rows apart from each other's cell, similarity 1
     assert dense.loc["zh-CN", "zh-TW"] == pytest.approx(1.0)
-    assert np.allclose(dense.loc["zh-CN"].drop(["zh-CN", "zh-TW"]), dense.loc["zh-TW"].drop(["zh-CN", "zh-TW"]))
+    assert np.allclose(
+        dense.loc["zh-CN"].drop(["zh-CN", "zh-TW"]), dense.loc["zh-TW"].drop(["zh-CN", "zh-TW"])
+    )
     assert ((sparse > 0).sum(axis=1) <= 2).all()
     assert np.allclose(sparse.to_numpy().sum(axis=0), 1.0, atol=1e-3)

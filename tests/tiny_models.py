@@ -81,7 +81,9 @@ def build_tiny_base(folder: Path, seed: int = 0) -> Path:
 def save_locale_model(base: Path, models_root: Path, locale: str, seed: int, scale: float = 0.02) -> Path:
     """A 'fine-tuned' classifier for ``locale``: the base plus seeded noise, canonical labels, own head."""
     torch.manual_seed(seed)
-    config = XLMRobertaConfig.from_pretrained(base, num_labels=len(ID2LABEL), id2label=dict(ID2LABEL), label2id=dict(LABEL2ID))
+    config = XLMRobertaConfig.from_pretrained(
+        base, num_labels=len(ID2LABEL), id2label=dict(ID2LABEL), label2id=dict(LABEL2ID)
+    )
     model = XLMRobertaForSequenceClassification.from_pretrained(base, config=config)
     with torch.no_grad():
         for param in model.parameters():

@@ -49,12 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-lang", default="af-ZA", help="Target locale (default af-ZA).")
     p.add_argument("--num-languages", type=int, default=3, help="Sources per merge (default 3).")
     p.add_argument("--modes", nargs="+", default=["similarity", "average"], help="Merge modes to run.")
-    p.add_argument("--base-model", default=None, help="Pretrained encoder folder (default: the packaged MiniLM-L6).")
-    p.add_argument("--locales", default=None, help="Comma-separated locales to train (default: all built-in locales).")
-    p.add_argument("--workdir", default=".", help="Root for haryos_model/, merged_models/, results/, plots/ (default .).")
+    p.add_argument(
+        "--base-model", default=None, help="Pretrained encoder folder (default: the packaged MiniLM-L6)."
+    )
+    p.add_argument(
+        "--locales", default=None, help="Comma-separated locales to train (default: all built-in locales)."
+    )
+    p.add_argument(
+        "--workdir", default=".", help="Root for haryos_model/, merged_models/, results/, plots/ (default .)."
+    )
     p.add_argument("--epochs", type=float, default=8.0, help="Training epochs per locale (default 8).")
     p.add_argument("--learning-rate", type=float, default=2e-4, help="Learning rate (default 2e-4).")
-    p.add_argument("--max-train-samples", type=int, default=None, help="Training rows per locale (default all).")
+    p.add_argument(
+        "--max-train-samples", type=int, default=None, help="Training rows per locale (default all)."
+    )
     p.add_argument("--retrain", action="store_true", help="Retrain models that exist already.")
     p.add_argument("--seed", type=int, default=42)
     return p
@@ -66,7 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.time()
     base = args.base_model or minilm_path()
     work = Path(args.workdir)
-    models_root, merged_root, results_root, plots_root = (work / n for n in ("haryos_model", "merged_models", "results", "plots"))
+    models_root, merged_root, results_root, plots_root = (
+        work / n for n in ("haryos_model", "merged_models", "results", "plots")
+    )
     locales = args.locales.split(",") if args.locales else local_locales(BUILTIN_CORPUS_DIR)
     target = args.target_lang
     if target not in locales:
@@ -80,33 +90,84 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  ({i}/{len(locales)}) {loc}: exists, reusing {out}")
             continue
         print(f"  ({i}/{len(locales)}) {loc}")
-        train_cmd.main([
-            "--model_name_or_path", base, "--locale", loc, *common_data, "--output_dir", str(out), "--overwrite",
-            "--do_train", "--num_train_epochs", str(args.epochs), "--learning_rate", str(args.learning_rate),
-            "--per_device_train_batch_size", "32", "--max_seq_length", "48", "--seed", str(args.seed),
-            "--disable_tqdm", "true", "--logging_strategy", "no", "--warmup_ratio", "0.1",
-            *(["--max_train_samples", str(args.max_train_samples)] if args.max_train_samples else []),
-        ])
+        train_cmd.main(
+            [
+                "--model_name_or_path",
+                base,
+                "--locale",
+                loc,
+                *common_data,
+                "--output_dir",
+                str(out),
+                "--overwrite",
+                "--do_train",
+                "--num_train_epochs",
+                str(args.epochs),
+                "--learning_rate",
+                str(args.learning_rate),
+                "--per_device_train_batch_size",
+                "32",
+                "--max_seq_length",
+                "48",
+                "--seed",
+                str(args.seed),
+                "--disable_tqdm",
+                "true",
+                "--logging_strategy",
+                "no",
+                "--warmup_steps",
+                "0.1",
+                *(["--max_train_samples", str(args.max_train_samples)] if args.max_train_samples else []),
+            ]
+        )
 
     print(f"[2/4] similarity matrix for {', '.join(locales)}")
     sim_dir = work / "similarity"
     sparse_csv = sim_dir / "demo_sparse_similarity.csv"
-    similarity_cmd.main([
-        "--locales", ",".join(locales), "--out-dense", str(sim_dir / "demo_dense_similarity.csv"),
-        "--out-sparse", str(sparse_csv), "--out-mapping", str(sim_dir / "demo_model_mapping.csv"),
-        "--base-model", base, "--out-plot", str(plots_root / "demo_similarity.png"),
-    ])
+    similarity_cmd.main(
+        [
+            "--locales",
+            ",".join(locales),
+            "--out-dense",
+            str(sim_dir / "demo_dense_similarity.csv"),
+            "--out-sparse",
+            str(sparse_csv),
+            "--out-mapping",
+            str(sim_dir / "demo_model_mapping.csv"),
+            "--base-model",
+            base,
+            "--out-plot",
+            str(plots_root / "demo_similarity.png"),
+        ]
+    )
 
     model_args = ["--models-root", str(models_root), "--base-model", base]
     rows = []
     print(f"[3/4] merging {args.num_languages} sources for {target}: {', '.join(args.modes)}")
     for mode in args.modes:
-        merge_cmd.main([
-            "--mode", mode, "--target-lang", target, "--num-languages", str(args.num_languages),
-            "--similarity-matrix", str(sparse_csv), *model_args, *common_data,
-            "--merged-models-root", str(merged_root), "--results-root", str(results_root), "--overwrite",
-            "--max-seq-length", "48", "--seed", str(args.seed),
-        ])
+        merge_cmd.main(
+            [
+                "--mode",
+                mode,
+                "--target-lang",
+                target,
+                "--num-languages",
+                str(args.num_languages),
+                "--similarity-matrix",
+                str(sparse_csv),
+                *model_args,
+                *common_data,
+                "--merged-models-root",
+                str(merged_root),
+                "--results-root",
+                str(results_root),
+                "--overwrite",
+                "--max-seq-length",
+                "48",
+                "--seed",
+                str(args.seed),
+            ]
+        )
         name = f"{mode}_merge_{target}_{args.num_languages}merged"
         result = json.loads((results_root / name / "results.json").read_text())
         sources = ", ".join(f"{s['locale']}:{s['weight']:.2f}" for s in result["merge_details"]["sources"])
@@ -115,10 +176,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"[4/4] evaluating single models on {target}")
     for loc in locales:
         name = f"demo_{loc}_on_{target}"
-        evaluate_cmd.main([
-            "--model-path", str(models_root / model_dir_name(base, loc)), "--locale", target, *common_data,
-            "--results-root", str(results_root), "--output-name", name, "--overwrite", "--max-seq-length", "48",
-        ])
+        evaluate_cmd.main(
+            [
+                "--model-path",
+                str(models_root / model_dir_name(base, loc)),
+                "--locale",
+                target,
+                *common_data,
+                "--results-root",
+                str(results_root),
+                "--output-name",
+                name,
+                "--overwrite",
+                "--max-seq-length",
+                "48",
+            ]
+        )
         result = json.loads((results_root / name / "results.json").read_text())
         kind = "native" if loc == target else "zero-shot"
         rows.append({"model": f"{loc} model", "kind": kind, "sources": loc, **_perf(result)})
@@ -126,10 +199,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = pd.DataFrame(rows).sort_values("accuracy", ascending=False).reset_index(drop=True)
     csv_path = results_root / f"demo_comparison_{target}.csv"
     write_text_atomic(csv_path, table.to_csv(index=False))
-    png = bar_chart(table.set_index("model")["accuracy"], plots_root / f"demo_comparison_{target}.png",
-                    f"Accuracy on {target} test (built-in corpus)", "accuracy")
+    png = bar_chart(
+        table.set_index("model")["accuracy"],
+        plots_root / f"demo_comparison_{target}.png",
+        f"Accuracy on {target} test (built-in corpus)",
+        "accuracy",
+    )
     print(f"\nComparison on {target} test ({int(table['total'].iloc[0])} examples):")
-    print(table[["model", "kind", "accuracy", "macro_f1", "sources"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(
+        table[["model", "kind", "accuracy", "macro_f1", "sources"]].to_string(
+            index=False, float_format=lambda v: f"{v:.3f}"
+        )
+    )
     print(f"\ntable: {csv_path}\nplot: {png}\ndone in {time.time() - started:.0f} s")
     return 0
 

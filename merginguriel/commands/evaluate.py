@@ -17,10 +17,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="evaluate_specific_model.py",
         description="Evaluate a sequence-classification model folder on one MASSIVE locale's split.",
     )
-    p.add_argument("--model-path", "--base-model", dest="model_path", required=True, help="Model folder (or hub id).")
-    p.add_argument("--locale", "--target-lang", dest="locale", required=True, help="Locale to evaluate on, e.g. af-ZA.")
-    p.add_argument("--results-root", default="results", help="Parent of the results folder (default ./results).")
-    p.add_argument("--output-name", help="Results folder name (default eval_{model folder}_{locale}_{split}).")
+    p.add_argument(
+        "--model-path", "--base-model", dest="model_path", required=True, help="Model folder (or hub id)."
+    )
+    p.add_argument(
+        "--locale", "--target-lang", dest="locale", required=True, help="Locale to evaluate on, e.g. af-ZA."
+    )
+    p.add_argument(
+        "--results-root", default="results", help="Parent of the results folder (default ./results)."
+    )
+    p.add_argument(
+        "--output-name", help="Results folder name (default eval_{model folder}_{locale}_{split})."
+    )
     p.add_argument("--max-samples", type=int, default=None, help="Evaluate on the first N rows only.")
     p.add_argument("--overwrite", action="store_true", help="Replace an existing results.json.")
     add_data_args(p, split="test")
@@ -32,19 +40,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
     locale = validate_locale(args.locale)
-    name = args.output_name or f"eval_{Path(str(args.model_path).rstrip('/')).name}_{locale}_{args.dataset_split}"
+    name = (
+        args.output_name
+        or f"eval_{Path(str(args.model_path).rstrip('/')).name}_{locale}_{args.dataset_split}"
+    )
     out = Path(args.results_root) / name / "results.json"
     if out.exists() and not args.overwrite:
         raise OutputExistsError(f"{out} exists already. Pass --overwrite to replace it.")
     device = resolve_device(args.device)
     results = evaluate_model(
-        args.model_path, args.dataset_name, locale, args.dataset_split, args.text_column,
-        args.batch_size, args.max_seq_length, device, args.max_samples,
+        args.model_path,
+        args.dataset_name,
+        locale,
+        args.dataset_split,
+        args.text_column,
+        args.batch_size,
+        args.max_seq_length,
+        device,
+        args.max_samples,
     )
     write_json_atomic(out, results)
     perf = results["performance"]
-    print(f"{locale} {args.dataset_split}: accuracy {perf['accuracy']:.4f}  macro-F1 {perf['macro_f1']:.4f} "
-          f"({perf['correct']}/{perf['total']})")
+    print(
+        f"{locale} {args.dataset_split}: accuracy {perf['accuracy']:.4f}  macro-F1 {perf['macro_f1']:.4f} "
+        f"({perf['correct']}/{perf['total']})"
+    )
     print(f"results: {out}")
     return 0
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +19,14 @@ from merginguriel.cli_options import (
     similarity_matrix_path,
 )
 from merginguriel.evaluation import evaluate_model
-from merginguriel.merging import LINEAR_MODES, MergeConfigError, MergeRequest, execute_merge, parse_weights, plan_merge
+from merginguriel.merging import (
+    LINEAR_MODES,
+    MergeConfigError,
+    MergeRequest,
+    execute_merge,
+    parse_weights,
+    plan_merge,
+)
 from merginguriel.outputs import OutputExistsError, write_json_atomic
 
 MODE_HELP = {
@@ -63,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--mode", default="similarity", help="Merge mode (see --list-modes).")
     p.add_argument("--target-lang", "--target", dest="target", help="Target locale, e.g. af-ZA.")
-    p.add_argument("--list-modes", action="store_true", help="List merge modes with one-line descriptions and exit.")
+    p.add_argument(
+        "--list-modes", action="store_true", help="List merge modes with one-line descriptions and exit."
+    )
     p.add_argument("--source-locales", help="Comma-separated source locales (modes uriel/average/methods).")
     p.add_argument("--weights", help="LOCALE=WEIGHT pairs for manual/linear, e.g. de-DE=0.5,nl-NL=0.5.")
     p.add_argument(
@@ -71,9 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Select similarity sources only among locales that have a model under --models-root.",
     )
-    p.add_argument("--head-merge", default="linear", help="How classifier heads are combined (default linear average).")
-    p.add_argument("--method-param", action="append", default=[], metavar="KEY=VALUE", help="Extra merge-method parameter.")
-    p.add_argument("--output-name", help="Merged model folder name (default {mode}_merge_{target}_{N}merged).")
+    p.add_argument(
+        "--head-merge", default="linear", help="How classifier heads are combined (default linear average)."
+    )
+    p.add_argument(
+        "--method-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Extra merge-method parameter.",
+    )
+    p.add_argument(
+        "--output-name", help="Merged model folder name (default {mode}_merge_{target}_{N}merged)."
+    )
     p.add_argument("--no-eval", action="store_true", help="Only merge; skip the evaluation on the target.")
     p.add_argument("--max-eval-samples", type=int, default=None, help="Evaluate on the first N rows only.")
     add_similarity_args(p, num_languages=5)
@@ -135,20 +153,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {s.locale:<7} weight {s.weight:.4f}  {s.path}")
     for note in plan.notes:
         print(f"  note: {note}")
-    details = execute_merge(plan, merged_dir, vars(args), overwrite=args.overwrite, device=device, seed=args.seed)
+    details = execute_merge(
+        plan, merged_dir, vars(args), overwrite=args.overwrite, device=device, seed=args.seed
+    )
     print(f"merged model: {merged_dir}")
     if args.no_eval:
         return 0
     results = evaluate_model(
-        merged_dir, args.dataset_name, plan.target, args.dataset_split, args.text_column,
-        args.batch_size, args.max_seq_length, device, args.max_eval_samples,
+        merged_dir,
+        args.dataset_name,
+        plan.target,
+        args.dataset_split,
+        args.text_column,
+        args.batch_size,
+        args.max_seq_length,
+        device,
+        args.max_eval_samples,
     )
-    results["merge_details"] = {k: details[k] for k in ("mode", "method", "target", "sources", "key", "head_merge")}
+    results["merge_details"] = {
+        k: details[k] for k in ("mode", "method", "target", "sources", "key", "head_merge")
+    }
     write_json_atomic(results_dir / "merge_details.json", details)
     write_json_atomic(results_dir / "results.json", results)
     perf = results["performance"]
-    print(f"{plan.target} {args.dataset_split}: accuracy {perf['accuracy']:.4f}  macro-F1 {perf['macro_f1']:.4f} "
-          f"({perf['correct']}/{perf['total']})")
+    print(
+        f"{plan.target} {args.dataset_split}: accuracy {perf['accuracy']:.4f}  macro-F1 {perf['macro_f1']:.4f} "
+        f"({perf['correct']}/{perf['total']})"
+    )
     print(f"results: {results_dir / 'results.json'}")
     return 0
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
 import pandas as pd
 
@@ -35,18 +34,34 @@ def build_parser() -> argparse.ArgumentParser:
         prog="generate_sparse_similarity_unified.py",
         description="Build the URIEL/lang2vec language-similarity matrices (dense and top-k + Sinkhorn sparse).",
     )
-    p.add_argument("--feature-type", default=DEFAULT_FEATURE_TYPE, help="lang2vec feature set (default syntax_knn).")
+    p.add_argument(
+        "--feature-type", default=DEFAULT_FEATURE_TYPE, help="lang2vec feature set (default syntax_knn)."
+    )
     p.add_argument("--k", type=int, default=20, help="Entries kept per row before Sinkhorn (default 20).")
-    p.add_argument("--iterations", type=int, default=20, help="Sinkhorn rounds, rows then columns (default 20).")
+    p.add_argument(
+        "--iterations", type=int, default=20, help="Sinkhorn rounds, rows then columns (default 20)."
+    )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--locales", help="Comma-separated locales (default: all 52 MASSIVE locales).")
     src.add_argument("--locales-csv", help="CSV with a 'locale' column (e.g. model_mapping_unified.csv).")
-    p.add_argument("--out-dense", default=DENSE_MATRIX_NAME, help=f"Dense CSV (default ./{DENSE_MATRIX_NAME}).")
-    p.add_argument("--out-sparse", default=SPARSE_MATRIX_NAME, help=f"Sparse CSV (default ./{SPARSE_MATRIX_NAME}).")
-    p.add_argument("--out-mapping", default=MAPPING_NAME, help=f"Locale mapping CSV (default ./{MAPPING_NAME}); '' to skip.")
-    p.add_argument("--base-model", default=DEFAULT_BASE_MODEL, help="Base model whose folder names the mapping lists.")
     p.add_argument(
-        "--out-plot", default="plots/language_similarity_sparse.png", help="Heatmap PNG of the sparse matrix; '' to skip."
+        "--out-dense", default=DENSE_MATRIX_NAME, help=f"Dense CSV (default ./{DENSE_MATRIX_NAME})."
+    )
+    p.add_argument(
+        "--out-sparse", default=SPARSE_MATRIX_NAME, help=f"Sparse CSV (default ./{SPARSE_MATRIX_NAME})."
+    )
+    p.add_argument(
+        "--out-mapping",
+        default=MAPPING_NAME,
+        help=f"Locale mapping CSV (default ./{MAPPING_NAME}); '' to skip.",
+    )
+    p.add_argument(
+        "--base-model", default=DEFAULT_BASE_MODEL, help="Base model whose folder names the mapping lists."
+    )
+    p.add_argument(
+        "--out-plot",
+        default="plots/language_similarity_sparse.png",
+        help="Heatmap PNG of the sparse matrix; '' to skip.",
     )
     return p
 
@@ -85,7 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_text_atomic(args.out_dense, dense.to_csv(float_format="%.8f"))
     write_text_atomic(args.out_sparse, sparse.to_csv(float_format="%.8f"))
     print(f"dense matrix  ({len(locales)} locales, {args.feature_type}): {args.out_dense}")
-    print(f"sparse matrix (top-{min(args.k, len(locales) - 1)}, {args.iterations} Sinkhorn rounds): {args.out_sparse}")
+    print(
+        f"sparse matrix (top-{min(args.k, len(locales) - 1)}, {args.iterations} Sinkhorn rounds): {args.out_sparse}"
+    )
     if args.out_mapping:
         write_text_atomic(args.out_mapping, mapping_frame(locales, args.base_model).to_csv(index=False))
         print(f"mapping: {args.out_mapping}")
