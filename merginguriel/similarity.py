@@ -17,11 +17,15 @@ identical rows; their mutual similarity is 1.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -43,14 +47,27 @@ class SourceWeight:
     weight: float
 
 
+def _import_lang2vec() -> ModuleType:
+    """Import ``lang2vec.lang2vec``, not the ``lang2vec.py`` script that pip puts in the venv's ``bin/``.
+
+    A console script runs with ``bin/`` first on ``sys.path``, where that script shadows the package.
+    """
+    shadow = sys.modules.get("lang2vec")
+    if shadow is not None and not hasattr(shadow, "__path__"):
+        del sys.modules["lang2vec"]
+    saved = sys.path[:]
+    sys.path[:] = [p for p in saved if not (Path(p or ".") / "lang2vec.py").is_file()]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # lang2vec imports pkg_resources
+            return importlib.import_module("lang2vec.lang2vec")
+    finally:
+        sys.path[:] = saved
+
+
 def feature_vectors(locales: Sequence[str], feature_type: str = DEFAULT_FEATURE_TYPE) -> np.ndarray:
     """lang2vec feature matrix (len(locales) x n_features); missing values ("--") become 0."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # lang2vec imports pkg_resources
-        import lang2vec.lang2vec as l2v
-
+    l2v = _import_lang2vec()
     codes = [iso639_3(loc) for loc in locales]
     try:
         feats = l2v.get_features(sorted(set(codes)), feature_type)

@@ -173,3 +173,33 @@ def test_bad_locale_exits_2_with_one_clear_line(tmp_path, bad):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(f"error: Unknown locale '{bad}'")
     assert not (tmp_path / "haryos_model").exists()
+
+
+def test_console_script_imports_lang2vec_package_not_bin_script(tmp_path):
+    """pip installs a ``lang2vec.py`` script into ``bin/``, first on sys.path for console scripts."""
+    console = Path(sys.executable).parent / "merginguriel"
+    if not console.is_file():
+        pytest.skip("the merginguriel console script is not installed next to this interpreter")
+    proc = subprocess.run(
+        [
+            str(console),
+            "similarity",
+            "--locales",
+            "de-DE,nl-NL",
+            "--out-dense",
+            "d.csv",
+            "--out-sparse",
+            "s.csv",
+            "--out-mapping",
+            "",
+            "--out-plot",
+            "",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, HF_HUB_OFFLINE="1"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert pd.read_csv(tmp_path / "s.csv", index_col=0).loc["de-DE", "nl-NL"] == pytest.approx(1.0)
