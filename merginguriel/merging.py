@@ -8,7 +8,11 @@ Modes (``--mode``):
 * ``uriel`` — the sources you name (``--source-locales``), weights from the similarity matrix, linear merge;
 * ``manual`` / ``linear`` — sources and weights you give (``--weights de-DE=0.5,nl-NL=0.5``), linear merge;
 * any other registered ``auto_merge_llm`` method (``ties``, ``dare``, ``fisher``, …) — sources chosen as for
-  ``similarity`` (or by ``--source-locales`` / ``--weights``), weights passed to that method.
+  ``similarity`` (or by ``--source-locales`` / ``--weights``), weights passed to that method;
+  ``fisher_dataset`` is the seed's name for ``fisher`` with dataset Fisher statistics.
+
+``preweight`` (``uriel`` or ``equal``) replaces the selection's weights by 1/K when ``equal``; for Fisher
+merging these are the cᵢ of θ = Σ cᵢFᵢθᵢ / Σ cᵢFᵢ.
 
 Every selected source is merged with the weight reported; nothing is dropped silently.
 """
@@ -27,6 +31,7 @@ from merginguriel import __version__
 from merginguriel.experiment_key import experiment_key
 from merginguriel.labels import INTENT_LABELS
 from merginguriel.locales import parse_locales, validate_locale
+from merginguriel.merge_statistics import STATISTIC_OF_METHOD, StatisticsOptions, plan_statistics
 from merginguriel.model_paths import discover_models, find_model
 from merginguriel.outputs import atomic_output_dir, write_json_atomic, write_text_atomic
 from merginguriel.similarity import select_sources, similarity_matrix, source_weights
@@ -34,6 +39,7 @@ from merginguriel.similarity import select_sources, similarity_matrix, source_we
 logger = logging.getLogger("merginguriel.merging")
 
 LINEAR_MODES = ("similarity", "average", "uriel", "manual", "linear")
+MODE_ALIASES = {"fisher_dataset": "fisher"}
 
 
 class MergeConfigError(ValueError):
@@ -63,6 +69,8 @@ class MergeRequest:
     available_only: bool = False
     method_params: dict[str, Any] = field(default_factory=dict)
     head_merge: str = "linear"
+    preweight: str = "uriel"
+    statistics: StatisticsOptions | None = None
     device: str = "cpu"
     seed: int = 42
 
@@ -78,6 +86,7 @@ class MergePlan:
     head_merge: str
     notes: list[str]
     key: str
+    statistics: StatisticsOptions | None = None
 
     @property
     def name(self) -> str:
@@ -111,7 +120,12 @@ def parse_weights(spec: str) -> dict[str, float]:
 
 
 def engine_method(mode: str) -> str:
-    return "linear" if mode in LINEAR_MODES else mode
+    """The ``auto_merge_llm`` method a pipeline mode runs."""
+    return "linear" if mode in LINEAR_MODES else MODE_ALIASES.get(mode, mode)
+
+
+def needs_statistics(method: str) -> bool:
+    return method in STATISTIC_OF_METHOD
 
 
 def plan_merge(request: MergeRequest) -> MergePlan:
@@ -152,12 +166,19 @@ def plan_merge(request: MergeRequest) -> MergePlan:
                 (s.locale, s.weight)
                 for s in select_sources(target, matrix, request.num_languages, candidates)
             ]
-    if mode == "average":
+    if request.preweight not in ("uriel", "equal"):
+        raise MergeConfigError(f"--preweight must be 'uriel' or 'equal', not {request.preweight!r}.")
+    if mode == "average" or (request.preweight == "equal" and not request.weights):
         pairs = [(loc, 1.0 / len(pairs)) for loc, _ in pairs]
     sources = [
         SourceModel(loc, str(find_model(request.models_root, request.base_model, loc)), w) for loc, w in pairs
     ]
     method = engine_method(mode)
+    statistics = request.statistics if needs_statistics(method) else None
+    if needs_statistics(method) and statistics is None:
+        raise MergeConfigError(
+            f"Method {method} needs data statistics: give --dataset-name and --num-fisher-examples."
+        )
     key = experiment_key(
         {
             "mode": mode,
@@ -167,6 +188,7 @@ def plan_merge(request: MergeRequest) -> MergePlan:
             "base_model": request.base_model,
             "method_params": request.method_params,
             "head_merge": request.head_merge,
+            "statistics": statistics.selection() if statistics else None,
             "seed": request.seed,
         }
     )
@@ -180,6 +202,7 @@ def plan_merge(request: MergeRequest) -> MergePlan:
         request.head_merge,
         notes,
         key,
+        statistics,
     )
 
 
@@ -194,6 +217,7 @@ def merge_details(plan: MergePlan, result: Mapping[str, Any], options: Mapping[s
         "method_params": result.get("method_params", plan.method_params),
         "head_merge": plan.head_merge,
         "weights_normalized": result.get("weights_normalized"),
+        "data": plan.statistics.selection() if plan.statistics else None,
         "notes": plan.notes,
         "key": plan.key,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -241,6 +265,10 @@ def execute_merge(
     from auto_merge_llm import merge_models
     from transformers import AutoTokenizer
 
+    if statistics is None and plan.statistics is not None:
+        statistics = plan_statistics(
+            plan.method, [asdict(s) for s in plan.sources], plan.target, plan.statistics, device
+        )
     with atomic_output_dir(output_dir, overwrite=overwrite) as tmp:
         result = merge_models(
             [s.path for s in plan.sources],

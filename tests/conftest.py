@@ -38,6 +38,21 @@ def locale_models(tmp_path: Path, tiny_base: Path):
     return make
 
 
+HAND_LOCALES = ["af-ZA", "de-DE", "nl-NL", "en-US"]
+
+
+@pytest.fixture()
+def matrix_csv(tmp_path: Path) -> Path:
+    """A hand-made similarity matrix over af-ZA, de-DE, nl-NL, en-US (rows sum to 1)."""
+    import numpy as np
+    import pandas as pd
+
+    m = np.array([[0.0, 0.2, 0.6, 0.2], [0.2, 0.0, 0.5, 0.3], [0.6, 0.5, 0.0, 0.1], [0.2, 0.3, 0.1, 0.0]])
+    path = tmp_path / "sim.csv"
+    pd.DataFrame(m, index=HAND_LOCALES, columns=HAND_LOCALES).to_csv(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def shared_massive() -> Path:
     if not (SHARED_MASSIVE / "labels.json").is_file():

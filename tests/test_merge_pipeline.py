@@ -4,25 +4,12 @@ hand-computed weighted average), the recorded details, and clear errors."""
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 from safetensors.numpy import load_file
 
 from merginguriel.commands import merge as merge_cmd
 from merginguriel.merging import MergeConfigError, MergeRequest, parse_weights, plan_merge
 from merginguriel.model_paths import MissingModelError, model_dir_name
-
-LOCS = ["af-ZA", "de-DE", "nl-NL", "en-US"]
-
-
-@pytest.fixture()
-def matrix_csv(tmp_path):
-    m = np.array(
-        [[0.0, 0.2, 0.6, 0.2], [0.2, 0.0, 0.5, 0.3], [0.6, 0.5, 0.0, 0.1], [0.2, 0.3, 0.1, 0.0]],
-    )
-    path = tmp_path / "sim.csv"
-    pd.DataFrame(m, index=LOCS, columns=LOCS).to_csv(path)
-    return path
 
 
 def tensors(folder):

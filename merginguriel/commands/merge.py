@@ -19,11 +19,15 @@ from merginguriel.cli_options import (
     similarity_matrix_path,
 )
 from merginguriel.evaluation import evaluate_model
+from merginguriel.merge_statistics import DATA_MODES, DEFAULT_CACHE_DIR, StatisticsOptions
 from merginguriel.merging import (
     LINEAR_MODES,
+    MODE_ALIASES,
     MergeConfigError,
     MergeRequest,
+    engine_method,
     execute_merge,
+    needs_statistics,
     parse_weights,
     plan_merge,
 )
@@ -45,8 +49,56 @@ def available_modes() -> dict[str, str]:
     modes = dict(MODE_HELP)
     for info in list_methods():
         if info.name not in modes:
-            modes[info.name] = f"auto_merge_llm method: {info.description}"
+            params = ", ".join(f"{p.name}={p.default}" for p in info.parameters)
+            modes[info.name] = f"{info.description}" + (f" [{params}]" if params else "")
+    for alias, method in MODE_ALIASES.items():
+        modes[alias] = f"alias of {method} (Fisher statistics from --dataset-name)"
     return modes
+
+
+# flag dest -> auto_merge_llm parameter name
+METHOD_FLAGS = {
+    "lambda_": "lambda_",
+    "density": "density",
+    "drop_rate": "drop_rate",
+    "dare_combine": "dare_combine",
+    "gamma": "gamma",
+    "t": "t",
+    "regmean_alpha": "regmean_alpha",
+    "fisher_floor": "fisher_floor",
+    "normalize_fisher": "normalize_fisher",
+}
+
+# --preset: defaults for several flags at once; flags given explicitly win.
+PRESETS = {
+    "fairness": {"fisher_data_mode": "sources", "preweight": "equal"},
+    "target": {"fisher_data_mode": "target", "preweight": "uriel"},
+}
+
+
+def method_params_from_args(args: argparse.Namespace, method: str) -> dict:
+    """Method parameters from the dedicated flags and --method-param, checked against the method's schema."""
+    from auto_merge_llm import get_method
+
+    params = parse_method_params(args.method_param)
+    if args.trim_ratio is not None:
+        if args.density is not None and abs(args.density - (1 - args.trim_ratio)) > 1e-12:
+            raise MergeConfigError(
+                "--density and --trim-ratio disagree; give one (density = 1 - trim ratio)."
+            )
+        args.density = 1.0 - args.trim_ratio
+    for dest, name in METHOD_FLAGS.items():
+        value = getattr(args, dest)
+        if value is not None:
+            params[name] = value
+    accepted = {p.name for p in get_method(method).parameters}
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        flags = ", ".join(unknown)
+        raise MergeConfigError(
+            f"Method {method} does not take {flags}; it takes: {', '.join(sorted(accepted)) or 'no parameters'}."
+        )
+    return params
 
 
 def parse_method_params(items: Sequence[str]) -> dict:
@@ -80,14 +132,87 @@ def build_parser() -> argparse.ArgumentParser:
         help="Select similarity sources only among locales that have a model under --models-root.",
     )
     p.add_argument(
-        "--head-merge", default="linear", help="How classifier heads are combined (default linear average)."
+        "--head-merge",
+        default="linear",
+        help="Classifier heads (no pretrained value): linear (weighted average, default), first, highest_weight, method.",
     )
     p.add_argument(
-        "--method-param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="Extra merge-method parameter.",
+        "--preset",
+        choices=sorted(PRESETS),
+        help="fairness: sources-only Fisher data, equal preweights; target: target-only Fisher data, URIEL "
+        "preweights. Explicit flags override.",
+    )
+    p.add_argument(
+        "--preweight",
+        choices=["uriel", "equal"],
+        default=None,
+        help="Source weights: uriel (similarity, default) or equal (1/K); for fisher these are the c_i.",
+    )
+    m = p.add_argument_group("method parameters (see --list-modes for which method takes which)")
+    m.add_argument(
+        "--lambda",
+        dest="lambda_",
+        type=float,
+        help="Task-vector scale (task_arithmetic, ties, dare, breadcrumbs).",
+    )
+    m.add_argument("--density", type=float, help="Fraction of task-vector entries kept (ties, breadcrumbs).")
+    m.add_argument(
+        "--trim-ratio", dest="trim_ratio", type=float, help="Fraction of entries trimmed (= 1 - density)."
+    )
+    m.add_argument("--drop-rate", dest="drop_rate", type=float, help="DARE drop probability p.")
+    m.add_argument(
+        "--dare-combine", dest="dare_combine", choices=["linear", "ties"], help="DARE combination step."
+    )
+    m.add_argument("--gamma", type=float, help="Breadcrumbs: fraction of largest-magnitude entries removed.")
+    m.add_argument("--t", dest="t", type=float, help="SLERP factor for two models (0 = first, 1 = second).")
+    m.add_argument(
+        "--regmean-alpha", dest="regmean_alpha", type=float, help="RegMean off-diagonal scale alpha."
+    )
+    m.add_argument("--fisher-floor", dest="fisher_floor", type=float, help="Lower bound on Fisher values.")
+    m.add_argument(
+        "--normalize-fisher",
+        dest="normalize_fisher",
+        action="store_true",
+        default=None,
+        help="Divide each model's Fisher by its norm before merging.",
+    )
+    m.add_argument(
+        "--method-param", action="append", default=[], metavar="KEY=VALUE", help="Any other method parameter."
+    )
+    d = p.add_argument_group("data-aware methods (fisher, fisher_dataset, regmean)")
+    d.add_argument(
+        "--num-fisher-examples",
+        "--num-examples",
+        dest="num_fisher_examples",
+        type=int,
+        default=100,
+        help="Examples per source model for its statistics (default 100).",
+    )
+    d.add_argument(
+        "--fisher-data-mode",
+        dest="fisher_data_mode",
+        choices=list(DATA_MODES),
+        default=None,
+        help="Whose data: sources (default; each source's own), target, or both (half each).",
+    )
+    d.add_argument(
+        "--fisher-estimator",
+        dest="fisher_estimator",
+        choices=["expected", "sampled", "empirical"],
+        default="expected",
+        help="Fisher: expectation over the model's p(y|x) (default), one sampled label, or the true label.",
+    )
+    d.add_argument(
+        "--fisher-split",
+        dest="fisher_split",
+        default="train",
+        help="Split the statistics examples come from (default train; never the evaluation split).",
+    )
+    d.add_argument(
+        "--statistics-cache",
+        dest="statistics_cache",
+        default=DEFAULT_CACHE_DIR,
+        help="Cache folder for Fisher/Gram statistics (default ~/.cache/merginguriel or $MERGINGURIEL_CACHE).",
     )
     p.add_argument(
         "--output-name", help="Merged model folder name (default {mode}_merge_{target}_{N}merged)."
@@ -122,6 +247,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Modes: {', '.join(modes)} (see --list-modes)."
         )
     device = resolve_device(args.device)
+    for key, value in PRESETS.get(args.preset, {}).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.preweight = args.preweight or "uriel"
+    args.fisher_data_mode = args.fisher_data_mode or "sources"
+    method = engine_method(args.mode)
+    statistics = None
+    if needs_statistics(method):
+        statistics = StatisticsOptions(
+            dataset_name=args.dataset_name,
+            text_column=args.text_column,
+            split=args.fisher_split,
+            num_examples=args.num_fisher_examples,
+            data_mode=args.fisher_data_mode,
+            estimator=args.fisher_estimator,
+            batch_size=args.batch_size,
+            max_seq_length=args.max_seq_length,
+            seed=args.seed,
+            cache_dir=args.statistics_cache,
+        )
     request = MergeRequest(
         mode=args.mode,
         target=args.target,
@@ -135,8 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         top_k=args.top_k,
         sinkhorn_iters=args.sinkhorn_iters,
         available_only=args.available_only,
-        method_params=parse_method_params(args.method_param),
+        method_params=method_params_from_args(args, method),
         head_merge=args.head_merge,
+        preweight=args.preweight,
+        statistics=statistics,
         device=device,
         seed=args.seed,
     )
