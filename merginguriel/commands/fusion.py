@@ -1,0 +1,160 @@
+"""``merginguriel fusion`` / ``train_fusion_model.py``: train an expert-fusion model, or evaluate a saved one.
+
+Examples::
+
+    python merginguriel/train_fusion_model.py --experts de-DE,nl-NL,en-US --fusion-type TransformerBase \\
+        --base_lr 2e-5 --head_lr 1e-3 --epochs 3 --save-every 1 --eval-locales af-ZA
+    python merginguriel/train_fusion_model.py --load fusion_models/TransformerBase_de-DE+nl-NL/complete \\
+        --eval-locales af-ZA,de-DE
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from merginguriel.cli_options import add_data_args, add_model_args, resolve_device, run_main, setup_logging
+from merginguriel.evaluation import evaluate_model
+from merginguriel.expert_fusion import FUSION_TYPES, FusionTrainConfig, load_fusion_model, train_fusion
+from merginguriel.locales import parse_locales
+from merginguriel.model_paths import find_model
+from merginguriel.outputs import write_json_atomic, write_text_atomic
+from merginguriel.plotting import bar_chart
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="train_fusion_model.py", description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--experts", default=None, help="Comma-separated expert locales, found under --models-root."
+    )
+    p.add_argument(
+        "--expert-paths", nargs="+", default=None, help="Expert model folders (instead of --experts)."
+    )
+    p.add_argument(
+        "--load", default=None, help="Evaluate this saved fusion model (complete or components folder)."
+    )
+    p.add_argument("--fusion-type", choices=FUSION_TYPES, default="TransformerBase", help="Fusion module.")
+    p.add_argument("--train-locales", default=None, help="Training locales (default: the experts' locales).")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument(
+        "--base_lr",
+        "--base-lr",
+        dest="base_lr",
+        type=float,
+        default=2e-5,
+        help="Learning rate of the experts.",
+    )
+    p.add_argument(
+        "--head_lr",
+        "--head-lr",
+        dest="head_lr",
+        type=float,
+        default=1e-3,
+        help="Learning rate of the fusion module and the head.",
+    )
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--warmup-ratio", type=float, default=0.1)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-seq-length", type=int, default=128)
+    p.add_argument(
+        "--max-train-samples", type=int, default=None, help="Training rows per locale (default all)."
+    )
+    p.add_argument(
+        "--max-eval-samples", type=int, default=None, help="Dev/evaluation rows per locale (default all)."
+    )
+    p.add_argument(
+        "--save-every", type=int, default=1, help="Save experts/fusion/head every N epochs (default 1)."
+    )
+    p.add_argument("--output-dir", default=None, help="Default fusion_models/{fusion type}_{experts}.")
+    p.add_argument(
+        "--eval-locales", default=None, help="Comma-separated locales to evaluate the final model on."
+    )
+    p.add_argument("--eval-split", default="test", help="Split for --eval-locales (default test).")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--no-progress", action="store_true")
+    add_model_args(p)
+    add_data_args(p, split=None)
+    return p
+
+
+def evaluate_fused(
+    folder: str | Path, locales: Sequence[str], args: argparse.Namespace, device: str
+) -> pd.DataFrame:
+    """Evaluate a saved fusion model on each locale with ``evaluate_model``; writes CSV, JSON and PNG next to it."""
+    loaded = load_fusion_model(folder, device)
+    rows, results = [], {}
+    for loc in locales:
+        result = evaluate_model(folder, args.dataset_name, loc, args.eval_split, args.text_column,
+                                max_length=args.max_seq_length, device=device, max_samples=args.max_eval_samples,
+                                progress=not args.no_progress, loaded=loaded)  # fmt: skip
+        results[loc] = result
+        perf = result["performance"]
+        rows.append(
+            {
+                "locale": loc,
+                "accuracy": perf["accuracy"],
+                "macro_f1": perf["macro_f1"],
+                "total": perf["total"],
+            }
+        )
+    table = pd.DataFrame(rows)
+    folder = Path(folder)
+    write_json_atomic(folder.parent / f"eval_{folder.name}_{args.eval_split}.json", results)
+    write_text_atomic(folder.parent / f"eval_{folder.name}_{args.eval_split}.csv", table.to_csv(index=False))
+    bar_chart(table.set_index("locale")["accuracy"], folder.parent / f"eval_{folder.name}_{args.eval_split}.png",
+              f"Fusion model ({folder.name}) on {args.eval_split}", "accuracy")  # fmt: skip
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    device = resolve_device(args.device)
+    eval_locales = parse_locales(args.eval_locales) if args.eval_locales else []
+    if args.load:
+        if not eval_locales:
+            raise ValueError("--load evaluates a saved model: give --eval-locales.")
+        table = evaluate_fused(args.load, eval_locales, args, device)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        return 0
+    if args.expert_paths:
+        paths = [str(p) for p in args.expert_paths]
+        names = [Path(p).name.rsplit("_massive_k_", 1)[-1] for p in paths]
+    elif args.experts:
+        names = parse_locales(args.experts)
+        paths = [str(find_model(args.models_root, args.base_model, loc)) for loc in names]
+    else:
+        raise ValueError(
+            "Give the experts: --experts de-DE,nl-NL (under --models-root) or --expert-paths DIR DIR …"
+        )
+    train_locales = parse_locales(args.train_locales) if args.train_locales else parse_locales(names)
+    output = args.output_dir or str(Path("fusion_models") / f"{args.fusion_type}_{'+'.join(names)}")
+    config = FusionTrainConfig(
+        expert_paths=paths, expert_names=names, train_locales=train_locales, dataset_name=args.dataset_name,
+        output_dir=output, fusion_type=args.fusion_type, text_column=args.text_column, epochs=args.epochs,
+        base_lr=args.base_lr, head_lr=args.head_lr, weight_decay=args.weight_decay, warmup_ratio=args.warmup_ratio,
+        batch_size=args.batch_size, max_seq_length=args.max_seq_length, max_train_samples=args.max_train_samples,
+        max_eval_samples=args.max_eval_samples, dropout=args.dropout, save_every=args.save_every, seed=args.seed,
+        device=device, progress=not args.no_progress,
+    )  # fmt: skip
+    summary = train_fusion(config)
+    for row in summary["epochs"]:
+        print(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  dev accuracy {row['dev_accuracy']:.4f}")
+    print(f"complete model: {summary['complete']}\ncomponents: {', '.join(summary['components'])}")
+    if eval_locales:
+        table = evaluate_fused(summary["complete"], eval_locales, args, device)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    return run_main(main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())

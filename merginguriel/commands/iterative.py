@@ -1,0 +1,169 @@
+"""``merginguriel iterative`` / ``run_iterative_training.py``: training interleaved with merging.
+
+Examples::
+
+    python merginguriel/run_iterative_training.py --target-lang af-ZA --locales de-DE,nl-NL,en-US \\
+        --merge-frequency 1 --max-epochs 3 --mode similarity
+    python merginguriel/run_iterative_training.py --target-lang af-ZA --num-languages 3 --mode ties \\
+        --performance-merge-trigger --convergence-threshold 0.005 --max-epochs 6
+    # after a crash: run the same command again; it resumes from state_summary.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from merginguriel.cli_options import (
+    add_data_args,
+    add_model_args,
+    add_similarity_args,
+    resolve_device,
+    run_main,
+    setup_logging,
+    similarity_matrix_path,
+)
+from merginguriel.iterative_training import IterativeConfig, IterativeTrainer, select_source_locales
+from merginguriel.locales import parse_locales, validate_locale
+from merginguriel.merging import parse_weights
+from merginguriel.multilang_training import locale_pool
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="run_iterative_training.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--target-lang", required=True, help="Target locale the sources are merged for.")
+    p.add_argument(
+        "--locales",
+        default=None,
+        help="Comma-separated source locales (default: the --num-languages "
+        "most similar to the target among the dataset's locales).",
+    )
+    p.add_argument(
+        "--mode",
+        default="similarity",
+        help="Merge mode: similarity, average, uriel, manual or any auto_merge_llm method (ties, dare, …).",
+    )
+    p.add_argument("--weights", default=None, help="Manual weights LOCALE=W,… (mode manual).")
+    p.add_argument("--method-params", default="{}", help="JSON object of merge-method parameters.")
+    p.add_argument("--head-merge", default="linear", help="Classifier-head policy of the merge engine.")
+    p.add_argument(
+        "--merge-frequency", type=int, default=1, help="Epochs of training between merges (default 1)."
+    )
+    p.add_argument("--max-epochs", type=int, default=3, help="Total training epochs per source (default 3).")
+    p.add_argument(
+        "--checkpoint-before-merge",
+        action="store_true",
+        help="Keep every source model as it was before each merge ({locale}/checkpoints/).",
+    )
+    p.add_argument(
+        "--adaptive-merge-frequency",
+        action="store_true",
+        help="Double the epochs between merges when the target accuracy plateaus, halve back when it improves.",
+    )
+    p.add_argument(
+        "--performance-merge-trigger",
+        action="store_true",
+        help="Train one epoch at a time and merge when the sources' mean dev accuracy plateaus.",
+    )
+    p.add_argument(
+        "--convergence-threshold",
+        type=float,
+        default=0.001,
+        help="Improvement below which the metric counts as a plateau (default 0.001).",
+    )
+    p.add_argument(
+        "--eval-split", default="validation", help="Target split evaluated every cycle (default validation)."
+    )
+    p.add_argument(
+        "--output-dir", default=None, help="Run folder (default iterative_results/{mode}_{target})."
+    )
+    p.add_argument("--learning-rate", "--lr", dest="learning_rate", type=float, default=5e-5)
+    p.add_argument("--batch-size", type=int, default=32, help="Training batch size (default 32).")
+    p.add_argument("--max-seq-length", type=int, default=128)
+    p.add_argument(
+        "--max-train-samples", type=int, default=None, help="Training rows per source (default all)."
+    )
+    p.add_argument(
+        "--max-eval-samples", type=int, default=None, help="Dev/target evaluation rows (default all)."
+    )
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="Device for merging/evaluation."
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="Discard an existing run in --output-dir and start again."
+    )
+    p.add_argument("--no-progress", action="store_true", help="No progress bars.")
+    add_model_args(p)
+    add_data_args(p, split=None)
+    add_similarity_args(p, num_languages=3)
+    p.add_argument(
+        "--additional-args",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="Everything after this flag is passed to the trainer (training_bert.py options); it must come last.",
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    target = validate_locale(args.target_lang)
+    matrix = similarity_matrix_path(args)
+    weights = parse_weights(args.weights) if args.weights else None
+    if weights:
+        locales = list(weights)
+    elif args.locales:
+        locales = parse_locales(args.locales)
+    else:
+        pool = locale_pool(args.dataset_name)
+        locales = select_source_locales(
+            target,
+            args.num_languages,
+            matrix,
+            args.similarity_source,
+            args.top_k,
+            args.sinkhorn_iters,
+            candidates=pool,
+        )
+        print(f"sources for {target} (top {args.num_languages} by similarity): {', '.join(locales)}")
+    try:
+        method_params = json.loads(args.method_params)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--method-params is not a JSON object: {exc}") from None
+    config = IterativeConfig(
+        target=target, locales=locales,
+        output_dir=args.output_dir or str(Path("iterative_results") / f"{args.mode}_{target}"),
+        base_model=args.base_model, dataset_name=args.dataset_name, text_column=args.text_column, mode=args.mode,
+        similarity_matrix=matrix, similarity_source=args.similarity_source, top_k=args.top_k,
+        sinkhorn_iters=args.sinkhorn_iters, weights=weights, method_params=method_params, head_merge=args.head_merge,
+        merge_frequency=args.merge_frequency, max_epochs=args.max_epochs, learning_rate=args.learning_rate,
+        batch_size=args.batch_size, max_seq_length=args.max_seq_length, max_train_samples=args.max_train_samples,
+        max_eval_samples=args.max_eval_samples, seed=args.seed, checkpoint_before_merge=args.checkpoint_before_merge,
+        adaptive_merge_frequency=args.adaptive_merge_frequency, performance_merge_trigger=args.performance_merge_trigger,
+        convergence_threshold=args.convergence_threshold, eval_split=args.eval_split,
+        trainer_args=list(args.additional_args), device=resolve_device(args.device), progress=not args.no_progress,
+    )  # fmt: skip
+    trainer = IterativeTrainer(config, overwrite=args.overwrite)
+    state = trainer.run()
+    print(
+        f"{state['cycles_completed']} cycles, {state['epochs_done']} epochs; per cycle on {target} {args.eval_split}:"
+    )
+    for record in trainer.history:
+        print(
+            f"  cycle {record['cycle']}: accuracy {record['target_accuracy']:.4f}  macro-F1 "
+            f"{record['target_macro_f1']:.4f}  ({record['merge_trigger']})"
+        )
+    print(f"final model: {Path(config.output_dir) / 'final_merged_model'}")
+    return 0
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    return run_main(main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())

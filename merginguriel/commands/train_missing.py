@@ -1,0 +1,114 @@
+"""``merginguriel fill-missing`` / ``train_missing_models.py``: train the per-locale models that are missing.
+
+Examples::
+
+    python merginguriel/train_missing_models.py --dry-run                       # list what would be trained
+    python merginguriel/train_missing_models.py --mapping-csv model_mapping_unified.csv --max 5 --fp16
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from tqdm.auto import tqdm
+
+from merginguriel.cli_options import add_data_args, add_model_args, run_main, setup_logging
+from merginguriel.locales import ALL_LOCALES, parse_locales
+from merginguriel.missing_models import mapping_locales, missing_locales, train_argv
+from merginguriel.outputs import write_json_atomic
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="train_missing_models.py",
+        description="Find the locales without a model under the models root and train them, one after the other.",
+    )
+    p.add_argument(
+        "--mapping-csv",
+        default=None,
+        help="Model-mapping CSV whose 'locale' column lists the wanted "
+        "locales (default: all 52 MASSIVE locales).",
+    )
+    p.add_argument(
+        "--locales", default=None, help="Comma-separated locales to consider (within the mapping)."
+    )
+    p.add_argument("--dry-run", action="store_true", help="Only print what would be trained.")
+    p.add_argument("--max", type=int, default=None, metavar="N", help="Train at most N models.")
+    p.add_argument("--train-bs", type=int, default=32, help="Per-device training batch size (default 32).")
+    p.add_argument("--eval-bs", type=int, default=64, help="Per-device evaluation batch size (default 64).")
+    p.add_argument("--epochs", type=float, default=3.0, help="Training epochs (default 3).")
+    p.add_argument("--lr", type=float, default=5e-5, help="Learning rate (default 5e-5).")
+    p.add_argument("--fp16", action="store_true", help="Train in fp16 (CUDA only).")
+    p.add_argument("--summary", default=None, help="Write a JSON summary here.")
+    add_model_args(p)
+    add_data_args(p, split=None)
+    p.add_argument(
+        "--additional-args",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="Everything after this flag is passed to training_bert.py; it must come last.",
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    wanted = mapping_locales(args.mapping_csv) if args.mapping_csv else list(ALL_LOCALES)
+    if args.locales:
+        chosen = parse_locales(args.locales)
+        outside = [loc for loc in chosen if loc not in wanted]
+        if outside:
+            raise ValueError(f"--locales {', '.join(outside)} not in the mapping {args.mapping_csv}.")
+        wanted = chosen
+    missing = missing_locales(args.models_root, args.base_model, wanted)
+    todo = missing[: args.max] if args.max is not None else missing
+    print(
+        f"{len(wanted) - len(missing)} of {len(wanted)} locales have a model under {args.models_root}; "
+        f"{len(missing)} missing: {', '.join(missing) or '-'}"
+    )
+    commands = {
+        loc: train_argv(
+            args.base_model,
+            loc,
+            args.models_root,
+            args.dataset_name,
+            args.epochs,
+            args.lr,
+            args.train_bs,
+            args.eval_bs,
+            args.fp16,
+            ["--text_column", args.text_column, *args.additional_args],
+        )
+        for loc in todo
+    }
+    if args.dry_run:
+        for loc, cmd in commands.items():
+            print(f"would train {loc}: python merginguriel/training_bert.py {' '.join(cmd)}")
+        return 0
+    from merginguriel.commands import train as train_cmd
+
+    done, failed = [], {}
+    for loc in tqdm(todo, desc="missing models", unit="model"):
+        try:
+            train_cmd.main(commands[loc])
+            done.append(loc)
+        except Exception as exc:  # record and go on with the next locale
+            failed[loc] = f"{type(exc).__name__}: {exc}"
+    print(f"trained {len(done)}: {', '.join(done) or '-'}; failed {len(failed)}")
+    for loc, err in failed.items():
+        print(f"  {loc}: {err}")
+    if args.summary:
+        write_json_atomic(
+            args.summary, {"wanted": wanted, "missing": missing, "trained": done, "failed": failed}
+        )
+    return 1 if failed else 0
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    return run_main(main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())

@@ -1,0 +1,129 @@
+"""``merginguriel train-lolo`` / ``run_multilang_training.py``: leave-one-language-out and all-language models.
+
+Examples::
+
+    python merginguriel/run_multilang_training.py --exclude af-ZA            # -> {base}_massive_LOLO_without_af_ZA
+    python merginguriel/run_multilang_training.py --super-model              # -> {base}_massive_LOLO_all_languages
+    python merginguriel/run_multilang_training.py --all-lolo --additional-args --use_lora --num_train_epochs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from merginguriel.cli_options import add_data_args, add_model_args, run_main, setup_logging
+from merginguriel.multilang_training import MultilangJob, locale_pool, run_all_lolo, run_job
+from merginguriel.outputs import is_complete, write_json_atomic
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run_multilang_training.py",
+        description="Train multi-language intent classifiers: leave one language out (LOLO) or all languages.",
+    )
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--exclude", metavar="LOCALE", help="Train on every locale but this one (LOLO).")
+    what.add_argument("--super-model", action="store_true", help="Train one model on all locales.")
+    what.add_argument("--all-lolo", action="store_true", help="Train one LOLO model per locale, in sequence.")
+    p.add_argument(
+        "--locales",
+        default=None,
+        help="Comma-separated locale pool (default: every locale of a local dataset, or all 52 MASSIVE locales).",
+    )
+    p.add_argument("--epochs", type=float, default=3.0, help="Training epochs (default 3).")
+    p.add_argument(
+        "--learning-rate", "--lr", dest="learning_rate", type=float, default=5e-5, help="Learning rate."
+    )
+    p.add_argument("--batch-size", type=int, default=32, help="Per-device training batch size (default 32).")
+    p.add_argument("--max-seq-length", type=int, default=128, help="Max tokens per text (default 128).")
+    p.add_argument(
+        "--max-train-samples", type=int, default=None, help="Training rows per locale (default all)."
+    )
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--overwrite", action="store_true", help="Retrain models that exist already.")
+    p.add_argument(
+        "--summary",
+        default=None,
+        help="Where --all-lolo writes its JSON summary (default {models-root}/lolo_summary.json).",
+    )
+    p.add_argument("--no-progress", action="store_true", help="No progress bars.")
+    add_model_args(p)
+    add_data_args(p, split=None)
+    p.add_argument(
+        "--additional-args",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="Everything after this flag is passed to the trainer (training_bert.py options); it must come last.",
+    )
+    return p
+
+
+def trainer_args(args: argparse.Namespace) -> list[str]:
+    out = [
+        "--num_train_epochs", str(args.epochs), "--learning_rate", str(args.learning_rate),
+        "--per_device_train_batch_size", str(args.batch_size), "--max_seq_length", str(args.max_seq_length),
+        "--seed", str(args.seed), "--text_column", args.text_column,
+    ]  # fmt: skip
+    if args.max_train_samples is not None:
+        out += ["--max_train_samples", str(args.max_train_samples)]
+    if args.no_progress:
+        out += ["--disable_tqdm", "true"]
+    if args.overwrite:
+        out.append("--overwrite")
+    return out + list(args.additional_args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    pool = locale_pool(args.dataset_name, args.locales)
+    common = dict(
+        base_model=args.base_model,
+        dataset_name=args.dataset_name,
+        models_root=args.models_root,
+        pool=pool,
+        trainer_args=trainer_args(args),
+    )
+    if not args.all_lolo:
+        job = MultilangJob(excluded=args.exclude, **common)
+        result = run_job(job)
+        print(
+            f"trained on {len(result['locales'])} locales ({', '.join(result['locales'])}): {result['output_dir']}"
+        )
+        return 0
+    started = time.time()
+    jobs, skipped = [], []
+    for loc in pool:
+        job = MultilangJob(excluded=loc, **common)
+        if is_complete(job.output_dir) and not args.overwrite:
+            skipped.append(loc)
+        else:
+            jobs.append(job)
+    summary = run_all_lolo(jobs, progress=not args.no_progress)
+    summary["skipped_existing"] = skipped
+    summary["pool"] = pool
+    summary["seconds"] = round(time.time() - started, 1)
+    path = Path(args.summary) if args.summary else Path(args.models_root) / "lolo_summary.json"
+    write_json_atomic(path, summary)
+    print(
+        f"LOLO: {len(summary['succeeded'])} succeeded, {len(summary['failed'])} failed, "
+        f"{len(skipped)} skipped (exist already) of {len(pool)} locales"
+    )
+    for run in summary["runs"]:
+        if run["status"] != "ok":
+            print(f"  failed without {run['excluded']}: {run['error']}")
+    print(f"summary: {path}")
+    print(json.dumps({"succeeded": summary["succeeded"], "failed": summary["failed"]}))
+    return 1 if summary["failed"] else 0
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    return run_main(main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())

@@ -1,0 +1,379 @@
+"""Iterative training: train the source models a few epochs, merge them for the target, start every source
+again from the merged weights, and repeat.
+
+One cycle ``n``:
+
+1. every source locale (one model in memory at a time) is fine-tuned on its own training split, starting from
+   the previous cycle's merged model (cycle 1: the pretrained base), for ``merge_frequency`` epochs — or, with
+   ``performance_merge_trigger``, one epoch at a time until the mean dev accuracy of the sources improves by
+   less than ``convergence_threshold`` (at most ``merge_frequency`` epochs);
+2. the trained sources are merged with :func:`merginguriel.merging.plan_merge` / ``execute_merge`` (any merge
+   mode, similarity weights for the target) into ``merged_models/merged_cycle_{n}/``;
+3. the merged model is evaluated on the target (``eval_split``), and the cycle is recorded in
+   ``merge_history.json``; ``state_summary.json`` is rewritten after every step, so a crashed run resumes
+   where it stopped (sources already trained in the interrupted cycle are not retrained).
+
+With ``adaptive_merge_frequency`` the number of epochs between merges doubles when the merged model's target
+accuracy improved by less than ``convergence_threshold`` over the previous cycle, and halves back towards the
+initial value when it improved by more. Training stops when ``max_epochs`` epochs are done; the last merged
+model is copied to ``final_merged_model/``.
+
+Output tree::
+
+    OUT/{locale}/checkpoints/cycle_{n}_ep{e}/     source models (kept with checkpoint_before_merge)
+    OUT/merged_models/merged_cycle_{n}/           merged model of every cycle
+    OUT/final_merged_model/                       the last one
+    OUT/state_summary.json  OUT/merge_history.json  OUT/cycle_results.csv  OUT/cycle_results.png
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from merginguriel.evaluation import evaluate_model
+from merginguriel.locales import parse_locales, validate_locale
+from merginguriel.merging import MergeRequest, SourceModel, execute_merge, plan_merge
+from merginguriel.model_paths import model_dir_name
+from merginguriel.outputs import atomic_output_dir, is_complete, write_json_atomic, write_text_atomic
+from merginguriel.plotting import bar_chart
+from merginguriel.training import train_classifier
+
+logger = logging.getLogger("merginguriel.iterative_training")
+
+STATE_FILE = "state_summary.json"
+HISTORY_FILE = "merge_history.json"
+# options that may change when a run is resumed
+_RESUMABLE_CHANGES = {"max_epochs", "device", "progress"}
+
+
+@dataclass
+class IterativeConfig:
+    target: str
+    locales: list[str]
+    output_dir: str
+    base_model: str
+    dataset_name: str
+    text_column: str = "utt"
+    mode: str = "similarity"
+    similarity_matrix: str = "sparsed_language_similarity_matrix_unified.csv"
+    similarity_source: str = "sparse"
+    top_k: int = 20
+    sinkhorn_iters: int = 20
+    weights: dict[str, float] | None = None
+    method_params: dict[str, Any] = field(default_factory=dict)
+    head_merge: str = "linear"
+    merge_frequency: int = 1
+    max_epochs: int = 3
+    learning_rate: float = 5e-5
+    batch_size: int = 32
+    max_seq_length: int = 128
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    seed: int = 42
+    checkpoint_before_merge: bool = False
+    adaptive_merge_frequency: bool = False
+    performance_merge_trigger: bool = False
+    convergence_threshold: float = 0.001
+    eval_split: str = "validation"
+    trainer_args: list[str] = field(default_factory=list)
+    device: str = "cpu"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.target = validate_locale(self.target)
+        self.locales = parse_locales(self.locales)
+        if self.target in self.locales:
+            raise ValueError(f"The target {self.target} is among the source locales; give other locales.")
+        if not self.locales:
+            raise ValueError("Iterative training needs at least one source locale.")
+        if self.merge_frequency < 1 or self.max_epochs < 1:
+            raise ValueError("--merge-frequency and --max-epochs must be at least 1.")
+
+
+def _train_segment(
+    config: IterativeConfig, locale: str, init: str, out: Path, epochs: int, cycle: int
+) -> dict:
+    """Fine-tune ``init`` on ``locale`` for ``epochs`` epochs into ``out`` (atomic); returns the metrics."""
+    from merginguriel.commands.train import parse_train_args
+
+    argv = [
+        "--model_name_or_path", init, "--dataset_config_name", locale, "--dataset_name", str(config.dataset_name),
+        "--text_column", config.text_column, "--output_dir", str(out), "--overwrite", "--do_train",
+        "--num_train_epochs", str(epochs), "--learning_rate", str(config.learning_rate),
+        "--per_device_train_batch_size", str(config.batch_size), "--max_seq_length", str(config.max_seq_length),
+        "--seed", str(config.seed + cycle - 1), "--disable_tqdm", "true", "--logging_strategy", "epoch",
+    ]  # fmt: skip
+    if config.max_train_samples is not None:
+        argv += ["--max_train_samples", str(config.max_train_samples)]
+    if config.performance_merge_trigger:
+        argv += ["--do_eval"]
+        if config.max_eval_samples is not None:
+            argv += ["--max_eval_samples", str(config.max_eval_samples)]
+    model_args, data_args, extra_args, training_args = parse_train_args(argv + list(config.trainer_args))
+    metrics = train_classifier(model_args, data_args, training_args, extra_args)
+    gc.collect()
+    return metrics
+
+
+class IterativeTrainer:
+    """Runs (or resumes) an iterative-training job described by an :class:`IterativeConfig`."""
+
+    def __init__(self, config: IterativeConfig, overwrite: bool = False) -> None:
+        self.config = config
+        self.out = Path(config.output_dir)
+        if overwrite and self.out.exists():
+            shutil.rmtree(self.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.state = self._load_state()
+        self.history: list[dict] = self._read_json(HISTORY_FILE, [])
+
+    # ---- state -------------------------------------------------------------------------------------------
+    def _read_json(self, name: str, default: Any) -> Any:
+        import json
+
+        path = self.out / name
+        return json.loads(path.read_text()) if path.is_file() else default
+
+    def _load_state(self) -> dict:
+        state = self._read_json(STATE_FILE, None)
+        wanted = asdict(self.config)
+        if state is None:
+            return {
+                "config": wanted,
+                "status": "running",
+                "cycles_completed": 0,
+                "epochs_done": 0,
+                "merge_frequency": self.config.merge_frequency,
+                "current_init": self.config.base_model,
+                "cycle": {},
+                "resumed": 0,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
+        differing = sorted(
+            k for k in wanted if k not in _RESUMABLE_CHANGES and state["config"].get(k) != wanted[k]
+        )
+        if differing:
+            raise ValueError(
+                f"{self.out} holds an iterative run with other settings ({', '.join(differing)}); "
+                "pass --overwrite to start again or choose another --output-dir."
+            )
+        state["config"] = wanted
+        state["resumed"] = int(state.get("resumed", 0)) + 1
+        if state["epochs_done"] < self.config.max_epochs:
+            state["status"] = "running"
+        logger.info(
+            "resuming %s after %d cycles (%d epochs)",
+            self.out,
+            state["cycles_completed"],
+            state["epochs_done"],
+        )
+        return state
+
+    def _save(self) -> None:
+        self.state["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        write_json_atomic(self.out / STATE_FILE, self.state)
+        write_json_atomic(self.out / HISTORY_FILE, self.history)
+
+    # ---- one cycle ---------------------------------------------------------------------------------------
+    def _segment_dir(self, locale: str, cycle: int, epoch: int) -> Path:
+        return self.out / locale / "checkpoints" / f"cycle_{cycle}_ep{epoch}"
+
+    def _train_sources(self, cycle: int, epochs: int) -> tuple[dict[str, str], str]:
+        """Train every source for this cycle; returns (locale -> model folder, why the cycle ended)."""
+        config = self.config
+        progress = self.state["cycle"].setdefault("sources", {})
+        segment = 1 if config.performance_merge_trigger else epochs
+        dev_means = self.state["cycle"].setdefault("dev_means", [])
+        reason = f"fixed frequency ({epochs} epochs)"
+        done = min((progress.get(loc, {}).get("epochs", 0) for loc in config.locales), default=0)
+        while done < epochs:
+            target_epochs = min(done + segment, epochs)
+            bar = tqdm(config.locales, desc=f"cycle {cycle}: train to epoch {target_epochs}", unit="model",
+                       disable=not config.progress)  # fmt: skip
+            for loc in bar:
+                entry = progress.get(loc, {})
+                if entry.get("epochs", 0) >= target_epochs and is_complete(entry.get("path", "")):
+                    continue
+                init = entry.get("path") if entry.get("epochs", 0) > 0 else self.state["current_init"]
+                out = self._segment_dir(loc, cycle, target_epochs)
+                metrics = _train_segment(
+                    config, loc, init, out, target_epochs - entry.get("epochs", 0), cycle
+                )
+                previous = entry.get("path")
+                progress[loc] = {"path": str(out), "epochs": target_epochs, "init": init,
+                                 "dev_accuracy": metrics.get("eval_accuracy"), "train_loss": metrics.get("train_loss")}  # fmt: skip
+                self._save()
+                if previous and previous != str(out) and not config.checkpoint_before_merge:
+                    shutil.rmtree(previous, ignore_errors=True)
+            done = target_epochs
+            if config.performance_merge_trigger:
+                mean = sum(progress[loc]["dev_accuracy"] for loc in config.locales) / len(config.locales)
+                if len(dev_means) < done:
+                    dev_means.append(mean)
+                self._save()
+                if len(dev_means) >= 2 and dev_means[-1] - dev_means[-2] < config.convergence_threshold:
+                    reason = (f"dev plateau after {done} epochs (mean dev accuracy {dev_means[-2]:.4f} -> "
+                              f"{dev_means[-1]:.4f}, threshold {config.convergence_threshold})")  # fmt: skip
+                    break
+                reason = f"epoch cap ({epochs} epochs)"
+        self.state["cycle"]["epochs"] = done
+        return {loc: progress[loc]["path"] for loc in config.locales}, reason
+
+    def _merge(self, cycle: int, sources: dict[str, str]) -> tuple[Path, dict]:
+        config = self.config
+        merged = self.out / "merged_models" / f"merged_cycle_{cycle}"
+        links = self.out / "merged_models" / f".inputs_cycle_{cycle}"
+        shutil.rmtree(links, ignore_errors=True)
+        links.mkdir(parents=True)
+        try:
+            for loc, path in sources.items():
+                os.symlink(Path(path).resolve(), links / model_dir_name(config.base_model, loc))
+            request = MergeRequest(
+                mode=config.mode,
+                target=config.target,
+                models_root=str(links),
+                base_model=config.base_model,
+                source_locales=None if config.weights else list(config.locales),
+                weights=config.weights,
+                similarity_matrix=config.similarity_matrix,
+                similarity_source=config.similarity_source,
+                top_k=config.top_k,
+                sinkhorn_iters=config.sinkhorn_iters,
+                method_params=dict(config.method_params),
+                head_merge=config.head_merge,
+                device=config.device,
+                seed=config.seed,
+            )
+            plan = plan_merge(request)
+            plan.sources = [SourceModel(s.locale, sources[s.locale], s.weight) for s in plan.sources]
+            options = {"iterative_cycle": cycle, "output_dir": str(self.out), **asdict(request)}
+            details = execute_merge(
+                plan, merged, options, overwrite=True, device=config.device, seed=config.seed
+            )
+        finally:
+            shutil.rmtree(links, ignore_errors=True)
+        return merged, details
+
+    def _adapt_frequency(self, accuracy: float) -> str:
+        config = self.config
+        if not config.adaptive_merge_frequency or len(self.history) < 2:
+            return "unchanged"
+        gain = accuracy - self.history[-2]["target_accuracy"]
+        old = self.state["merge_frequency"]
+        if gain < config.convergence_threshold:
+            new = min(old * 2, config.max_epochs)
+        else:
+            new = max(config.merge_frequency, old // 2)
+        self.state["merge_frequency"] = new
+        return f"{old} -> {new} (target accuracy gain {gain:+.4f})"
+
+    # ---- the loop ----------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        config = self.config
+        started = time.time()
+        while self.state["epochs_done"] < config.max_epochs:
+            cycle = self.state["cycles_completed"] + 1
+            self.state["cycle"].setdefault("number", cycle)
+            epochs = min(self.state["merge_frequency"], config.max_epochs - self.state["epochs_done"])
+            self.state["cycle"].setdefault("planned_epochs", epochs)
+            epochs = self.state["cycle"]["planned_epochs"]
+            sources, reason = self._train_sources(cycle, epochs)
+            merged, details = self._merge(cycle, sources)
+            result = evaluate_model(
+                merged, config.dataset_name, config.target, config.eval_split, config.text_column,
+                max_length=config.max_seq_length, device=config.device, max_samples=config.max_eval_samples,
+                progress=config.progress,
+            )  # fmt: skip
+            perf = result["performance"]
+            trained = self.state["cycle"]["epochs"]
+            self.state["epochs_done"] += trained
+            record = {
+                "cycle": cycle,
+                "epochs_in_cycle": trained,
+                "epochs_done": self.state["epochs_done"],
+                "merge_frequency": self.state["merge_frequency"],
+                "merge_trigger": reason,
+                "mode": config.mode,
+                "method": details["method"],
+                "sources": [
+                    {
+                        **s,
+                        **{
+                            k: self.state["cycle"]["sources"][s["locale"]].get(k)
+                            for k in ("dev_accuracy", "train_loss", "init")
+                        },
+                    }
+                    for s in details["sources"]
+                ],
+                "merged_model": str(merged),
+                "target": config.target,
+                "eval_split": config.eval_split,
+                "target_accuracy": perf["accuracy"],
+                "target_macro_f1": perf["macro_f1"],
+                "dev_means": list(self.state["cycle"].get("dev_means", [])),
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
+            self.history.append(record)
+            record["frequency_update"] = self._adapt_frequency(perf["accuracy"])
+            if not config.checkpoint_before_merge:
+                for path in sources.values():
+                    shutil.rmtree(path, ignore_errors=True)
+            self.state.update(cycles_completed=cycle, current_init=str(merged), cycle={})
+            self._save()
+            self._write_table()
+            logger.info("cycle %d: %s accuracy %.4f on %s %s", cycle, merged.name, perf["accuracy"], config.target,
+                        config.eval_split)  # fmt: skip
+        final = self.out / "final_merged_model"
+        last = Path(self.state["current_init"])
+        if not is_complete(final) or self.state.get("final_from") != str(last):
+            with atomic_output_dir(final, overwrite=True) as tmp:
+                shutil.copytree(last, tmp, dirs_exist_ok=True)
+            self.state["final_from"] = str(last)
+        self.state["status"] = "finished"
+        self.state["seconds_last_run"] = round(time.time() - started, 1)
+        self._save()
+        return self.state
+
+    def _write_table(self) -> None:
+        frame = pd.DataFrame(
+            [
+                {
+                    k: r[k]
+                    for k in ("cycle", "epochs_done", "merge_frequency", "target_accuracy", "target_macro_f1")
+                }
+                for r in self.history
+            ]  # fmt: skip
+        )
+        write_text_atomic(self.out / "cycle_results.csv", frame.to_csv(index=False))
+        series = frame.set_index(frame["cycle"].map(lambda c: f"cycle {c}"))["target_accuracy"]
+        bar_chart(series, self.out / "cycle_results.png",
+                  f"Merged model on {self.config.target} {self.config.eval_split}", "accuracy")  # fmt: skip
+
+
+def select_source_locales(
+    target: str,
+    num_languages: int,
+    similarity_matrix: str,
+    similarity_source: str = "sparse",
+    top_k: int = 20,
+    sinkhorn_iters: int = 20,
+    candidates: Sequence[str] | None = None,
+) -> list[str]:
+    """The ``num_languages`` locales most similar to ``target`` (among ``candidates``), by the URIEL matrix."""
+    from merginguriel.similarity import select_sources
+    from merginguriel.similarity import similarity_matrix as load_matrix
+
+    matrix = load_matrix(similarity_matrix, similarity_source, top_k, sinkhorn_iters)
+    cands = [c for c in candidates if c != target] if candidates is not None else None
+    return [s.locale for s in select_sources(target, matrix, num_languages, cands)]

@@ -1,0 +1,235 @@
+"""Accumulative snapshot averaging (One-For-All; Schmidt et al., 2023, "One For All & All For One: Bypassing
+Hyperparameter Tuning with Model Averaging for Cross-Lingual Transfer").
+
+1. ``R`` training runs on the source language(s), differing in seed and/or learning rate, each saving a
+   snapshot of the model every ``snapshot_steps`` steps (or every epoch) — ``runs/run_{i}/checkpoints/``;
+2. within a run, the snapshots are averaged uniformly: ``run_mean_i = mean_s theta_{i,s}``;
+3. the runs are put in a seeded random order ``pi`` and averaged cumulatively:
+   ``avg_k = mean_{j<=k} run_mean_{pi(j)}`` for ``k = 1..R`` (``averages/cumulative_{k}``);
+4. every ``avg_k`` is evaluated on the source dev split(s) and on the target, and compared with the usual
+   model selection: the single snapshot with the best source-language dev accuracy.
+
+Averages are computed by the merge engine (``auto_merge_llm.merge_models``, method ``linear`` with equal
+weights), so they are ordinary model folders. Results: ``snapshot_averaging_results.{csv,json,png}``.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from merginguriel.evaluation import evaluate_model
+from merginguriel.labels import INTENT_LABELS
+from merginguriel.locales import parse_locales, validate_locale
+from merginguriel.outputs import atomic_output_dir, is_complete, write_json_atomic, write_text_atomic
+from merginguriel.plotting import bar_chart
+
+logger = logging.getLogger("merginguriel.snapshot_averaging")
+
+
+@dataclass
+class SnapshotConfig:
+    base_model: str
+    dataset_name: str
+    source_locales: list[str]
+    target: str
+    output_dir: str
+    seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
+    learning_rates: list[float] = field(default_factory=lambda: [5e-5])
+    epochs: float = 3.0
+    snapshot_steps: int | None = None
+    batch_size: int = 32
+    max_seq_length: int = 128
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    text_column: str = "utt"
+    order_seed: int = 0
+    target_split: str = "test"
+    device: str = "cpu"
+    progress: bool = True
+    trainer_args: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.source_locales = parse_locales(self.source_locales)
+        self.target = validate_locale(self.target)
+        n = max(len(self.seeds), len(self.learning_rates))
+        for name in ("seeds", "learning_rates"):
+            values = getattr(self, name)
+            if len(values) not in (1, n):
+                raise ValueError(f"--{name.replace('_', '-')} has {len(values)} values; give 1 or {n}.")
+        if n < 1:
+            raise ValueError("Snapshot averaging needs at least one run (--seeds).")
+
+    def runs(self) -> list[tuple[int, float]]:
+        """(seed, learning rate) of every run."""
+        n = max(len(self.seeds), len(self.learning_rates))
+        seeds = self.seeds * n if len(self.seeds) == 1 else self.seeds
+        rates = self.learning_rates * n if len(self.learning_rates) == 1 else self.learning_rates
+        return list(zip(seeds, rates))
+
+
+def run_order(num_runs: int, order_seed: int) -> list[int]:
+    """The seeded random order in which runs are accumulated."""
+    return [int(i) for i in np.random.default_rng(order_seed).permutation(num_runs)]
+
+
+def snapshots(run_dir: str | os.PathLike) -> list[Path]:
+    """A run's snapshot folders (``checkpoints/checkpoint-N``) in step order."""
+    found = [
+        p for p in (Path(run_dir) / "checkpoints").glob("checkpoint-*") if p.name.split("-", 1)[1].isdigit()
+    ]
+    return sorted(found, key=lambda p: int(p.name.split("-", 1)[1]))
+
+
+def average_models(
+    paths: Sequence[str | os.PathLike], output_dir: str | os.PathLike, device: str = "cpu"
+) -> Path:
+    """The uniform average of ``paths`` (with the first one's tokenizer) written atomically to ``output_dir``."""
+    from auto_merge_llm import merge_models
+    from transformers import AutoTokenizer
+
+    with atomic_output_dir(output_dir, overwrite=True) as tmp:
+        merge_models(
+            [str(p) for p in paths],
+            [1.0] * len(paths),
+            method="linear",
+            output_dir=tmp,
+            label_names=list(INTENT_LABELS),
+            device=device,
+            progress=False,
+        )
+        AutoTokenizer.from_pretrained(str(paths[0])).save_pretrained(str(tmp))
+        write_json_atomic(Path(tmp) / "averaged_from.json", {"models": [str(p) for p in paths]})
+    return Path(output_dir)
+
+
+class SnapshotAveraging:
+    def __init__(self, config: SnapshotConfig) -> None:
+        self.config = config
+        self.out = Path(config.output_dir)
+        self.cache: dict[tuple[str, str, str], dict] = {}
+
+    def run_dir(self, index: int) -> Path:
+        return self.out / "runs" / f"run_{index}"
+
+    def train_runs(self) -> list[Path]:
+        from merginguriel.commands.train import parse_train_args
+        from merginguriel.training import train_classifier
+
+        c = self.config
+        dirs = []
+        for i, (seed, lr) in enumerate(
+            tqdm(c.runs(), desc="training runs", unit="run", disable=not c.progress)
+        ):
+            out = self.run_dir(i)
+            dirs.append(out)
+            if is_complete(out) and snapshots(out):
+                continue
+            argv = [
+                "--model_name_or_path", c.base_model, "--dataset_config_name", ",".join(c.source_locales),
+                "--dataset_name", str(c.dataset_name), "--text_column", c.text_column, "--output_dir", str(out),
+                "--overwrite", "--do_train", "--num_train_epochs", str(c.epochs), "--learning_rate", str(lr),
+                "--per_device_train_batch_size", str(c.batch_size), "--max_seq_length", str(c.max_seq_length),
+                "--seed", str(seed), "--save_only_model", "--keep_checkpoints", "--disable_tqdm", "true",
+                "--logging_strategy", "epoch",
+            ]  # fmt: skip
+            if c.snapshot_steps:
+                argv += ["--save_strategy", "steps", "--save_steps", str(c.snapshot_steps)]
+            else:
+                argv += ["--save_strategy", "epoch"]
+            if c.max_train_samples is not None:
+                argv += ["--max_train_samples", str(c.max_train_samples)]
+            model_args, data_args, extra_args, training_args = parse_train_args(argv + list(c.trainer_args))
+            train_classifier(model_args, data_args, training_args, extra_args)
+            gc.collect()
+        return dirs
+
+    def evaluate(self, model_dir: Path, locale: str, split: str) -> dict:
+        key = (str(model_dir), locale, split)
+        if key not in self.cache:
+            c = self.config
+            result = evaluate_model(
+                model_dir, c.dataset_name, locale, split, c.text_column, max_length=c.max_seq_length,
+                device=c.device, max_samples=c.max_eval_samples, progress=False,
+            )  # fmt: skip
+            self.cache[key] = result["performance"]
+        return self.cache[key]
+
+    def source_dev(self, model_dir: Path) -> float:
+        """Mean accuracy over the source locales' dev splits."""
+        return float(
+            np.mean(
+                [
+                    self.evaluate(model_dir, loc, "validation")["accuracy"]
+                    for loc in self.config.source_locales
+                ]
+            )
+        )
+
+    def run(self) -> dict[str, Any]:
+        c = self.config
+        started = time.time()
+        run_dirs = self.train_runs()
+        per_run = [snapshots(d) for d in run_dirs]
+        empty = [str(d) for d, snaps in zip(run_dirs, per_run) if not snaps]
+        if empty:
+            raise ValueError(
+                f"Runs without snapshots: {', '.join(empty)} (train longer or lower --snapshot-steps)."
+            )
+        averages = self.out / "averages"
+        run_means = [
+            average_models(snaps, averages / f"run_{i}_mean", c.device)
+            for i, snaps in enumerate(tqdm(per_run, desc="within-run averages", disable=not c.progress))
+        ]
+        order = run_order(len(run_means), c.order_seed)
+        rows = []
+        for k in tqdm(range(1, len(order) + 1), desc="cumulative averages", disable=not c.progress):
+            path = average_models([run_means[j] for j in order[:k]], averages / f"cumulative_{k}", c.device)
+            target = self.evaluate(path, c.target, c.target_split)
+            rows.append({
+                "model": f"average of {k} run{'s' if k > 1 else ''}", "k": k, "runs": [int(j) for j in order[:k]],
+                "num_snapshots": sum(len(per_run[j]) for j in order[:k]), "path": str(path),
+                "source_dev_accuracy": self.source_dev(path), "target_accuracy": target["accuracy"],
+                "target_macro_f1": target["macro_f1"],
+            })  # fmt: skip
+        all_snaps = [(i, s) for i, snaps in enumerate(per_run) for s in snaps]
+        scored = [
+            (self.source_dev(s), -n, i, s)
+            for n, (i, s) in enumerate(tqdm(all_snaps, desc="snapshot dev", disable=not c.progress))
+        ]
+        best_dev, _, best_run, best = max(scored, key=lambda t: (t[0], t[1]))
+        target = self.evaluate(best, c.target, c.target_split)
+        rows.append({
+            "model": "best single snapshot (source dev)", "k": None, "runs": [best_run], "num_snapshots": 1,
+            "path": str(best), "source_dev_accuracy": best_dev, "target_accuracy": target["accuracy"],
+            "target_macro_f1": target["macro_f1"],
+        })  # fmt: skip
+        table = pd.DataFrame(rows)
+        summary = {
+            "config": asdict(c),
+            "run_order": order,
+            "runs": [
+                {"index": i, "seed": s, "learning_rate": lr, "snapshots": [str(p) for p in per_run[i]]}
+                for i, (s, lr) in enumerate(c.runs())
+            ],  # fmt: skip
+            "results": rows,
+            "snapshot_source_dev": {str(s): d for d, _, _, s in scored},
+            "seconds": round(time.time() - started, 1),
+        }
+        write_json_atomic(self.out / "snapshot_averaging_results.json", summary)
+        write_text_atomic(
+            self.out / "snapshot_averaging_results.csv", table.drop(columns=["path"]).to_csv(index=False)
+        )
+        bar_chart(table.set_index("model")["target_accuracy"], self.out / "snapshot_averaging_results.png",
+                  f"{'+'.join(c.source_locales)} -> {c.target} ({c.target_split})", "target accuracy")  # fmt: skip
+        return summary

@@ -1,0 +1,145 @@
+"""Iterative training: merge history, every cycle's merged model (= the similarity-weighted average of the
+sources' checkpoints), sources restarted from the merged weights, resume after a crash, the performance
+trigger and the adaptive merge frequency."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from safetensors.numpy import load_file
+
+import merginguriel.iterative_training as it
+from merginguriel.commands import iterative as iterative_cmd
+from merginguriel.outputs import atomic_output_dir
+from tests.training.conftest import read_json
+
+LOCS = ["af-ZA", "de-DE", "nl-NL", "en-US"]
+
+
+@pytest.fixture()
+def matrix_csv(tmp_path):
+    m = np.array([[0.0, 0.2, 0.6, 0.2], [0.2, 0.0, 0.5, 0.3], [0.6, 0.5, 0.0, 0.1], [0.2, 0.3, 0.1, 0.0]])
+    path = tmp_path / "sim.csv"
+    pd.DataFrame(m, index=LOCS, columns=LOCS).to_csv(path)
+    return path
+
+
+def test_iterative_cycles_merge_history_and_resume(tmp_path, tiny_base, tiny_data, matrix_csv, monkeypatch):
+    out = tmp_path / "iter"
+    argv = ["--target-lang", "af-ZA", "--locales", "de-DE,nl-NL", "--merge-frequency", "1", "--max-epochs", "2",
+            "--checkpoint-before-merge", "--similarity-matrix", str(matrix_csv), "--dataset-name", str(tiny_data),
+            "--base-model", str(tiny_base), "--max-train-samples", "8", "--batch-size", "4", "--max-seq-length", "32",
+            "--learning-rate", "1e-3", "--max-eval-samples", "4", "--device", "cpu", "--output-dir", str(out),
+            "--no-progress", "--additional-args", "--report_to", "none", "--logging_strategy", "no"]  # fmt: skip
+    real_merge, real_train = it.execute_merge, it._train_segment
+    merges, trainings = [], []
+
+    def crashing_merge(plan, output_dir, *args, **kwargs):
+        merges.append(output_dir)
+        if len(merges) == 2:
+            raise RuntimeError("simulated crash during the second merge")
+        return real_merge(plan, output_dir, *args, **kwargs)
+
+    def counting_train(*args, **kwargs):
+        trainings.append(args[1])
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(it, "execute_merge", crashing_merge)
+    monkeypatch.setattr(it, "_train_segment", counting_train)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        iterative_cmd.main(argv)
+    assert trainings == ["de-DE", "nl-NL", "de-DE", "nl-NL"]
+    state = read_json(out / "state_summary.json")
+    assert state["cycles_completed"] == 1 and set(state["cycle"]["sources"]) == {"de-DE", "nl-NL"}
+
+    trainings.clear()
+    monkeypatch.setattr(it, "execute_merge", real_merge)
+    assert iterative_cmd.main(argv) == 0
+    assert trainings == []  # the sources of the interrupted cycle were not retrained
+
+    history = read_json(out / "merge_history.json")
+    assert [(h["cycle"], h["epochs_done"]) for h in history] == [(1, 1), (2, 2)]
+    weights = {s["locale"]: s["weight"] for s in history[1]["sources"]}
+    assert weights == pytest.approx({"nl-NL": 0.75, "de-DE": 0.25})  # 0.6 / 0.8 and 0.2 / 0.8
+    for cycle in (1, 2):
+        merged = load_file(str(out / "merged_models" / f"merged_cycle_{cycle}" / "model.safetensors"))
+        de = load_file(str(out / "de-DE" / "checkpoints" / f"cycle_{cycle}_ep1" / "model.safetensors"))
+        nl = load_file(str(out / "nl-NL" / "checkpoints" / f"cycle_{cycle}_ep1" / "model.safetensors"))
+        for key in merged:
+            np.testing.assert_allclose(merged[key], 0.25 * de[key] + 0.75 * nl[key], atol=1e-6, err_msg=key)
+    # cycle 2 started every source from the cycle-1 merged model
+    for loc in ("de-DE", "nl-NL"):
+        config = read_json(out / loc / "checkpoints" / "cycle_2_ep1" / "training_config.json")
+        assert config["model_arguments"]["model_name_or_path"] == str(
+            out / "merged_models" / "merged_cycle_1"
+        )
+    final = load_file(str(out / "final_merged_model" / "model.safetensors"))
+    last = load_file(str(out / "merged_models" / "merged_cycle_2" / "model.safetensors"))
+    assert all(np.array_equal(final[k], last[k]) for k in last)
+    state = read_json(out / "state_summary.json")
+    assert state["status"] == "finished" and state["resumed"] == 1 and state["epochs_done"] == 2
+    table = pd.read_csv(out / "cycle_results.csv")
+    assert table["cycle"].tolist() == [1, 2] and (out / "cycle_results.png").is_file()
+    assert table["target_accuracy"].tolist() == [h["target_accuracy"] for h in history]
+
+
+def _fake_training(accuracies):
+    """A stand-in for one training segment: copies its start model and reports scripted dev accuracies."""
+    calls: dict[str, int] = {}
+
+    def fake(config, locale, init, out, epochs, cycle):
+        calls[locale] = calls.get(locale, 0) + 1
+        with atomic_output_dir(out, overwrite=True) as tmp:
+            shutil.copytree(init, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("COMPLETE"))
+        return {"eval_accuracy": accuracies[calls[locale] - 1], "train_loss": 1.0}
+
+    return fake
+
+
+def test_performance_trigger_merges_on_dev_plateau(tmp_path, tiny_base, tiny_data, matrix_csv, locale_models,
+                                                    monkeypatch):  # fmt: skip
+    start = locale_models(["en-US"]) / "tiny-xlmr_massive_k_en-US"
+    monkeypatch.setattr(it, "_train_segment", _fake_training([0.5, 0.6, 0.605, 0.7]))
+    config = it.IterativeConfig(
+        target="af-ZA", locales=["de-DE", "nl-NL"], output_dir=str(tmp_path / "perf"), base_model=str(start),
+        dataset_name=str(tiny_data), similarity_matrix=str(matrix_csv), merge_frequency=4, max_epochs=4,
+        performance_merge_trigger=True, convergence_threshold=0.01, max_eval_samples=4, progress=False,
+    )  # fmt: skip
+    trainer = it.IterativeTrainer(config)
+    state = trainer.run()
+    # cycle 1: epoch gains 0.1 then 0.005 < 0.01 -> merge after 3 epochs; cycle 2: the 1 epoch left
+    assert [h["epochs_in_cycle"] for h in trainer.history] == [3, 1]
+    assert trainer.history[0]["merge_trigger"].startswith("dev plateau after 3 epochs")
+    assert trainer.history[0]["dev_means"] == pytest.approx([0.5, 0.6, 0.605])
+    assert trainer.history[1]["merge_trigger"] == "epoch cap (1 epochs)"
+    assert state["epochs_done"] == 4
+    # without --checkpoint-before-merge the source checkpoints are gone after each merge
+    assert not any((tmp_path / "perf" / "de-DE" / "checkpoints").iterdir())
+
+
+def test_adaptive_merge_frequency(tmp_path, tiny_data, matrix_csv):
+    config = it.IterativeConfig(
+        target="af-ZA", locales=["de-DE"], output_dir=str(tmp_path / "adaptive"), base_model="unused",
+        dataset_name=str(tiny_data), similarity_matrix=str(matrix_csv), merge_frequency=1, max_epochs=8,
+        adaptive_merge_frequency=True, convergence_threshold=0.01,
+    )  # fmt: skip
+    trainer = it.IterativeTrainer(config)
+    trainer.history = [{"target_accuracy": 0.50}, {"target_accuracy": 0.505}]
+    trainer._adapt_frequency(0.505)  # plateau: 1 -> 2
+    assert trainer.state["merge_frequency"] == 2
+    trainer.history.append({"target_accuracy": 0.505})
+    trainer._adapt_frequency(0.505)  # plateau again: 2 -> 4
+    trainer.history.append({"target_accuracy": 0.6})
+    assert trainer._adapt_frequency(0.6) == "4 -> 2 (target accuracy gain +0.0950)"  # improvement: halve back
+
+
+def test_auto_selected_sources_are_the_most_similar(matrix_csv):
+    # af-ZA row: de-DE 0.2, nl-NL 0.6, en-US 0.2 -> nl-NL first, then the 0.2 tie broken by code (de-DE)
+    assert it.select_source_locales("af-ZA", 2, str(matrix_csv)) == ["nl-NL", "de-DE"]
+    assert it.select_source_locales("af-ZA", 2, str(matrix_csv), candidates=["en-US", "de-DE", "af-ZA"]) == [
+        "de-DE",
+        "en-US",
+    ]

@@ -1,0 +1,182 @@
+"""The trainer's features against hand-computed values: class weights and the weighted loss, mixture counts,
+LoRA merged back into full weights, run metadata, resume after a crash, early stopping, precision choice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file
+from transformers import TrainerCallback
+
+from merginguriel.commands import train as train_cmd
+from merginguriel.training import (
+    WeightedLossTrainer,
+    checkpoints_dir,
+    choose_precision,
+    inverse_frequency_weights,
+    latest_checkpoint,
+    mixture_counts,
+    train_classifier,
+)
+from tests.training.conftest import quick_args, read_json
+
+
+def parse(argv):
+    return train_cmd.parse_train_args(argv)
+
+
+def train(argv, callbacks=None):
+    model_args, data_args, extra, training_args = parse(argv)
+    return train_classifier(model_args, data_args, training_args, extra, callbacks=callbacks)
+
+
+def test_inverse_frequency_weights_by_hand():
+    # N = 6 examples, K = 3 classes present (0: 3, 1: 1, 2: 2), class 3 absent
+    w = inverse_frequency_weights([0, 0, 0, 1, 2, 2], 4)
+    np.testing.assert_allclose(w, [6 / 9, 6 / 3, 6 / 6, 0.0])
+    counts = np.array([3, 1, 2, 0])
+    assert (counts * w).sum() / 6 == pytest.approx(1.0)  # frequency-weighted mean is 1
+
+
+def test_weighted_loss_matches_hand_computation():
+    class Head(torch.nn.Module):
+        def forward(self, logits):
+            return type("Out", (), {"logits": logits})()
+
+    trainer = WeightedLossTrainer.__new__(WeightedLossTrainer)
+    trainer.class_weights = torch.tensor([0.5, 2.0, 1.0])
+    logits = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [1.0, -1.0, 0.0]])
+    labels = np.array([0, 1, 2])
+    loss = trainer.compute_loss(Head(), {"logits": torch.tensor(logits), "labels": torch.tensor(labels)})
+    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    nll = -log_softmax[np.arange(3), labels]
+    w = np.array([0.5, 2.0, 1.0])[labels]
+    assert float(loss) == pytest.approx((w * nll).sum() / w.sum(), rel=1e-6)
+
+
+def test_mixture_counts_by_hand():
+    assert mixture_counts([20, 20], [0.7, 0.3]) == [28, 12]
+    assert mixture_counts([10, 10, 10], [1, 1, 1], total=10) == [4, 3, 3]  # largest remainder, ties by order
+    assert mixture_counts([5, 50], [0.5, 0.5], total=9) == [5, 4]
+    with pytest.raises(ValueError, match="one rate per locale"):
+        mixture_counts([5, 5], [1.0])
+
+
+def test_mixture_lora_class_weights_end_to_end(tmp_path, tiny_base, tiny_data):
+    """Mixture 0.75/0.25 of 16+16 rows -> 24 de-DE + 8 nl-NL; LoRA is merged back into full weights."""
+    out = tmp_path / "mix"
+    seen = {}
+
+    class Capture(TrainerCallback):
+        def on_train_end(self, args, state, control, model=None, **kwargs):
+            layer = model.base_model.model.roberta.encoder.layer[0].attention.self
+            q = layer.query
+            seen["expected_query"] = (
+                (
+                    q.base_layer.weight
+                    + (q.lora_B["default"].weight @ q.lora_A["default"].weight) * q.scaling["default"]
+                )
+                .detach()
+                .numpy()
+            )
+            seen["key"] = layer.key.weight.detach().numpy().copy()
+
+    argv = quick_args(tiny_base, tiny_data, "de-DE,nl-NL", out, "--mixture_rates", "0.75,0.25", "--max_steps", "3",
+                      "--use_lora", "--lora_r", "4", "--lora_alpha", "8", "--class_weights")  # fmt: skip
+    metrics = train(argv, callbacks=[Capture()])
+    assert metrics["train_examples_per_locale"] == {"de-DE": 24, "nl-NL": 8}
+    saved = load_file(str(out / "model.safetensors"))
+    assert not any("lora" in k for k in saved)
+    np.testing.assert_allclose(
+        saved["roberta.encoder.layer.0.attention.self.query.weight"], seen["expected_query"], atol=1e-6
+    )
+    base = load_file(str(tiny_base / "model.safetensors"))
+    base_key = next(v for k, v in base.items() if k.endswith("encoder.layer.0.attention.self.key.weight"))
+    np.testing.assert_array_equal(
+        saved["roberta.encoder.layer.0.attention.self.key.weight"], base_key
+    )  # frozen
+    meta = read_json(out / "run_metadata.json")
+    assert meta["data_composition"] == {"de-DE": 24, "nl-NL": 8}
+    assert meta["trainable_parameters"] < meta["total_parameters"]
+    assert meta["trainable_share"] == pytest.approx(meta["trainable_parameters"] / meta["total_parameters"])
+    assert meta["device"] == "cpu" and meta["precision"] == "fp32"
+    config = read_json(out / "training_config.json")
+    assert config["data_arguments"]["mixture_rates"] == "0.75,0.25"
+    assert config["extra_training_arguments"]["class_weights"] is True
+    assert config["model_arguments"]["lora_r"] == 4
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(next((out / "runs").glob("*")))).Reload()
+    total = events.Scalars("run_metadata/total_parameters")
+    assert total[0].step == 0 and total[0].value == meta["total_parameters"]
+
+
+class CrashAfterSave(TrainerCallback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise RuntimeError("simulated crash")
+
+
+def test_resume_from_latest_continues_from_saved_step(tmp_path, tiny_base, tiny_data):
+    common = ("--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2", "--seed", "3")
+    ref = tmp_path / "ref"
+    train(quick_args(tiny_base, tiny_data, "de-DE", ref, *common))
+    out = tmp_path / "crashy"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(quick_args(tiny_base, tiny_data, "de-DE", out, *common), callbacks=[CrashAfterSave(2)])
+    assert not out.exists()  # the model folder is atomic
+    assert latest_checkpoint(checkpoints_dir(out)).name == "checkpoint-2"  # the checkpoint survived
+
+    steps = []
+
+    class Steps(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            steps.append(state.global_step)
+
+    argv = quick_args(tiny_base, tiny_data, "de-DE", out, *common, "--resume_from_checkpoint", "latest")
+    metrics = train(argv, callbacks=[Steps()])
+    assert steps == [3, 4] and metrics["global_step"] == 4
+    resumed, reference = load_file(str(out / "model.safetensors")), load_file(str(ref / "model.safetensors"))
+    for key in reference:
+        np.testing.assert_allclose(resumed[key], reference[key], atol=1e-5, err_msg=key)
+    assert not checkpoints_dir(out).exists()  # cleaned up after success
+
+
+def test_early_stopping_stops_after_patience(tmp_path, tiny_base, tiny_data):
+    # learning rate 0: the dev metric never improves, so with patience 1 training stops after the 2nd epoch
+    out = tmp_path / "early"
+    argv = quick_args(tiny_base, tiny_data, "de-DE", out, "--num_train_epochs", "5", "--early_stopping_patience", "1",
+                      "--learning_rate", "0", "--max_eval_samples", "4", "--keep_checkpoints",
+                      "--max_train_samples", "8")  # fmt: skip
+    metrics = train(argv)
+    steps_per_epoch = 8 // 4
+    assert metrics["global_step"] == 2 * steps_per_epoch
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-2", "checkpoint-4"]
+
+
+def test_choose_precision():
+    assert choose_precision("auto", "cuda", True) == "bf16"
+    assert choose_precision("auto", "cuda", False) == "fp16"
+    assert choose_precision("auto", "mps", False) == "fp32"
+    assert choose_precision("auto", "cpu", False) == "fp32"
+    assert choose_precision("fp16", "cpu", False) == "fp16"
+
+
+def test_cli_flags_of_the_demo_still_parse(tmp_path, tiny_base, tiny_data):
+    out = tmp_path / "demo_flags"
+    rc = train_cmd.main([
+        "--model_name_or_path", str(tiny_base), "--locale", "de-DE", "--dataset-name", str(tiny_data),
+        "--output_dir", str(out), "--overwrite", "--do_train", "--num_train_epochs", "1", "--learning_rate", "1e-3",
+        "--per_device_train_batch_size", "8", "--max_seq_length", "32", "--seed", "1", "--disable_tqdm", "true",
+        "--logging_strategy", "no", "--warmup_ratio", "0.1", "--max_train_samples", "8",
+        "--lr_scheduler_type", "cosine", "--gradient_accumulation_steps", "2",
+    ])  # fmt: skip
+    assert rc == 0
+    config = read_json(out / "training_config.json")["training_arguments"]
+    assert config["lr_scheduler_type"] == "cosine" and config["gradient_accumulation_steps"] == 2
+    assert config.get("warmup_ratio", config.get("warmup_steps")) == 0.1
+    assert read_json(out / "all_results.json")["global_step"] == 1  # 8 rows / (8 x 2 accumulation) -> 1 step
