@@ -1,0 +1,589 @@
+"""Aggregation of results folders into fair comparisons, and the plots made from them.
+
+Every ``results/<name>/results.json`` (+ ``merge_details.json``) becomes one row: the method (the mode, plus
+``_{preset}`` for preset sweeps), the target locale, the sources actually used, accuracy and macro-F1.
+Baselines per row come from the NxN matrix ``M`` (rows = model locale, columns = evaluated locale):
+
+* ``native`` = ``M[target, target]`` (the target's own model; when the matrix lacks it, the ``baseline``
+  experiment's accuracy for that target);
+* ``best_source`` = ``max_{s in sources} M[s, target]`` — the best zero-shot model *among the sources the
+  experiment actually used* (the fair comparison for a merge/ensemble);
+* ``best_zero_shot`` = ``max_{l != target} M[l, target]`` over every other locale in the matrix;
+* ``avg_zero_shot`` = ``mean_{l != target} M[l, target]`` (NaN cells ignored).
+
+``improvement_vs_X = accuracy - X``. A method *wins* against a baseline on a target when its accuracy is
+higher by more than 1e-12, *ties* within 1e-12, and loses otherwise; ``win_rate = wins / n`` over the targets
+where both numbers exist. The ``baseline`` mode itself is listed but left out of win rates and plots.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from merginguriel.outputs import write_json_atomic, write_text_atomic
+
+logger = logging.getLogger("merginguriel.aggregation")
+
+BASELINES = ("native", "best_source", "best_zero_shot", "avg_zero_shot")
+NON_METHODS = ("baseline",)
+TIE_EPS = 1e-12
+_LOCALE = r"[a-z]{2,3}-[A-Z]{2}"
+_NAME_PATTERNS = (
+    re.compile(rf"^(?P<mode>.+)_merge_(?P<target>{_LOCALE})_(?P<n>\d+)merged(?:_(?P<preset>[a-z]+))?$"),
+    re.compile(rf"^(?P<mode>ensemble_[a-z_]+?)_(?P<target>{_LOCALE})_(?P<n>\d+)src(?:_(?P<preset>[a-z]+))?$"),
+    re.compile(rf"^(?P<mode>baseline)_(?P<target>{_LOCALE})$"),
+)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def parse_result_name(name: str) -> dict[str, Any] | None:
+    """``{mode, target, n, preset}`` from a results folder name, or None for other folders."""
+    for pattern in _NAME_PATTERNS:
+        m = pattern.match(name)
+        if m:
+            found = m.groupdict()
+            return {
+                "mode": found["mode"],
+                "target": found["target"],
+                "n": int(found["n"]) if found.get("n") else None,
+                "preset": found.get("preset"),
+            }
+    return None
+
+
+def read_result(folder: Path) -> dict[str, Any] | None:
+    """One aggregated row from a results folder (None when it is not an experiment's result)."""
+    results = _read_json(folder / "results.json")
+    if results is None or "performance" not in results:
+        return None
+    details = _read_json(folder / "merge_details.json") or results.get("merge_details") or {}
+    exp = results.get("experiment") or {}
+    parsed = parse_result_name(folder.name) or {}
+    mode = exp.get("mode") or details.get("mode") or parsed.get("mode")
+    target = exp.get("target") or details.get("target") or parsed.get("target")
+    if not mode or not target:
+        return None
+    preset = exp.get("preset") if exp else parsed.get("preset")
+    sources = [s["locale"] for s in details.get("sources", []) if isinstance(s, Mapping) and "locale" in s]
+    perf = results["performance"]
+    data = results.get("dataset_info", {})
+    return {
+        "name": folder.name,
+        "method": f"{mode}_{preset}" if preset else mode,
+        "mode": mode,
+        "preset": preset,
+        "locale": target,
+        "num_sources": len(sources) if sources else parsed.get("n") or 0,
+        "sources": ",".join(sources),
+        "accuracy": float(perf["accuracy"]),
+        "macro_f1": float(perf.get("macro_f1", np.nan)),
+        "correct": perf.get("correct"),
+        "total": perf.get("total"),
+        "dataset": data.get("dataset_name"),
+        "split": data.get("split"),
+        "key": exp.get("key") or details.get("key"),
+        "timestamp": results.get("evaluation_info", {}).get("timestamp"),
+        "mtime": (folder / "results.json").stat().st_mtime,
+    }
+
+
+def scan_results(results_root: str | os.PathLike, progress: bool = True) -> pd.DataFrame:
+    """Rows for every experiment result under ``results_root`` (one level of folders)."""
+    root = Path(results_root)
+    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    rows = []
+    for folder in tqdm(folders, desc="reading results", unit="dir", disable=not progress):
+        row = read_result(folder)
+        if row is None:
+            logger.debug("skipping %s (not an experiment result)", folder)
+            continue
+        rows.append(row)
+    columns = [
+        "name",
+        "method",
+        "mode",
+        "preset",
+        "locale",
+        "num_sources",
+        "sources",
+        "accuracy",
+        "macro_f1",
+        "correct",
+        "total",
+        "dataset",
+        "split",
+        "key",
+        "timestamp",
+        "mtime",
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    return disambiguate_methods(frame)
+
+
+def disambiguate_methods(frame: pd.DataFrame) -> pd.DataFrame:
+    """Methods run with several K get ``_{K}src`` labels; remaining (locale, method) duplicates keep the
+    newest result."""
+    if frame.empty:
+        return frame
+    frame = frame.copy()
+    for method, group in frame.groupby("method"):
+        if group["num_sources"].nunique() > 1:
+            idx = group.index
+            frame.loc[idx, "method"] = [f"{method}_{int(n)}src" for n in group["num_sources"]]
+    frame = frame.sort_values("mtime")
+    dup = frame.duplicated(["locale", "method"], keep="last")
+    for _, row in frame[dup].iterrows():
+        logger.warning(
+            "%s: older duplicate result for %s/%s ignored", row["name"], row["method"], row["locale"]
+        )
+    return frame[~dup].sort_values(["locale", "method"]).reset_index(drop=True)
+
+
+def find_latest_matrix(nxn_root: str | os.PathLike = "nxn_results") -> Path | None:
+    """The newest ``nxn_eval_*/evaluation_matrix.csv`` under ``nxn_root``."""
+    from merginguriel.nxn import MATRIX_FILE, latest_run_dir
+
+    root = Path(nxn_root)
+    if not root.is_dir():
+        return None
+    run = latest_run_dir(root)
+    return run / MATRIX_FILE if run else None
+
+
+def baselines_for(
+    target: str, sources: Sequence[str], matrix: pd.DataFrame | None, native_fallback: float | None = None
+) -> dict[str, Any]:
+    """The four baselines of one experiment (see the module doc), with the locales they come from."""
+    out: dict[str, Any] = {b: np.nan for b in BASELINES}
+    out.update(best_source_locale=None, best_zero_shot_locale=None)
+    if matrix is not None and target in matrix.columns:
+        column = matrix[target]
+        if target in column.index and pd.notna(column.get(target)):
+            out["native"] = float(column[target])
+        zero_shot = column.drop(labels=[target], errors="ignore").dropna()
+        if len(zero_shot):
+            out["best_zero_shot"] = float(zero_shot.max())
+            out["best_zero_shot_locale"] = str(zero_shot.idxmax())
+            out["avg_zero_shot"] = float(zero_shot.mean())
+        used = zero_shot[[s for s in sources if s in zero_shot.index]]
+        if len(used):
+            out["best_source"] = float(used.max())
+            out["best_source_locale"] = str(used.idxmax())
+    if np.isnan(out["native"]) and native_fallback is not None:
+        out["native"] = float(native_fallback)
+    return out
+
+
+def add_baselines(frame: pd.DataFrame, matrix: pd.DataFrame | None) -> pd.DataFrame:
+    """``frame`` plus the baseline columns and ``improvement_vs_*`` columns."""
+    frame = frame.copy()
+    native_runs = frame[frame["mode"] == "baseline"].set_index("locale")["accuracy"].to_dict()
+    rows = [
+        baselines_for(
+            r.locale, [s for s in str(r.sources).split(",") if s], matrix, native_runs.get(r.locale)
+        )
+        for r in frame.itertuples()
+    ]
+    extra = pd.DataFrame(rows, index=frame.index)
+    frame = pd.concat([frame, extra], axis=1)
+    for b in BASELINES:
+        frame[f"improvement_vs_{b}"] = frame["accuracy"] - frame[b]
+    return frame
+
+
+def win_analysis(frame: pd.DataFrame) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{method: {baseline: {wins, ties, losses, n, win_rate}}}`` (methods other than ``baseline``)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for method, group in frame[~frame["mode"].isin(NON_METHODS)].groupby("method"):
+        out[method] = {}
+        for b in BASELINES:
+            if b not in group:
+                continue
+            diff = (group["accuracy"] - group[b]).dropna()
+            wins = int((diff > TIE_EPS).sum())
+            ties = int((diff.abs() <= TIE_EPS).sum())
+            n = int(len(diff))
+            out[method][b] = {
+                "wins": wins,
+                "ties": ties,
+                "losses": n - wins - ties,
+                "n": n,
+                "win_rate": wins / n if n else None,
+            }
+    return out
+
+
+def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Locales x methods accuracy, plus the per-locale baselines (native, best/avg zero-shot)."""
+    table = frame.pivot(index="locale", columns="method", values="accuracy")
+    for b in ("native", "best_zero_shot", "avg_zero_shot"):
+        if b in frame:
+            table[f"baseline_{b}"] = frame.groupby("locale")[b].first()
+    table.columns.name = None
+    return table
+
+
+def sweep_records(
+    results_root: str | os.PathLike,
+) -> tuple[list[tuple[str, str]], dict[tuple[str, str], dict]]:
+    """Planned (locale, method) pairs of every sweep under ``results_root`` and each pair's latest record."""
+    from merginguriel.sweep import read_state
+
+    planned: list[tuple[str, str]] = []
+    latest: dict[tuple[str, str], dict] = {}
+    for sweep_dir in sorted(Path(results_root).glob("sweep_*")):
+        plan = _read_json(sweep_dir / "plan.json") or {}
+        preset = (plan.get("options") or {}).get("preset")
+        suffix = f"_{preset}" if preset else ""
+        for item in plan.get("experiments", []):
+            label = item["mode"] if item["mode"] in NON_METHODS else item["mode"] + suffix
+            planned.append((item["target"], label))
+        for record in read_state(sweep_dir / "state.jsonl"):
+            mode = record.get("mode")
+            label = mode if mode in NON_METHODS else f"{mode}{suffix}"
+            latest[(record.get("target"), label)] = record
+    return planned, latest
+
+
+def missing_experiments(
+    frame: pd.DataFrame,
+    results_root: str | os.PathLike,
+    locales: Iterable[str] | None = None,
+    methods: Iterable[str] | None = None,
+) -> list[dict]:
+    """Expected but absent experiments: the locale x method grid of what was found plus every sweep's plan,
+    each marked ``failed`` (with the recorded error) or ``missing``."""
+    planned, latest = sweep_records(results_root)
+    present = set(zip(frame["locale"], frame["method"]))
+    base_methods = set(frame["method"]) | {m for _, m in planned}
+    grid_locales = set(frame["locale"]) | {loc for loc, _ in planned}
+    if locales:
+        grid_locales &= set(locales)
+    if methods:
+        base_methods &= set(methods)
+    expected = {(loc, m) for loc in grid_locales for m in base_methods}
+    expected |= {
+        pair
+        for pair, r in latest.items()
+        if r.get("status") == "failed"
+        and (not locales or pair[0] in set(locales))
+        and (not methods or pair[1] in set(methods))
+    }
+    out = []
+    for loc, method in sorted(expected - present):
+        record = latest.get((loc, method))
+        status = "failed" if record and record.get("status") == "failed" else "missing"
+        out.append(
+            {
+                "locale": loc,
+                "method": method,
+                "status": status,
+                "error": record.get("error") if status == "failed" else None,
+            }
+        )
+    return out
+
+
+def method_summary(frame: pd.DataFrame, wins: Mapping[str, Any]) -> pd.DataFrame:
+    """Per method: targets, mean accuracy, mean of each baseline and improvement, win rates."""
+    rows = []
+    for method, group in frame.groupby("method"):
+        row: dict[str, Any] = {
+            "method": method,
+            "n_locales": int(group["locale"].nunique()),
+            "mean_accuracy": float(group["accuracy"].mean()),
+        }
+        for b in BASELINES:
+            if b in group:
+                row[f"mean_{b}"] = float(group[b].mean())
+                row[f"mean_improvement_vs_{b}"] = float(group[f"improvement_vs_{b}"].mean())
+                rate = wins.get(method, {}).get(b, {}).get("win_rate")
+                row[f"win_rate_vs_{b}"] = rate
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame, index: bool = True) -> str:
+    data = frame.reset_index() if index else frame
+    header = "| " + " | ".join(str(c) for c in data.columns) + " |"
+    rule = "|" + "|".join("---" for _ in data.columns) + "|"
+    body = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in data.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+@dataclass
+class AggregateOutputs:
+    paths: dict[str, Path]
+    comprehensive: pd.DataFrame
+    wins: dict[str, Any]
+    summary: dict[str, Any]
+
+
+def aggregate(
+    results_root: str | os.PathLike = "results",
+    output_dir: str | os.PathLike = ".",
+    evaluation_matrix: str | os.PathLike | None = None,
+    nxn_root: str | os.PathLike = "nxn_results",
+    locales: Sequence[str] | None = None,
+    experiment_types: Sequence[str] | None = None,
+    baselines: bool = True,
+    progress: bool = True,
+    timestamp: str | None = None,
+) -> AggregateOutputs:
+    """Scan, join baselines, and write the six timestamped outputs; returns them and their paths."""
+    frame = scan_results(results_root, progress)
+    if locales:
+        frame = frame[frame["locale"].isin(locales)]
+    if experiment_types:
+        wanted = set(experiment_types)
+        frame = frame[frame["method"].isin(wanted) | frame["mode"].isin(wanted)]
+    frame = frame.reset_index(drop=True)
+    matrix_path: Path | None = None
+    matrix = None
+    if baselines:
+        matrix_path = Path(evaluation_matrix) if evaluation_matrix else find_latest_matrix(nxn_root)
+        if evaluation_matrix and not matrix_path.is_file():
+            raise FileNotFoundError(f"Evaluation matrix {matrix_path} not found.")
+        if matrix_path is not None:
+            from merginguriel.nxn import read_matrix
+
+            matrix = read_matrix(matrix_path)
+        else:
+            logger.warning(
+                "No NxN evaluation matrix under %s: baselines other than native runs are empty. "
+                "Run run_nxn_evaluation.py or pass --evaluation-matrix.",
+                nxn_root,
+            )
+    comprehensive = add_baselines(frame, matrix) if baselines else frame.copy()
+    wins = win_analysis(comprehensive) if baselines else {}
+    missing = missing_experiments(frame, results_root, locales, experiment_types)
+    per_method = (
+        method_summary(comprehensive, wins)
+        if baselines
+        else (frame.groupby("method")["accuracy"].agg(["count", "mean"]).reset_index())
+    )
+    stamp = timestamp or time.strftime("%Y%m%d_%H%M%S")
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "aggregated": out / f"results_aggregated_{stamp}.csv",
+        "comparison": out / f"results_comparison_{stamp}.csv",
+        "comprehensive": out / f"results_comprehensive_{stamp}.csv",
+        "summary": out / f"results_summary_{stamp}.json",
+        "win_analysis": out / f"results_win_analysis_{stamp}.json",
+        "report": out / f"results_report_{stamp}.md",
+    }
+    raw = frame.drop(columns=["mtime"])
+    write_text_atomic(paths["aggregated"], raw.to_csv(index=False))
+    comparison = comparison_table(comprehensive) if len(comprehensive) else pd.DataFrame()
+    write_text_atomic(paths["comparison"], comparison.to_csv())
+    write_text_atomic(paths["comprehensive"], comprehensive.drop(columns=["mtime"]).to_csv(index=False))
+    summary = {
+        "created": stamp,
+        "results_root": str(results_root),
+        "evaluation_matrix": str(matrix_path) if matrix_path else None,
+        "baselines": baselines,
+        "filters": {"locales": list(locales or []), "experiment_types": list(experiment_types or [])},
+        "num_experiments": int(len(frame)),
+        "locales": sorted(set(frame["locale"])),
+        "methods": sorted(set(frame["method"])),
+        "splits": sorted({str(s) for s in frame["split"].dropna()}),
+        "per_method": json.loads(per_method.to_json(orient="records")),
+        "missing": missing,
+    }
+    write_json_atomic(paths["summary"], summary)
+    write_json_atomic(paths["win_analysis"], wins)
+    write_text_atomic(paths["report"], report_markdown(summary, per_method, wins, comparison, missing))
+    return AggregateOutputs(paths, comprehensive, wins, summary)
+
+
+def report_markdown(
+    summary: Mapping[str, Any],
+    per_method: pd.DataFrame,
+    wins: Mapping[str, Any],
+    comparison: pd.DataFrame,
+    missing: Sequence[Mapping[str, Any]],
+) -> str:
+    lines = [
+        "# MergingUriel results report",
+        "",
+        f"- created: {summary['created']}",
+        f"- results: `{summary['results_root']}` ({summary['num_experiments']} experiments, "
+        f"{len(summary['locales'])} locales, {len(summary['methods'])} methods, split(s) {', '.join(summary['splits'])})",
+        f"- NxN matrix: `{summary['evaluation_matrix']}`",
+        "",
+        "Baselines: native = the target's own model; best source = best zero-shot model among the sources the "
+        "experiment used (the fair comparison); best zero-shot = best other locale's model; avg zero-shot = "
+        "mean over other locales' models.",
+        "",
+        "## Per method",
+        "",
+        markdown_table(per_method, index=False) if len(per_method) else "(no results)",
+        "",
+    ]
+    if wins:
+        lines += ["## Win rates (wins / targets; ties not counted as wins)", ""]
+        rows = []
+        for method, by_base in wins.items():
+            rows.append(
+                {
+                    "method": method,
+                    **{
+                        b: f"{v['wins']}/{v['n']} ({v['win_rate']:.0%})" if v["n"] else "–"
+                        for b, v in by_base.items()
+                    },
+                }
+            )
+        lines += [markdown_table(pd.DataFrame(rows), index=False), ""]
+    if len(comparison):
+        lines += ["## Accuracy per locale", "", markdown_table(comparison), ""]
+    lines += ["## Missing or failed experiments", ""]
+    if missing:
+        lines += [
+            f"- {m['locale']} {m['method']}: {m['status']}" + (f" — {m['error']}" if m.get("error") else "")
+            for m in missing
+        ]
+    else:
+        lines.append("none")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------- plots
+
+IMPROVEMENTS = {
+    "avg_zero_shot": "vs average zero-shot",
+    "best_zero_shot": "vs best zero-shot",
+    "best_source": "vs best source (fair)",
+}
+
+
+def latest_csv(folder: str | os.PathLike = ".", prefix: str = "results_comprehensive_") -> Path | None:
+    files = sorted(Path(folder).glob(f"{prefix}*.csv"))
+    return files[-1] if files else None
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def plot_comprehensive(
+    csv_file: str | os.PathLike,
+    plots_dir: str | os.PathLike = "plots",
+    progress: bool = True,
+    timestamp: str | None = None,
+) -> dict[str, Any]:
+    """Per method: pure scores vs the four baselines and three improvement bar charts; an overview of
+    mean improvements; ``advanced_analysis_summary_{ts}.csv``. Returns {"plots": [...], "summary": path}."""
+    import matplotlib.pyplot as plt
+
+    from merginguriel.plotting import save_figure
+
+    frame = pd.read_csv(csv_file)
+    missing_cols = [c for c in ("method", "locale", "accuracy", *BASELINES) if c not in frame.columns]
+    if missing_cols:
+        raise ValueError(
+            f"{csv_file} lacks columns {missing_cols}; plot a results_comprehensive_*.csv made "
+            "with baselines (without --no-baselines)."
+        )
+    frame = frame[~frame["mode"].isin(NON_METHODS)] if "mode" in frame else frame
+    if frame.empty:
+        raise ValueError(f"{csv_file} holds no method results to plot.")
+    out = Path(plots_dir)
+    stamp = timestamp or time.strftime("%Y%m%d_%H%M%S")
+    made: list[Path] = []
+    methods = sorted(frame["method"].unique())
+    for method in tqdm(methods, desc="plots", unit="method", disable=not progress):
+        group = frame[frame["method"] == method].sort_values("locale").set_index("locale")
+        values = group[["accuracy", *BASELINES]]
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(values) + 2), 4))
+        width = 0.8 / values.shape[1]
+        x = np.arange(len(values))
+        for j, col in enumerate(values.columns):
+            ax.bar(
+                x + j * width,
+                values[col].to_numpy(dtype=float),
+                width,
+                label=col if col != "accuracy" else method,
+            )
+        ax.set_xticks(x + 0.4 - width / 2, labels=list(values.index), rotation=60, fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{method}: accuracy vs baselines")
+        ax.legend(fontsize=7)
+        made.append(save_figure(fig, out / f"{_safe(method)}_scores_vs_baselines.png"))
+        for base, text in IMPROVEMENTS.items():
+            delta = group[f"improvement_vs_{base}"].astype(float)
+            fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(delta) + 2), 3.5))
+            ax.bar(
+                list(delta.index),
+                delta.to_numpy(),
+                color=["tab:green" if v > 0 else "tab:red" for v in delta],
+            )
+            ax.axhline(0, color="black", linewidth=0.8)
+            ax.tick_params(axis="x", rotation=60, labelsize=8)
+            ax.set_ylabel("accuracy difference")
+            ax.set_title(f"{method}: improvement {text} (mean {delta.mean():+.4f})")
+            made.append(save_figure(fig, out / f"{_safe(method)}_improvement_vs_{base}.png"))
+    wins = win_analysis(frame.assign(mode=frame.get("mode", frame["method"])))
+    summary = method_summary(frame, wins)
+    means = summary.set_index("method")[[f"mean_improvement_vs_{b}" for b in IMPROVEMENTS]]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(means) + 2), 4))
+    width = 0.8 / len(IMPROVEMENTS)
+    x = np.arange(len(means))
+    for j, base in enumerate(IMPROVEMENTS):
+        ax.bar(
+            x + j * width, means[f"mean_improvement_vs_{base}"].to_numpy(), width, label=IMPROVEMENTS[base]
+        )
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(x + 0.4 - width / 2, labels=list(means.index), rotation=45, fontsize=8)
+    ax.set_ylabel("mean accuracy difference")
+    ax.set_title("Mean improvement per method")
+    ax.legend(fontsize=7)
+    made.append(save_figure(fig, out / "methods_mean_improvement.png"))
+    summary_path = out / f"advanced_analysis_summary_{stamp}.csv"
+    write_text_atomic(summary_path, summary.to_csv(index=False))
+    return {"plots": made, "summary": summary_path}
+
+
+__all__ = [
+    "BASELINES",
+    "AggregateOutputs",
+    "add_baselines",
+    "aggregate",
+    "baselines_for",
+    "comparison_table",
+    "find_latest_matrix",
+    "latest_csv",
+    "missing_experiments",
+    "parse_result_name",
+    "plot_comprehensive",
+    "read_result",
+    "scan_results",
+    "win_analysis",
+]

@@ -1,0 +1,116 @@
+"""``merginguriel ensemble`` / ``uriel_ensemble_inference.py``: vote over the source models chosen for a target."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from merginguriel.cli_options import (
+    add_data_args,
+    add_model_args,
+    add_output_args,
+    add_runtime_args,
+    add_similarity_args,
+    resolve_device,
+    run_main,
+    setup_logging,
+    similarity_matrix_path,
+)
+from merginguriel.ensemble import VOTING_METHODS, EnsembleRequest, run_ensemble
+from merginguriel.logits_cache import DEFAULT_CACHE_DIR
+from merginguriel.merging import parse_weights
+
+VOTING_HELP = (
+    "majority: most votes, ties to the most similar source; weighted_majority: sum of source weights per "
+    "predicted class; soft: weighted mean of softmax; uriel_logits: weighted sum of raw logits; all: every one."
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="uriel_ensemble_inference.py",
+        description="Ensemble the predictions of the source models selected for a target locale (no merging).",
+    )
+    p.add_argument(
+        "--target-lang", "--target", dest="target", required=True, help="Target locale, e.g. af-ZA."
+    )
+    p.add_argument(
+        "--voting-method",
+        dest="voting_methods",
+        nargs="+",
+        default=["majority"],
+        choices=[*VOTING_METHODS, "all"],
+        help=VOTING_HELP,
+    )
+    p.add_argument("--source-locales", help="Comma-separated sources (weights from the similarity matrix).")
+    p.add_argument(
+        "--weights", help="LOCALE=WEIGHT pairs naming sources and weights, e.g. de-DE=0.5,nl-NL=0.5."
+    )
+    p.add_argument(
+        "--available-only", action="store_true", help="Select sources only among locales that have a model."
+    )
+    p.add_argument("--max-samples", type=int, default=None, help="Evaluate on the first N rows only.")
+    p.add_argument(
+        "--logits-cache",
+        default=DEFAULT_CACHE_DIR,
+        help=f"Logits cache folder (default ./{DEFAULT_CACHE_DIR}).",
+    )
+    p.add_argument("--no-cache", action="store_true", help="Neither read nor write the logits cache.")
+    add_similarity_args(p, num_languages=5)
+    add_model_args(p)
+    add_data_args(p, split="test")
+    add_output_args(p, results=True)
+    add_runtime_args(p)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    methods = (
+        list(VOTING_METHODS) if "all" in args.voting_methods else list(dict.fromkeys(args.voting_methods))
+    )
+    request = EnsembleRequest(
+        target=args.target,
+        voting_methods=methods,
+        num_languages=args.num_languages,
+        models_root=args.models_root,
+        base_model=args.base_model,
+        source_locales=args.source_locales.split(",") if args.source_locales else None,
+        weights=parse_weights(args.weights) if args.weights else None,
+        similarity_matrix=similarity_matrix_path(args),
+        similarity_source=args.similarity_source,
+        top_k=args.top_k,
+        sinkhorn_iters=args.sinkhorn_iters,
+        available_only=args.available_only,
+        dataset_name=args.dataset_name,
+        split=args.dataset_split,
+        text_column=args.text_column,
+        max_samples=args.max_samples,
+        batch_size=args.batch_size,
+        max_seq_length=args.max_seq_length,
+        device=resolve_device(args.device),
+        cache_dir=None if args.no_cache else args.logits_cache,
+        results_root=args.results_root,
+        overwrite=args.overwrite,
+    )
+    written = run_ensemble(request)
+    first = written[0][1]["merge_details"]
+    print(f"Target {first['target']}: ensemble of {len(first['sources'])} sources")
+    for s in first["sources"]:
+        print(f"  {s['locale']:<7} weight {s['weight']:.4f}  {s['path']}")
+    for out, results in written:
+        perf = results["performance"]
+        print(
+            f"{results['merge_details']['voting_method']:<18} accuracy {perf['accuracy']:.4f}  "
+            f"macro-F1 {perf['macro_f1']:.4f} ({perf['correct']}/{perf['total']})  -> {out / 'results.json'}"
+        )
+    return 0
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    return run_main(main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())

@@ -1,0 +1,123 @@
+"""``merginguriel nxn`` / ``run_nxn_evaluation.py``: every model on every locale, as an accuracy matrix."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from merginguriel.cli_options import (
+    add_data_args,
+    add_model_args,
+    add_runtime_args,
+    resolve_device,
+    run_main,
+    setup_logging,
+)
+from merginguriel.locales import parse_locales
+from merginguriel.logits_cache import DEFAULT_CACHE_DIR, LogitsCache
+from merginguriel.model_paths import discover_models
+from merginguriel.nxn import MATRIX_FILE, NxNConfig, NxNError, latest_run_dir, new_run_dir, run_nxn
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run_nxn_evaluation.py",
+        description="Evaluate every model under --models-root on every requested locale (NxN accuracy matrix). "
+        "Use --split validation for matrices that choose sources or weights; keep test for reporting.",
+    )
+    p.add_argument(
+        "--list-locales", action="store_true", help="List the locales that have a model, and exit."
+    )
+    p.add_argument("--locales", help="Comma-separated locales: both the models and the evaluated locales.")
+    p.add_argument(
+        "--eval-locales", help="Comma-separated evaluated locales (columns), if different from --locales."
+    )
+    p.add_argument(
+        "--max-samples", type=int, default=None, help="Evaluate on the first N rows of each locale."
+    )
+    p.add_argument("--output-root", default="nxn_results", help="Parent of the nxn_eval_{timestamp} folders.")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        help="Fill only the missing cells of an earlier run: its folder, or no value for the latest one.",
+    )
+    p.add_argument(
+        "--logits-cache",
+        default=DEFAULT_CACHE_DIR,
+        help=f"Logits cache folder (default ./{DEFAULT_CACHE_DIR}).",
+    )
+    p.add_argument("--no-cache", action="store_true", help="Neither read nor write the logits cache.")
+    p.add_argument("--no-heatmap", action="store_true", help="Skip the heatmap PNG.")
+    add_model_args(p)
+    p.set_defaults(base_model=None)  # NxN: every model under the root unless --base-model narrows it
+    add_data_args(p, split="test")
+    add_runtime_args(p)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    found = discover_models(args.models_root, args.base_model)
+    if args.list_locales:
+        if not found:
+            print(f"No models named {{base}}_massive_k_{{locale}} under {args.models_root}.")
+        for loc, path in found.items():
+            print(f"{loc:<7} {path}")
+        return 0
+    if not found:
+        raise FileNotFoundError(f"No models named {{base}}_massive_k_{{locale}} under {args.models_root}.")
+    rows = list(found)
+    if args.locales:
+        wanted = parse_locales(args.locales)
+        absent = [loc for loc in wanted if loc not in found]
+        if absent:
+            raise FileNotFoundError(
+                f"No model under {args.models_root} for {', '.join(absent)} (have: {', '.join(found)})."
+            )
+        rows = wanted
+    cols = parse_locales(args.eval_locales) if args.eval_locales else list(rows)
+    if args.resume:
+        out = latest_run_dir(args.output_root) if args.resume == "latest" else Path(args.resume)
+        if out is None or not (out / MATRIX_FILE).is_file():
+            raise NxNError(
+                f"Nothing to resume: no {MATRIX_FILE} in {out or args.output_root + '/' + 'nxn_eval_*'}."
+            )
+    else:
+        out = new_run_dir(args.output_root)
+    config = NxNConfig(
+        dataset_name=args.dataset_name,
+        split=args.dataset_split,
+        text_column=args.text_column,
+        max_samples=args.max_samples,
+        max_seq_length=args.max_seq_length,
+        batch_size=args.batch_size,
+        device=resolve_device(args.device),
+    )
+    cache = None if args.no_cache else LogitsCache(args.logits_cache)
+    run = run_nxn(
+        {loc: found[loc] for loc in rows},
+        cols,
+        config,
+        out,
+        cache,
+        resume=bool(args.resume),
+        heatmap=not args.no_heatmap,
+    )
+    print(run.accuracy.to_string(float_format=lambda v: f"{v:.4f}"))
+    print(
+        f"models loaded: {len(run.models_loaded)}  forward passes: {run.forward_passes}  "
+        f"cells from cache: {run.cells_from_cache}  cells kept from the earlier run: {run.cells_reused}"
+    )
+    print(f"matrix: {out / MATRIX_FILE}")
+    return 0
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    return run_main(main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())

@@ -1,0 +1,6 @@
+"""Sweep locales x modes with resume (local processes or Slurm via submitit). Front for ``merginguriel.commands.sweep``."""
+
+from merginguriel.commands.sweep import run
+
+if __name__ == "__main__":
+    raise SystemExit(run())

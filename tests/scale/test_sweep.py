@@ -1,0 +1,287 @@
+"""Sweeps on constant-intent models: hand-computed results, keys and skip-on-rerun, presets, a recorded
+failure, cleanup, the submitit path (debug executor), and a sweep SIGKILLed mid-way then rerun."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from merginguriel.commands import sweep as sweep_cmd
+from merginguriel.sweep import parse_mem_gb, parse_slurm_time, read_state, resolve_preset
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def sweep_args(root, models, data, sim, *extra):
+    return [
+        "--models-root",
+        str(models),
+        "--base-model",
+        "tiny-xlmr",
+        "--dataset-name",
+        str(data),
+        "--similarity-matrix",
+        str(sim),
+        "--results-root",
+        str(root / "results"),
+        "--merged-models-root",
+        str(root / "merged"),
+        "--logits-cache",
+        str(root / "cache"),
+        "--num-languages",
+        "3",
+        "--no-progress",
+        *extra,
+    ]
+
+
+def perf(root, name):
+    return json.loads((root / "results" / name / "results.json").read_text())
+
+
+def final_results(root):
+    """name -> (accuracy, correct, key) for every results.json under root/results."""
+    out = {}
+    for path in sorted((root / "results").glob("*/results.json")):
+        data = json.loads(path.read_text())
+        out[path.parent.name] = (
+            data["performance"]["accuracy"],
+            data["performance"]["correct"],
+            data["experiment"]["key"],
+        )
+    return out
+
+
+# hand-computed (see conftest): af-ZA sources nl .6 (weather) / de .3 (play) / en .1 (play);
+# de-DE sources nl .5 (weather) / af .3 (alarm) / en .2 (play)
+EXPECTED = {
+    "baseline_af-ZA": 2 / 6,
+    "similarity_merge_af-ZA_3merged": 3 / 6,  # merged bias 6 weather vs 4 play
+    "ensemble_majority_af-ZA_3src": 1 / 6,  # two votes play_music
+    "ensemble_weighted_majority_af-ZA_3src": 3 / 6,
+    "baseline_de-DE": 3 / 6,
+    "similarity_merge_de-DE_3merged": 2 / 6,  # 5 weather vs 3 alarm vs 2 play
+    "ensemble_majority_de-DE_3src": 2 / 6,  # 1-1-1 tie -> most similar nl-NL: weather
+    "ensemble_weighted_majority_de-DE_3src": 2 / 6,
+}
+MODES = ["baseline", "similarity", "ensemble_majority", "ensemble_weighted_majority"]
+
+
+def test_sweep_results_resume_failures_and_cleanup(
+    tmp_path, scale_models, tiny_dataset, similarity_csv, capsys
+):
+    argv = sweep_args(
+        tmp_path,
+        scale_models,
+        tiny_dataset,
+        similarity_csv,
+        "--locales",
+        "af-ZA",
+        "de-DE",
+        "--modes",
+        *MODES,
+        "frobnicate",
+        "--cleanup-after-eval",
+    )
+    assert sweep_cmd.run(argv) == 1  # one mode fails -> non-zero exit, the rest done
+    out = capsys.readouterr().out
+    assert "8 succeeded, 0 skipped (finished before), 2 failed, of 10" in out
+    assert "FAILED frobnicate_af-ZA" in out and "not available" in out
+    got = {name: perf(tmp_path, name)["performance"]["accuracy"] for name in EXPECTED}
+    assert got == pytest.approx(EXPECTED)
+    details = json.loads(
+        (tmp_path / "results" / "similarity_merge_af-ZA_3merged" / "merge_details.json").read_text()
+    )
+    assert [(s["locale"], round(s["weight"], 6)) for s in details["sources"]] == [
+        ("nl-NL", 0.6),
+        ("de-DE", 0.3),
+        ("en-US", 0.1),
+    ]
+    merged = tmp_path / "merged" / "similarity_merge_af-ZA_3merged"
+    assert not list(merged.glob("*.safetensors")) and (merged / "merge_details.json").is_file()
+    state = read_state(tmp_path / "results" / "sweep_sweep" / "state.jsonl")
+    assert sorted(r["status"] for r in state) == ["failed"] * 2 + ["success"] * 8
+    assert all("not available" in r["error"] for r in state if r["status"] == "failed")
+
+    # rerun: everything finished is skipped (same keys), nothing recomputed
+    before = final_results(tmp_path)
+    assert sweep_cmd.run(argv[:-1]) == 1  # --cleanup-after-eval does not change results, so not the key
+    assert "0 succeeded, 8 skipped" in capsys.readouterr().out
+    assert final_results(tmp_path) == before
+
+    # a typo of a known mode is a user error, not a recorded failure
+    assert sweep_cmd.run([*argv[:-2], "--modes", "similarty"]) == 2
+    assert "Did you mean 'similarity'" in capsys.readouterr().err
+    # a changed option (fewer eval rows) changes the keys: nothing is mistaken for finished
+    small = sweep_args(
+        tmp_path,
+        scale_models,
+        tiny_dataset,
+        similarity_csv,
+        "--locales",
+        "af-ZA",
+        "--modes",
+        "baseline",
+        "similarity",
+        "--max-eval-samples",
+        "3",
+    )
+    assert sweep_cmd.run(small) == 0
+    assert "2 succeeded, 0 skipped" in capsys.readouterr().out
+    after = final_results(tmp_path)
+    for name in ("baseline_af-ZA", "similarity_merge_af-ZA_3merged"):
+        assert after[name][2] != before[name][2]
+    # first 3 af-ZA rows: alarm, alarm, play
+    assert after["baseline_af-ZA"][:2] == (pytest.approx(2 / 3), 2)
+    assert after["similarity_merge_af-ZA_3merged"][:2] == (0.0, 0)
+
+
+def test_presets_set_flags_and_keys(tmp_path, scale_models, tiny_dataset, similarity_csv, capsys):
+    assert resolve_preset("fairness", None, None) == {
+        "preset": "fairness",
+        "fisher_data": "sources",
+        "preweights": "equal",
+    }
+    assert resolve_preset("target", None, "equal")["preweights"] == "equal"  # explicit flag wins
+    assert resolve_preset(None, None, None) == {"preset": None, "fisher_data": None, "preweights": "uriel"}
+    argv = sweep_args(
+        tmp_path,
+        scale_models,
+        tiny_dataset,
+        similarity_csv,
+        "--locales",
+        "af-ZA",
+        "--modes",
+        "similarity",
+        "baseline",
+    )
+    assert sweep_cmd.run(argv) == 0
+    assert sweep_cmd.run([*argv, "--preset", "fairness"]) == 0
+    capsys.readouterr()
+    plain = perf(tmp_path, "similarity_merge_af-ZA_3merged")
+    fair = perf(tmp_path, "similarity_merge_af-ZA_3merged_fairness")
+    # equal pre-weights: 10/3 each for weather, play, play -> play_music wins: 1/6
+    assert fair["performance"]["accuracy"] == pytest.approx(1 / 6)
+    assert plain["performance"]["accuracy"] == pytest.approx(3 / 6)
+    assert fair["experiment"]["key"] != plain["experiment"]["key"]
+    assert fair["experiment"]["options"]["fisher_data"] == "sources"
+    assert fair["experiment"]["preset"] == "fairness"
+    assert [round(s["weight"], 6) for s in fair["merge_details"]["sources"]] == [0.333333] * 3
+    assert not (tmp_path / "results" / "baseline_af-ZA_fairness").exists()  # baseline does not use presets
+
+
+def test_data_aware_mode_gets_statistics_options_from_presets(
+    tmp_path, scale_models, tiny_dataset, similarity_csv, capsys
+):
+    base = sweep_args(
+        tmp_path,
+        scale_models,
+        tiny_dataset,
+        similarity_csv,
+        "--locales",
+        "af-ZA",
+        "--modes",
+        "fisher_dataset",
+        "--num-fisher-examples",
+        "2",
+        "--fisher-estimator",
+        "empirical",
+        "--statistics-cache",
+        str(tmp_path / "stats"),
+    )
+    assert sweep_cmd.run([*base, "--preset", "fairness"]) == 0, capsys.readouterr().out
+    assert sweep_cmd.run([*base, "--preset", "target"]) == 0, capsys.readouterr().out
+    fair = perf(tmp_path, "fisher_dataset_merge_af-ZA_3merged_fairness")["experiment"]["options"]
+    target = perf(tmp_path, "fisher_dataset_merge_af-ZA_3merged_target")["experiment"]["options"]
+    assert fair["statistics"]["data_mode"] == "sources" and target["statistics"]["data_mode"] == "target"
+    assert fair["statistics"]["num_examples"] == 2 and fair["preweights"] == "equal"
+    assert fair["plan_key"] != target["plan_key"]
+
+
+def test_slurm_launcher_through_submitit_debug_executor(
+    tmp_path, scale_models, tiny_dataset, similarity_csv, capsys
+):
+    argv = sweep_args(
+        tmp_path,
+        scale_models,
+        tiny_dataset,
+        similarity_csv,
+        "--locales",
+        "af-ZA",
+        "--modes",
+        "baseline",
+        "ensemble_weighted_majority",
+        "--launcher",
+        "slurm",
+        "--slurm-cluster",
+        "debug",
+        "--slurm-time",
+        "00:30:00",
+        "--slurm-mem",
+        "4G",
+    )
+    assert sweep_cmd.run(argv) == 0
+    assert "2 succeeded" in capsys.readouterr().out
+    assert perf(tmp_path, "baseline_af-ZA")["performance"]["accuracy"] == pytest.approx(2 / 6)
+    assert perf(tmp_path, "ensemble_weighted_majority_af-ZA_3src")["performance"][
+        "accuracy"
+    ] == pytest.approx(3 / 6)
+    assert (tmp_path / "results" / "sweep_sweep" / "slurm_logs").is_dir()
+    assert parse_slurm_time("1-02:30:00") == 24 * 60 + 150 and parse_slurm_time("90") == 90
+    assert parse_mem_gb("32G") == 32 and parse_mem_gb("512M") == 0.5
+
+
+def test_sigkill_mid_sweep_then_rerun_equals_uninterrupted(
+    tmp_path, scale_models, tiny_dataset, similarity_csv, capsys
+):
+    modes = ["baseline", "similarity"]
+    killed = tmp_path / "killed"
+    argv = sweep_args(
+        killed, scale_models, tiny_dataset, similarity_csv, "--locales", "af-ZA", "de-DE", "--modes", *modes
+    )
+    env = {**os.environ, "MERGINGURIEL_SWEEP_TEST_SLEEP": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "merginguriel" / "run_large_scale_experiment.py"), *argv],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    first = killed / "results" / "baseline_af-ZA" / "results.json"
+    deadline = time.time() + 60
+    while not first.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert first.exists(), "the first experiment never finished"
+    time.sleep(0.3)  # the second experiment (similarity merge) is in flight, sleeping before its results
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = sorted(p.parent.name for p in (killed / "results").glob("*/results.json"))
+    assert done == ["baseline_af-ZA"]
+    assert read_state(killed / "results" / "sweep_sweep" / "state.jsonl")[0]["status"] == "success"
+
+    assert sweep_cmd.run(argv) == 0  # rerun completes the rest
+    assert "3 succeeded, 1 skipped" in capsys.readouterr().out
+    clean = tmp_path / "clean"
+    assert (
+        sweep_cmd.run(
+            sweep_args(
+                clean,
+                scale_models,
+                tiny_dataset,
+                similarity_csv,
+                "--locales",
+                "af-ZA",
+                "de-DE",
+                "--modes",
+                *modes,
+            )
+        )
+        == 0
+    )
+    assert final_results(killed) == final_results(clean)
+    assert len(final_results(clean)) == 4
+    assert not list((killed / "merged").glob(".*partial*"))  # the killed merge's leftovers were cleaned
