@@ -62,9 +62,9 @@ def usage() -> str:
         "",
         "commands:",
     ]
-    lines += [
-        f"  {name:<12} {desc}  [python merginguriel/{script}]" for name, (_, script, desc) in COMMANDS.items()
-    ]
+    for name, (_, script, desc) in COMMANDS.items():
+        path = script[3:] if script.startswith("../") else f"merginguriel/{script}"
+        lines.append(f"  {name:<13} {desc}  [python {path}]")
     return "\n".join(lines)
 
 

@@ -30,8 +30,15 @@ from merginguriel.massive_data import load_split
 def load_classifier(
     model_dir: str | os.PathLike, device: str = "cpu"
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Model (in eval mode, on ``device``) and tokenizer from a folder or hub id."""
+    """Model (in eval mode, on ``device``) and tokenizer from a folder or hub id.
+
+    An expert-fusion folder (``fusion_config.json``, see ``expert_fusion``) is rebuilt from its components.
+    """
     model_dir = str(model_dir)
+    if (Path(model_dir) / "fusion_config.json").is_file():
+        from merginguriel.expert_fusion import load_fusion_model
+
+        return load_fusion_model(model_dir, device)
     if Path(model_dir).exists() and not (Path(model_dir) / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir} is not a model folder (no config.json).")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

@@ -122,6 +122,9 @@ def test_fusion_training_saves_reloads_and_evaluates(tmp_path, tiny_base, tiny_d
                             loaded=(complete, tok))  # fmt: skip
     expected = float(np.mean(logits.argmax(1) == np.array(data["label"])))
     assert result["performance"]["accuracy"] == pytest.approx(expected)
+    # the fused folder is also evaluable like any other model folder (load_classifier rebuilds it)
+    by_path = evaluate_model(out / "complete", tiny_data, "af-ZA", "test", max_length=32, progress=False)
+    assert by_path["performance"]["accuracy"] == pytest.approx(expected)
     table = pd.read_csv(
         out / "eval_complete_test.csv"
     )  # the command evaluated the first 4 rows (--max-eval-samples)
