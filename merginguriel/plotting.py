@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 
 def save_figure(fig: plt.Figure, path: str | os.PathLike) -> Path:
@@ -37,16 +38,32 @@ def heatmap(
             for j in range(n_cols):
                 value = frame.iat[i, j]
                 if pd.notna(value):
-                    ax.text(j, i, format(value, fmt), ha="center", va="center", fontsize=6, color="w")
+                    shade = image.norm(value)
+                    color = "black" if shade > 0.6 else "white"
+                    ax.text(j, i, format(value, fmt), ha="center", va="center", fontsize=6, color=color)
     fig.colorbar(image, ax=ax)
     ax.set_title(title)
     return save_figure(fig, path)
 
 
-def bar_chart(values: pd.Series, path: str | os.PathLike, title: str, ylabel: str) -> Path:
-    """Horizontal bars of a labelled series (e.g. accuracy per model)."""
+def bar_chart(
+    values: pd.Series,
+    path: str | os.PathLike,
+    title: str,
+    ylabel: str,
+    groups: pd.Series | None = None,
+) -> Path:
+    """Horizontal bars of a labelled series (e.g. accuracy per model); ``groups`` colours bars by kind."""
     fig, ax = plt.subplots(figsize=(7, max(2.5, 0.35 * len(values) + 1)))
-    ax.barh([str(i) for i in values.index][::-1], values.to_numpy()[::-1])
+    labels = [str(i) for i in values.index][::-1]
+    colors = None
+    if groups is not None:
+        kinds = list(dict.fromkeys(groups.tolist()))
+        palette = {kind: plt.get_cmap("tab10")(k) for k, kind in enumerate(kinds)}
+        colors = [palette[g] for g in groups.tolist()][::-1]
+        handles = [Patch(color=palette[kind], label=str(kind)) for kind in kinds]
+        ax.legend(handles=handles, loc="lower right", fontsize=8)
+    ax.barh(labels, values.to_numpy()[::-1], color=colors)
     for k, v in enumerate(values.to_numpy()[::-1]):
         ax.text(v, k, f" {v:.3f}", va="center", fontsize=8)
     ax.set_xlabel(ylabel)

