@@ -105,6 +105,40 @@ def add_similarity_args(parser: argparse.ArgumentParser, num_languages: int | No
         )
 
 
+def add_source_args(parser: argparse.ArgumentParser) -> None:
+    """How sources are named instead of selected by similarity (merge and ensemble share these)."""
+    group = parser.add_argument_group("sources")
+    group.add_argument(
+        "--source-locales", help="Comma-separated source locales; weights come from the similarity matrix."
+    )
+    group.add_argument(
+        "--weights", help="LOCALE=WEIGHT pairs naming sources and weights, e.g. de-DE=0.5,nl-NL=0.5."
+    )
+    group.add_argument(
+        "--available-only",
+        action="store_true",
+        help="Select similarity sources only among locales that have a model under --models-root.",
+    )
+
+
+def source_selection(args: argparse.Namespace) -> dict:
+    """The source-selection fields shared by ``MergeRequest`` and ``EnsembleRequest``, from the parsed flags."""
+    from merginguriel.merging import parse_weights
+
+    return {
+        "models_root": args.models_root,
+        "base_model": args.base_model,
+        "num_languages": args.num_languages,
+        "source_locales": args.source_locales.split(",") if args.source_locales else None,
+        "weights": parse_weights(args.weights) if args.weights else None,
+        "similarity_matrix": similarity_matrix_path(args),
+        "similarity_source": args.similarity_source,
+        "top_k": args.top_k,
+        "sinkhorn_iters": args.sinkhorn_iters,
+        "available_only": args.available_only,
+    }
+
+
 def similarity_matrix_path(args: argparse.Namespace) -> str:
     if args.similarity_matrix:
         return args.similarity_matrix

@@ -11,14 +11,14 @@ from merginguriel.cli_options import (
     add_output_args,
     add_runtime_args,
     add_similarity_args,
+    add_source_args,
     resolve_device,
     run_main,
     setup_logging,
-    similarity_matrix_path,
+    source_selection,
 )
 from merginguriel.ensemble import VOTING_METHODS, EnsembleRequest, run_ensemble
 from merginguriel.logits_cache import DEFAULT_CACHE_DIR
-from merginguriel.merging import parse_weights
 
 VOTING_HELP = (
     "majority: most votes, ties to the most similar source; weighted_majority: sum of source weights per "
@@ -42,13 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[*VOTING_METHODS, "all"],
         help=VOTING_HELP,
     )
-    p.add_argument("--source-locales", help="Comma-separated sources (weights from the similarity matrix).")
-    p.add_argument(
-        "--weights", help="LOCALE=WEIGHT pairs naming sources and weights, e.g. de-DE=0.5,nl-NL=0.5."
-    )
-    p.add_argument(
-        "--available-only", action="store_true", help="Select sources only among locales that have a model."
-    )
+    add_source_args(p)
     p.add_argument("--max-samples", type=int, default=None, help="Evaluate on the first N rows only.")
     p.add_argument(
         "--logits-cache",
@@ -73,16 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     request = EnsembleRequest(
         target=args.target,
         voting_methods=methods,
-        num_languages=args.num_languages,
-        models_root=args.models_root,
-        base_model=args.base_model,
-        source_locales=args.source_locales.split(",") if args.source_locales else None,
-        weights=parse_weights(args.weights) if args.weights else None,
-        similarity_matrix=similarity_matrix_path(args),
-        similarity_source=args.similarity_source,
-        top_k=args.top_k,
-        sinkhorn_iters=args.sinkhorn_iters,
-        available_only=args.available_only,
+        **source_selection(args),
         dataset_name=args.dataset_name,
         split=args.dataset_split,
         text_column=args.text_column,

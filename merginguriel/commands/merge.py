@@ -13,10 +13,11 @@ from merginguriel.cli_options import (
     add_output_args,
     add_runtime_args,
     add_similarity_args,
+    add_source_args,
     resolve_device,
     run_main,
     setup_logging,
-    similarity_matrix_path,
+    source_selection,
 )
 from merginguriel.evaluation import evaluate_model
 from merginguriel.merge_statistics import DATA_MODES, DEFAULT_CACHE_DIR, StatisticsOptions
@@ -28,7 +29,6 @@ from merginguriel.merging import (
     engine_method,
     execute_merge,
     needs_statistics,
-    parse_weights,
     plan_merge,
 )
 from merginguriel.outputs import OutputExistsError, write_json_atomic
@@ -124,13 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--list-modes", action="store_true", help="List merge modes with one-line descriptions and exit."
     )
-    p.add_argument("--source-locales", help="Comma-separated source locales (modes uriel/average/methods).")
-    p.add_argument("--weights", help="LOCALE=WEIGHT pairs for manual/linear, e.g. de-DE=0.5,nl-NL=0.5.")
-    p.add_argument(
-        "--available-only",
-        action="store_true",
-        help="Select similarity sources only among locales that have a model under --models-root.",
-    )
+    add_source_args(p)
     p.add_argument(
         "--head-merge",
         default="linear",
@@ -270,16 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     request = MergeRequest(
         mode=args.mode,
         target=args.target,
-        models_root=args.models_root,
-        base_model=args.base_model,
-        num_languages=args.num_languages,
-        source_locales=args.source_locales.split(",") if args.source_locales else None,
-        weights=parse_weights(args.weights) if args.weights else None,
-        similarity_matrix=similarity_matrix_path(args),
-        similarity_source=args.similarity_source,
-        top_k=args.top_k,
-        sinkhorn_iters=args.sinkhorn_iters,
-        available_only=args.available_only,
+        **source_selection(args),
         method_params=method_params_from_args(args, method),
         head_merge=args.head_merge,
         preweight=args.preweight,
