@@ -203,3 +203,16 @@ def test_console_script_imports_lang2vec_package_not_bin_script(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert pd.read_csv(tmp_path / "s.csv", index_col=0).loc["de-DE", "nl-NL"] == pytest.approx(1.0)
+
+
+def test_every_command_has_a_script_front_calling_the_same_run():
+    import importlib
+
+    from merginguriel.cli import COMMANDS
+
+    for name, (module, script, _) in COMMANDS.items():
+        front = (REPO / "merginguriel" / script).resolve()
+        assert front.is_file(), f"{name}: no script {front}"
+        assert f"from merginguriel.commands.{module} import run" in front.read_text(), name
+        mod = importlib.import_module(f"merginguriel.commands.{module}")
+        assert callable(mod.run) and callable(mod.main), name
