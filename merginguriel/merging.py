@@ -30,7 +30,7 @@ from typing import Any
 from merginguriel import __version__
 from merginguriel.experiment_key import experiment_key
 from merginguriel.labels import INTENT_LABELS
-from merginguriel.locales import parse_locales, validate_locale
+from merginguriel.locales import iso639_3, parse_locales, validate_locale
 from merginguriel.merge_statistics import STATISTIC_OF_METHOD, StatisticsOptions, plan_statistics
 from merginguriel.model_paths import discover_models, find_model
 from merginguriel.outputs import atomic_output_dir, write_json_atomic, write_text_atomic
@@ -173,6 +173,11 @@ def plan_merge(request: MergeRequest) -> MergePlan:
     sources = [
         SourceModel(loc, str(find_model(request.models_root, request.base_model, loc)), w) for loc, w in pairs
     ]
+    for loc, _ in pairs:
+        if iso639_3(loc) == iso639_3(target):
+            notes.append(
+                f"{loc} shares URIEL features with {target} ({iso639_3(target)}): their similarity rows are identical"
+            )
     method = engine_method(mode)
     statistics = request.statistics if needs_statistics(method) else None
     if needs_statistics(method) and statistics is None:

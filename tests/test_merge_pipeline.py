@@ -4,6 +4,7 @@ hand-computed weighted average), the recorded details, and clear errors."""
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from safetensors.numpy import load_file
 
@@ -132,3 +133,24 @@ def test_cli_errors_exit_2_and_write_nothing(tmp_path, matrix_csv, locale_models
     assert merge_cmd.run(["--mode", "similarty", "--target-lang", "af-ZA", *base]) == 2
     assert "Did you mean 'similarity'" in capsys.readouterr().err
     assert not (tmp_path / "merged").exists() or not any((tmp_path / "merged").iterdir())
+
+
+def test_plan_notes_sources_sharing_uriel_features(tmp_path, locale_models, tiny_base):
+    locs = ["zh-CN", "zh-TW", "ja-JP"]
+    matrix = pd.DataFrame(
+        [[0, 0.7, 0.3], [0.7, 0, 0.3], [0.5, 0.5, 0]], index=locs, columns=locs, dtype=float
+    )
+    matrix.to_csv(tmp_path / "zh.csv")
+    root = locale_models(["zh-TW", "ja-JP"])
+    plan = plan_merge(
+        MergeRequest(
+            mode="similarity",
+            target="zh-CN",
+            num_languages=2,
+            models_root=str(root),
+            base_model=str(tiny_base),
+            similarity_matrix=str(tmp_path / "zh.csv"),
+        )
+    )
+    assert [s.locale for s in plan.sources] == ["zh-TW", "ja-JP"]
+    assert any("zh-TW shares URIEL features with zh-CN" in note for note in plan.notes)
