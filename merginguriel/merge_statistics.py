@@ -122,10 +122,13 @@ def source_statistics(
 
     parts = data_parts(source_locale, target, options)
     cache = StatisticsCache(Path(options.cache_dir) / "statistics")
+    selection = options.selection()
+    if statistic != "fisher":  # the Fisher estimator does not change a Gram matrix: share its cache entry
+        selection.pop("estimator")
     key = cache.make_key(
         statistic,
         model_content_hash(model_dir),
-        options.selection(),
+        selection,
         parts,
         options.estimator if statistic == "fisher" else None,
     )

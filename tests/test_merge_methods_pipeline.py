@@ -236,3 +236,125 @@ def test_fisher_dataset_statistics_cached_and_merged_by_formula(
     )
     assert len(list((tmp_path / "cache" / "statistics").glob("*.safetensors"))) == 2
     assert caplog.text.count("cached") == 2
+
+
+def test_list_modes_names_every_engine_method_with_its_description(capsys):
+    from auto_merge_llm import list_methods
+
+    assert merge_cmd.run(["--list-modes"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    for info in list_methods():
+        if info.name == "linear":  # the pipeline's linear mode is the manual-weights mode
+            continue
+        assert info.name in lines and info.description in lines[info.name], info.name
+    for mode in ("similarity", "average", "uriel", "manual", "linear", "fisher_dataset"):
+        assert mode in lines and len(lines[mode].split()) > 3, mode
+
+
+def _slerp(a, b, t):
+    va, vb = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    omega = np.arccos(va @ vb / (np.linalg.norm(va) * np.linalg.norm(vb)))
+    return ((np.sin((1 - t) * omega) * va + np.sin(t * omega) * vb) / np.sin(omega)).reshape(a.shape)
+
+
+def test_every_method_mode_runs_with_its_flags(tmp_path, matrix_csv, locale_models, tiny_base):
+    """Each engine method as a --mode, its dedicated flags reaching the method (recorded in merge_details)."""
+    root = locale_models(["de-DE", "nl-NL"])
+    cases = {
+        "linear_": (["--mode", "linear", "--weights", "de-DE=1,nl-NL=3"], "linear", {}),
+        "breadcrumbs": (
+            ["--density", "0.5", "--gamma", "0.1"],
+            "breadcrumbs",
+            {"density": 0.5, "gamma": 0.1},
+        ),
+        "dare_ties": (
+            ["--drop-rate", "0.3", "--dare-combine", "ties", "--lambda", "0.9"],
+            "dare",
+            {"drop_rate": 0.3, "dare_combine": "ties", "lambda_": 0.9},
+        ),
+        "slerp": (["--t", "0.3"], "slerp", {"t": 0.3}),
+        "model_stock": ([], "model_stock", {}),
+        "widen": (
+            ["--method-param", "score_calibration_value=0.8"],
+            "widen",
+            {"score_calibration_value": 0.8},
+        ),
+        "fisher_simple": (["--fisher-floor", "1e-5"], "fisher_simple", {"fisher_floor": 1e-5}),
+    }
+    for name, (flags, method, params) in cases.items():
+        mode = [] if "--mode" in flags else ["--mode", method, "--num-languages", "2"]
+        assert (
+            run_merge(
+                tmp_path, root, tiny_base, matrix_csv, *mode, *flags, "--output-name", name, "--no-eval"
+            )
+            == 0
+        )
+        details = json.loads((tmp_path / "merged" / name / "merge_details.json").read_text())
+        assert details["method"] == method, name
+        for key, value in params.items():
+            assert details["method_params"][key] == pytest.approx(value), (name, key)
+        assert details["engine"]["base_model"] == (
+            str(tiny_base) if method not in ("linear", "slerp", "fisher_simple") else None
+        )
+    # SLERP: the formula on a body tensor, the head kept from the higher-weight source
+    details = json.loads((tmp_path / "merged" / "slerp" / "merge_details.json").read_text())
+    src = [load_file(str(Path(s["path"]) / "model.safetensors")) for s in details["sources"]]
+    merged = load_file(str(tmp_path / "merged" / "slerp" / "model.safetensors"))
+    name = "roberta.encoder.layer.0.attention.self.query.weight"
+    np.testing.assert_allclose(merged[name], _slerp(src[0][name], src[1][name], 0.3), rtol=1e-4, atol=1e-6)
+    heavy = max(range(2), key=lambda i: details["sources"][i]["weight"])
+    assert details["engine"]["head_merge"] == "highest_weight"
+    assert details["head_merge"] == "highest_weight" and details["head_merge_requested"] == "linear"
+    np.testing.assert_array_equal(
+        merged["classifier.out_proj.weight"], src[heavy]["classifier.out_proj.weight"]
+    )
+
+
+def test_regmean_mode_caches_gram_matrices_independently_of_the_fisher_estimator(
+    tmp_path, matrix_csv, locale_models, tiny_base, caplog
+):
+    root = locale_models(["de-DE", "nl-NL"])
+    common = [
+        "--mode",
+        "regmean",
+        "--num-languages",
+        "2",
+        "--num-fisher-examples",
+        "4",
+        "--regmean-alpha",
+        "0.5",
+    ]
+    assert run_merge(tmp_path, root, tiny_base, matrix_csv, *common, "--output-name", "a", "--no-eval") == 0
+    details = json.loads((tmp_path / "merged" / "a" / "merge_details.json").read_text())
+    assert details["method"] == "regmean" and details["method_params"] == {"regmean_alpha": 0.5}
+    assert len(list((tmp_path / "cache" / "statistics").glob("*.safetensors"))) == 2
+    caplog.set_level(logging.INFO, logger="merginguriel.statistics")
+    args = [*common, "--fisher-estimator", "empirical", "--output-name", "b", "--no-eval"]
+    assert run_merge(tmp_path, root, tiny_base, matrix_csv, *args) == 0
+    assert len(list((tmp_path / "cache" / "statistics").glob("*.safetensors"))) == 2
+    assert caplog.text.count("cached") == 2
+
+
+def test_statistics_examples_are_an_exact_seeded_sample():
+    from merginguriel.massive_data import load_split
+    from merginguriel.merge_statistics import (
+        StatisticsDataError,
+        StatisticsOptions,
+        data_parts,
+        sample_examples,
+    )
+
+    opts = StatisticsOptions(dataset_name="builtin", num_examples=7, seed=3)
+    texts, labels = sample_examples("de-DE", 7, opts)
+    assert len(texts) == len(labels) == 7
+    assert (texts, labels) == sample_examples("de-DE", 7, opts)  # same seed, same sample
+    other, _ = sample_examples("de-DE", 7, StatisticsOptions(dataset_name="builtin", seed=4))
+    assert other != texts
+    rows = load_split("builtin", "de-DE", "train")
+    index = sorted(np.random.default_rng(3).choice(len(rows), size=7, replace=False).tolist())
+    assert texts == [rows[i]["text"] for i in index] and labels == [rows[i]["label"] for i in index]
+    assert data_parts("de-DE", "af-ZA", opts) == [("de-DE", 7)]
+    both = StatisticsOptions(dataset_name="builtin", num_examples=7, data_mode="both")
+    assert data_parts("de-DE", "af-ZA", both) == [("de-DE", 3), ("af-ZA", 4)]
+    with pytest.raises(StatisticsDataError, match="has only"):
+        sample_examples("de-DE", len(rows) + 1, opts)

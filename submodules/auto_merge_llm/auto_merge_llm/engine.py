@@ -294,6 +294,7 @@ def merge_models(
                     f"base model {base_str!r} has model_type {base_type!r} but the models are "
                     f"{readers[0].config.get('model_type')!r}; pass the checkpoint they were fine-tuned from"
                 )
+            _check_base_is_not_a_source(base_dir, base_reader, base_str, readers, paths, head_names)
             prefixes = _base_prefixes(base_reader.names, names)
             base_set = set(base_reader.names)
             for n in names:
@@ -347,7 +348,11 @@ def merge_models(
                         s = _stat_for(sm, n)
                         if s is not None:
                             s = s.to(dev, torch.float32)
-                            if n in out_layer and tuple(s.shape) == tuple(tensors[i].shape):
+                            if (
+                                n in out_layer
+                                and info.statistics_kind == "per_parameter"
+                                and tuple(s.shape) == tuple(tensors[i].shape)
+                            ):
                                 s = _permute_rows(s, perms[i])
                         stats.append(s)
                 base_t = (
@@ -401,6 +406,47 @@ def merge_models(
         output_files=files,
         params_without_base=no_base,
     )
+
+
+def _check_base_is_not_a_source(
+    base_dir: Path,
+    base_reader: CheckpointReader,
+    base_str: str,
+    readers: Sequence[CheckpointReader],
+    paths: Sequence[Path],
+    head_names: Sequence[str],
+) -> None:
+    """Task vectors must come from the pretrained checkpoint, never from one of the fine-tuned sources.
+
+    Caught: the base folder is one of the model folders, or the base carries a classification head whose
+    tensors are bitwise those of a source model (a copy of it). A pretrained base has no classification head,
+    so the second check costs nothing in the normal case (it reads only head tensors, which are small).
+    """
+    for i, p in enumerate(paths):
+        try:
+            same = base_dir.resolve() == p.resolve() or base_dir.samefile(p)
+        except OSError:
+            same = False
+        if same:
+            raise MergeError(
+                f"base_model {base_str!r} is model {i} ({p}) itself; task vectors must be taken from the "
+                "pretrained checkpoint the models were fine-tuned from (e.g. FacebookAI/xlm-roberta-base)"
+            )
+    shared = [
+        n
+        for n in head_names
+        if n in base_reader and tuple(base_reader.shape(n)) == tuple(readers[0].shape(n))
+    ]
+    if not shared:
+        return
+    base_head = {n: base_reader.get(n) for n in shared}
+    for i, r in enumerate(readers):
+        if all(torch.equal(base_head[n], r.get(n)) for n in shared):
+            raise MergeError(
+                f"base_model {base_str!r} has the same classification head as model {i} ({paths[i]}): it is a "
+                "copy of that fine-tuned model. Task vectors must be taken from the pretrained checkpoint the "
+                "models were fine-tuned from (e.g. FacebookAI/xlm-roberta-base)"
+            )
 
 
 def _check_compatible(readers: Sequence[CheckpointReader], paths: Sequence[Path]) -> list[str]:

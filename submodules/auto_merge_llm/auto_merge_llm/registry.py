@@ -96,6 +96,7 @@ class MethodInfo:
         default=None, repr=False, compare=False
     )
     annotations: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    statistics_kind: str = "per_parameter"
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.parameters}
@@ -129,12 +130,16 @@ def register_method(
     default_head_merge: str | None = None,
     min_models: int = 1,
     check: Callable[[Mapping[str, Any]], None] | None = None,
+    statistics_kind: Literal["per_parameter", "gram"] = "per_parameter",
 ) -> Callable[[MethodFn], MethodFn]:
     """Decorator registering ``fn`` under ``name``.
 
     ``ranges`` maps a parameter name to its inclusive (min, max); ``check`` receives the resolved parameters and
     raises :class:`MergeError` for constraints a range cannot express; ``default_head_merge`` replaces the
-    default head policy ``"linear"`` for this method.
+    default head policy ``"linear"`` for this method; ``statistics_kind`` says what a per-model statistic is:
+    ``"per_parameter"`` (same shape as the parameter, e.g. a Fisher diagonal: its label rows are permuted with
+    the parameter's) or ``"gram"`` (an in×in input Gram matrix of a linear layer: never permuted, its axes are
+    input features, not labels).
     """
 
     def decorator(fn: MethodFn) -> MethodFn:
@@ -165,6 +170,7 @@ def register_method(
             min_models=min_models,
             check=check,
             annotations=annotations,
+            statistics_kind=statistics_kind,
         )
         return fn
 

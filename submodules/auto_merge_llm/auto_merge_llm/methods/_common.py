@@ -22,12 +22,26 @@ def keep_count(fraction: float, n: int) -> int:
 
 
 def magnitude_mask(t: torch.Tensor, density: float) -> torch.Tensor:
-    """Boolean mask of the k = round(density·n) largest-magnitude entries of ``t``."""
-    flat = t.reshape(-1)
-    k = keep_count(density, flat.numel())
-    mask = torch.zeros(flat.numel(), dtype=torch.bool, device=t.device)
-    if k > 0:
-        mask[torch.topk(flat.abs(), k, sorted=False).indices] = True
+    """Boolean mask of the k = round(density·n) largest-magnitude entries of ``t``.
+
+    Entries of equal magnitude at the cut-off are taken in flat index order (lowest index first), so the mask
+    is a deterministic function of the values — the same on every device and thread count (``torch.topk``
+    breaks such ties arbitrarily, which matters for low-precision checkpoints where magnitudes collide).
+    Selection is O(n) (``kthvalue``), no full sort.
+    """
+    flat = t.reshape(-1).abs()
+    n = flat.numel()
+    k = keep_count(density, n)
+    if k == 0:
+        return torch.zeros_like(t, dtype=torch.bool)
+    if k == n:
+        return torch.ones_like(t, dtype=torch.bool)
+    threshold = torch.kthvalue(flat, n - k + 1).values  # k-th largest magnitude
+    mask = flat > threshold
+    need = k - int(mask.sum())
+    if need > 0:
+        at_threshold = torch.nonzero(flat == threshold).squeeze(1)[:need]  # sorted by index
+        mask[at_threshold] = True
     return mask.view_as(t)
 
 

@@ -36,6 +36,7 @@ def regmean_solve(
     description="RegMean: closed-form merge of linear layers from input Gram matrices; others averaged.",
     needs_statistics=True,
     ranges={"regmean_alpha": (0.0, 1.0)},
+    statistics_kind="gram",
 )
 def regmean(ctx: TensorContext, *, regmean_alpha: float = 0.9) -> torch.Tensor:
     """RegMean (Jin, Ren, Preotiuc-Pietro & Cheng, "Dataless Knowledge Fusion by Merging Weights of Language

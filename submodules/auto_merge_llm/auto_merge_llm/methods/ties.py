@@ -24,7 +24,8 @@ def ties_combine(task_vectors: list[torch.Tensor], weights: torch.Tensor) -> tor
 def ties(ctx: TensorContext, *, density: float = 0.2, lambda_: float = 1.0) -> torch.Tensor:
     """TIES-merging (Yadav et al., "TIES-Merging: Resolving Interference When Merging Models", NeurIPS 2023).
 
-    1. Trim: τ̂ᵢ keeps the k = round(density·n) largest-|·| entries of τᵢ = θᵢ − θ₀ (per tensor), zeros the rest.
+    1. Trim: τ̂ᵢ keeps the k = round(density·n) largest-|·| entries of τᵢ = θᵢ − θ₀ (per tensor), zeros the rest
+       (equal magnitudes at the cut-off are taken lowest index first, the same on every device).
     2. Elect: γ = sgn(Σᵢ wᵢ τ̂ᵢ) per entry; exact ties take the tensor's majority sign (reference code).
     3. Disjoint mean: τ_m = Σ_{i∈A} wᵢ τ̂ᵢ / Σ_{i∈A} wᵢ over A = {i : sgn(τ̂ᵢ) = γ, τ̂ᵢ ≠ 0} (0 if A is empty).
     4. θ = θ₀ + λ τ_m.
