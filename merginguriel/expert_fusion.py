@@ -20,7 +20,8 @@ Saved layout::
         fusion.safetensors  head.safetensors  fusion_config.json  tokenizer files
     OUT/complete/             the complete model: model.safetensors (all weights), fusion_config.json,
                               expert_configs/{i}/config.json, tokenizer files
-    OUT/training_log.csv      one row per epoch (loss, dev accuracy / macro-F1, learning rates, seconds),
+    OUT/training_log.csv      one row per epoch (loss, dev accuracy / macro-F1, the mean learning rate of
+                              the experts and of fusion + head over the epoch's steps, seconds),
                               with training_log.png (dev accuracy per epoch)
 
 :func:`load_fusion_model` rebuilds the model from either folder. The model returns an object with ``.logits``
@@ -366,7 +367,7 @@ def train_fusion(config: FusionTrainConfig) -> dict[str, Any]:
         started = time.time()
         model.train()
         losses = []
-        epoch_lrs = [group["lr"] for group in optimizer.param_groups]  # in effect at the epoch's first step
+        step_lrs = []  # per optimizer step: (experts, fusion + head) learning rates in effect
         for batch in tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not config.progress):
             batch = {k: v.to(config.device) for k, v in batch.items()}
             labels = batch.pop("labels")
@@ -374,6 +375,7 @@ def train_fusion(config: FusionTrainConfig) -> dict[str, Any]:
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            step_lrs.append([group["lr"] for group in optimizer.param_groups])
             optimizer.step()
             scheduler.step()
             losses.append(float(loss.detach()))
@@ -381,7 +383,8 @@ def train_fusion(config: FusionTrainConfig) -> dict[str, Any]:
         log_rows.append({
             "epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
             "dev_accuracy": dev_metrics["accuracy"], "dev_macro_f1": dev_metrics["macro_f1"],
-            "lr_experts": epoch_lrs[0], "lr_fusion_head": epoch_lrs[1],
+            "lr_experts": float(np.mean([lr[0] for lr in step_lrs])) if step_lrs else float("nan"),
+            "lr_fusion_head": float(np.mean([lr[1] for lr in step_lrs])) if step_lrs else float("nan"),
             "seconds": round(time.time() - started, 2),
         })  # fmt: skip
         out.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,15 @@ from tqdm.auto import tqdm
 
 from merginguriel.evaluation import evaluate_model
 from merginguriel.locales import parse_locales, validate_locale
-from merginguriel.merging import MergeRequest, SourceModel, execute_merge, plan_merge
+from merginguriel.merge_statistics import StatisticsOptions
+from merginguriel.merging import (
+    MergeRequest,
+    SourceModel,
+    engine_method,
+    execute_merge,
+    needs_statistics,
+    plan_merge,
+)
 from merginguriel.model_paths import model_dir_name
 from merginguriel.outputs import atomic_output_dir, is_complete, write_json_atomic, write_text_atomic
 from merginguriel.plotting import bar_chart
@@ -73,6 +81,7 @@ class IterativeConfig:
     weights: dict[str, float] | None = None
     method_params: dict[str, Any] = field(default_factory=dict)
     head_merge: str = "linear"
+    num_fisher_examples: int = 100
     merge_frequency: int = 1
     max_epochs: int = 3
     learning_rate: float = 5e-5
@@ -255,6 +264,7 @@ class IterativeTrainer:
                 device=config.device,
                 seed=config.seed,
             )
+            request.statistics = self._statistics_options()
             plan = plan_merge(request)
             plan.sources = [SourceModel(s.locale, sources[s.locale], s.weight) for s in plan.sources]
             options = {"iterative_cycle": cycle, "output_dir": str(self.out), **asdict(request)}
@@ -264,6 +274,18 @@ class IterativeTrainer:
         finally:
             shutil.rmtree(links, ignore_errors=True)
         return merged, details
+
+    def _statistics_options(self) -> StatisticsOptions | None:
+        """Data statistics for the data-aware methods (``fisher``, ``regmean``): each source's own training
+        examples, cached under ``OUT/statistics_cache`` (the sources change every cycle)."""
+        config = self.config
+        if not needs_statistics(engine_method(config.mode)):
+            return None
+        return StatisticsOptions(
+            dataset_name=str(config.dataset_name), text_column=config.text_column, split="train",
+            num_examples=config.num_fisher_examples, max_seq_length=config.max_seq_length, seed=config.seed,
+            cache_dir=str(self.out / "statistics_cache"),
+        )  # fmt: skip
 
     def _adapt_frequency(self, accuracy: float) -> str:
         config = self.config

@@ -32,7 +32,6 @@ from merginguriel.evaluation import evaluate_model
 from merginguriel.labels import INTENT_LABELS
 from merginguriel.locales import parse_locales, validate_locale
 from merginguriel.outputs import atomic_output_dir, is_complete, write_json_atomic, write_text_atomic
-from merginguriel.plotting import bar_chart
 
 logger = logging.getLogger("merginguriel.snapshot_averaging")
 
@@ -133,7 +132,10 @@ class SnapshotAveraging:
         ):
             out = self.run_dir(i)
             dirs.append(out)
-            if is_complete(out) and snapshots(out):
+            if is_complete(out) and snapshots(out) and self._same_run(out, seed, lr):
+                logger.info(
+                    "run %d (seed %d, learning rate %g) is done already: reusing %s", i, seed, lr, out
+                )
                 continue
             argv = [
                 "--model_name_or_path", c.base_model, "--dataset_config_name", ",".join(c.source_locales),
@@ -153,6 +155,32 @@ class SnapshotAveraging:
             train_classifier(model_args, data_args, training_args, extra_args)
             gc.collect()
         return dirs
+
+    def _same_run(self, out: Path, seed: int, lr: float) -> bool:
+        """Whether the finished run in ``out`` was trained as this run would be (else it is trained again)."""
+        import json
+
+        c = self.config
+        try:
+            saved = json.loads((out / "training_config.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            return False
+        train, data = saved.get("training_arguments", {}), saved.get("data_arguments", {})
+        wanted = {
+            "model": c.base_model, "data": str(c.dataset_name), "locales": ",".join(c.source_locales), "seed": seed, "learning_rate": lr,
+            "epochs": float(c.epochs), "save_steps": c.snapshot_steps, "max_train_samples": c.max_train_samples,
+        }  # fmt: skip
+        found = {
+            "model": saved.get("model_arguments", {}).get("model_name_or_path"),
+            "data": data.get("dataset_name"), "locales": data.get("dataset_config_name"), "seed": train.get("seed"),
+            "learning_rate": train.get("learning_rate"), "epochs": float(train.get("num_train_epochs", -1)),
+            "save_steps": train.get("save_steps") if c.snapshot_steps else None,
+            "max_train_samples": data.get("max_train_samples"),
+        }  # fmt: skip
+        if found != wanted:
+            logger.warning("%s was trained with other settings; training it again", out)
+            return False
+        return True
 
     def evaluate(self, model_dir: Path, locale: str, split: str) -> dict:
         key = (str(model_dir), locale, split)
@@ -215,6 +243,7 @@ class SnapshotAveraging:
             "target_macro_f1": target["macro_f1"],
         })  # fmt: skip
         table = pd.DataFrame(rows)
+        table["k"] = table["k"].astype("Int64")  # an integer column with a blank for the single snapshot
         summary = {
             "config": asdict(c),
             "run_order": order,
@@ -230,6 +259,30 @@ class SnapshotAveraging:
         write_text_atomic(
             self.out / "snapshot_averaging_results.csv", table.drop(columns=["path"]).to_csv(index=False)
         )
-        bar_chart(table.set_index("model")["target_accuracy"], self.out / "snapshot_averaging_results.png",
-                  f"{'+'.join(c.source_locales)} -> {c.target} ({c.target_split})", "target accuracy")  # fmt: skip
+        plot_results(rows, self.out / "snapshot_averaging_results.png",
+                     f"{'+'.join(c.source_locales)} -> {c.target} ({c.target_split})")  # fmt: skip
         return summary
+
+
+def plot_results(rows: Sequence[dict[str, Any]], path: str | os.PathLike, title: str) -> Path:
+    """Source-dev and target accuracy of ``avg_k`` against ``k`` (lines), with the best single snapshot's two
+    accuracies as dashed horizontal lines in the same colours."""
+    import matplotlib.pyplot as plt
+
+    from merginguriel.plotting import save_figure
+
+    averages = [r for r in rows if r["k"] is not None]
+    best = next(r for r in rows if r["k"] is None)
+    ks = [r["k"] for r in averages]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, label, color in (("target_accuracy", "target", "tab:blue"),
+                              ("source_dev_accuracy", "source dev", "tab:orange")):  # fmt: skip
+        ax.plot(ks, [r[key] for r in averages], marker="o", color=color, label=f"average of k runs: {label}")
+        ax.axhline(best[key], color=color, linestyle="--", label=f"best single snapshot: {label}")
+    ax.set_xticks(ks)
+    ax.set_xlabel("k (runs averaged, cumulatively)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # below: no line hidden
+    ax.grid(alpha=0.3)
+    return save_figure(fig, path)

@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -257,6 +258,58 @@ class WeightedLossTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
 
+def parse_mixture_rates(text: str | None, num_locales: int) -> list[float] | None:
+    """``--mixture_rates 0.7,0.3`` -> ``[0.7, 0.3]``, checked against the number of locales (None without rates)."""
+    if not text:
+        return None
+    try:
+        rates = [float(r) for r in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--mixture_rates {text!r} is not a comma-separated list of numbers.") from None
+    mixture_counts([1] * num_locales, rates, total=0)  # validates count, sign and sum
+    return rates
+
+
+def check_model_source(name: str | os.PathLike, flag: str = "--model_name_or_path", hub: bool = True) -> None:
+    """Fail early, with a clear ``FileNotFoundError``, unless ``name`` is a model folder (``config.json``) or a
+    hub id whose config can be fetched (or is cached, offline); ``hub=False`` takes any hub id on trust."""
+    from transformers import AutoConfig
+
+    text = str(name)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{flag} {text} is a folder without config.json: not a model folder.")
+        return
+    if text.startswith((".", "/", "~")) or text.count("/") > 1 or (os.sep != "/" and os.sep in text):
+        raise FileNotFoundError(f"{flag} {text}: no such model folder.")
+    if not hub:
+        return
+    try:
+        AutoConfig.from_pretrained(text)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FileNotFoundError(
+            f"{flag} {text} is neither a local model folder nor a loadable hub model ({first})."
+        ) from None
+
+
+def check_dataset_locales(dataset_name: str | os.PathLike, locales: Sequence[str]) -> None:
+    """For a local dataset folder (the built-in corpus included), fail early unless every locale is in it."""
+    from merginguriel.massive_data import DatasetError, local_locales, resolve_dataset
+
+    source = resolve_dataset(dataset_name)
+    if source.kind != "local":
+        return
+    have = set(local_locales(source.location))
+    absent = [loc for loc in locales if loc not in have]
+    if absent:
+        raise DatasetError(
+            f"Locale{'s' if len(absent) > 1 else ''} {', '.join(absent)} not in dataset {dataset_name} "
+            f"(it has: {', '.join(sorted(have)) or 'nothing'})."
+        )
+
+
 def mixture_counts(sizes: Sequence[int], rates: Sequence[float], total: int | None = None) -> list[int]:
     """Rows to draw per part: ``rate_i * T`` rounded by largest remainder so the counts sum to ``T``."""
     if len(sizes) != len(rates):
@@ -313,7 +366,7 @@ def _load_splits(
         "validation": data_args.max_eval_samples,
         "test": data_args.max_predict_samples,
     }
-    rates = [float(r) for r in data_args.mixture_rates.split(",")] if data_args.mixture_rates else None
+    rates = parse_mixture_rates(data_args.mixture_rates, len(locales))
     out = {}
     for split, wanted in which.items():
         if not wanted:
@@ -439,14 +492,40 @@ def train_classifier(
 
     ``training_args.resume_from_checkpoint`` may be ``latest`` (the newest checkpoint in
     ``{output_dir}.checkpoints/``; a fresh start if there is none) or a checkpoint folder.
+
+    A wandb run started by this call (``--report_to wandb``) is finished when it returns, so the next call in
+    the same process (``--all-lolo``, iterative training, …) logs to a run of its own.
     """
+    wandb = sys.modules.get("wandb")
+    outer_run = getattr(wandb, "run", None) if wandb is not None else None
+    try:
+        return _train_classifier(model_args, data_args, training_args, extra_args, callbacks)
+    finally:
+        wandb = sys.modules.get("wandb")
+        if wandb is not None and outer_run is None and getattr(wandb, "run", None) is not None:
+            wandb.finish()
+
+
+def _train_classifier(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: TrainingArguments,
+    extra_args: ExtraTrainingArguments | None,
+    callbacks: Sequence[TrainerCallback] | None,
+) -> dict:
     extra_args = extra_args or ExtraTrainingArguments()
     locales = parse_locales(data_args.dataset_config_name)
+    # user errors first, before anything is loaded or written
+    parse_mixture_rates(data_args.mixture_rates, len(locales))
+    check_dataset_locales(data_args.dataset_name, locales)
+    check_model_source(model_args.model_name_or_path)
     output_dir = Path(training_args.output_dir)
     training_args = prepare_training_args(training_args, extra_args)
     set_seed(training_args.seed)
     if not training_args.do_train:
         return _run(model_args, data_args, training_args, extra_args, locales, output_dir, None, callbacks)
+    if output_dir.exists() and not data_args.overwrite:
+        raise OutputExistsError(f"Output folder {output_dir} exists already. Pass --overwrite to replace it.")
     ckpt_dir = checkpoints_dir(output_dir)
     resume = training_args.resume_from_checkpoint
     if resume == "latest":
@@ -458,13 +537,19 @@ def train_classifier(
         else:
             logger.info("resuming from %s", found)
         resume = str(found) if found else None
-    elif resume and not Path(resume).is_dir():
-        raise FileNotFoundError(f"--resume_from_checkpoint {resume} is not a checkpoint folder.")
+    elif resume and not (Path(resume) / "trainer_state.json").is_file():
+        raise FileNotFoundError(
+            f"--resume_from_checkpoint {resume} is not a checkpoint folder (no trainer_state.json); "
+            f"give a checkpoint-N folder or 'latest' (the newest in {ckpt_dir})."
+        )
+    if not resume and latest_checkpoint(ckpt_dir) is not None and not data_args.overwrite:
+        raise OutputExistsError(
+            f"{ckpt_dir} holds the checkpoints of an unfinished run. Pass --resume_from_checkpoint latest to "
+            "continue it, or --overwrite to discard them and start again."
+        )
     if not resume and ckpt_dir.is_dir() and _world()[1] == 0:
         logger.warning("removing the checkpoints of an earlier unfinished run in %s (not resuming)", ckpt_dir)
         shutil.rmtree(ckpt_dir)
-    if output_dir.exists() and not data_args.overwrite:
-        raise OutputExistsError(f"Output folder {output_dir} exists already. Pass --overwrite to replace it.")
     with _staging_dir(output_dir, data_args.overwrite) as tmp:
         uses_checkpoints = _needs_checkpoints(training_args)
         run_args = replace_training_args(
@@ -489,6 +574,15 @@ def _collect_checkpoints(ckpt_dir: Path, tmp: Path, keep: bool) -> None:
         for path in sorted(ckpt_dir.glob("checkpoint-*")):
             shutil.move(str(path), str(tmp / "checkpoints" / path.name))
     shutil.rmtree(ckpt_dir, ignore_errors=True)
+
+
+def budget_epochs(args: TrainingArguments, train_examples: int) -> float:
+    """Passes over the training data the run is set to make: ``--num_train_epochs``, or with ``--max_steps S``
+    ``S * per_device_batch * accumulation * world_size / N`` (examples seen over training examples)."""
+    if args.max_steps is not None and args.max_steps > 0 and train_examples:
+        seen = args.max_steps * args.per_device_train_batch_size * args.gradient_accumulation_steps
+        return seen * max(1, int(args.world_size)) / train_examples
+    return float(args.num_train_epochs)
 
 
 class RunMetadataCallback(TrainerCallback):
@@ -516,8 +610,9 @@ class RunMetadataCallback(TrainerCallback):
             "max_steps": int(state.max_steps),
             **self.static,
         }
+        self.metadata["budget_epochs"] = budget_epochs(args, self.static["train_examples"])
         self.metadata["token_budget"] = int(
-            self.static["train_tokens_per_epoch"] * float(args.num_train_epochs)
+            round(self.static["train_tokens_per_epoch"] * self.metadata["budget_epochs"])
         )
         if not state.is_world_process_zero:
             return
@@ -661,7 +756,11 @@ def _run(
             "model_arguments": asdict(model_args),
             "data_arguments": asdict(data_args),
             "extra_training_arguments": asdict(extra_args),
-            "training_arguments": json.loads(training_args.to_json_string()),
+            # the run's own output_dir is a staging or checkpoints folder; record where the model is
+            "training_arguments": {
+                **json.loads(training_args.to_json_string()),
+                "output_dir": str(final_dir),
+            },
         },
     )
     return metrics

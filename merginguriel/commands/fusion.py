@@ -116,9 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     device = resolve_device(args.device)
     eval_locales = parse_locales(args.eval_locales) if args.eval_locales else []
+    from merginguriel.training import check_dataset_locales
+
     if args.load:
         if not eval_locales:
             raise ValueError("--load evaluates a saved model: give --eval-locales.")
+        check_dataset_locales(args.dataset_name, eval_locales)
         table = evaluate_fused(args.load, eval_locales, args, device)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         return 0
@@ -132,7 +135,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ValueError(
             "Give the experts: --experts de-DE,nl-NL (under --models-root) or --expert-paths DIR DIR …"
         )
-    train_locales = parse_locales(args.train_locales) if args.train_locales else parse_locales(names)
+    if args.train_locales:
+        train_locales = parse_locales(args.train_locales)
+    else:
+        try:
+            train_locales = parse_locales(names)
+        except ValueError:
+            raise ValueError(
+                f"Cannot tell the training locales from the expert names ({', '.join(names)}); "
+                "pass --train-locales."
+            ) from None
+    check_dataset_locales(args.dataset_name, list(dict.fromkeys(train_locales + eval_locales)))
+    if args.epochs < 1 or args.save_every < 1:
+        raise ValueError("--epochs and --save-every must be at least 1.")
     output = args.output_dir or str(Path("fusion_models") / f"{args.fusion_type}_{'+'.join(names)}")
     config = FusionTrainConfig(
         expert_paths=paths, expert_names=names, train_locales=train_locales, dataset_name=args.dataset_name,

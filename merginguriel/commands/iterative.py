@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method-params", default="{}", help="JSON object of merge-method parameters.")
     p.add_argument("--head-merge", default="linear", help="Classifier-head policy of the merge engine.")
     p.add_argument(
+        "--num-fisher-examples",
+        type=int,
+        default=100,
+        help="Training examples per source for the statistics of fisher / regmean merges (default 100).",
+    )
+    p.add_argument(
         "--merge-frequency", type=int, default=1, help="Epochs of training between merges (default 1)."
     )
     p.add_argument("--max-epochs", type=int, default=3, help="Total training epochs per source (default 3).")
@@ -108,16 +114,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_merge_mode(mode: str, has_weights: bool) -> None:
+    """An unknown ``--mode`` (or ``manual`` without ``--weights``) is an error before any training."""
+    from merginguriel.commands.merge import available_modes
+
+    modes = available_modes()
+    if mode not in modes:
+        raise ValueError(f"Unknown --mode {mode!r}; choose one of {', '.join(modes)}.")
+    if mode in ("manual", "linear") and not has_weights:
+        raise ValueError(f"--mode {mode} needs --weights LOCALE=WEIGHT,... (e.g. de-DE=0.5,nl-NL=0.5).")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
     target = validate_locale(args.target_lang)
+    check_merge_mode(args.mode, bool(args.weights))
     matrix = similarity_matrix_path(args)
     weights = parse_weights(args.weights) if args.weights else None
     if weights:
         locales = list(weights)
     elif args.locales:
         locales = parse_locales(args.locales)
+        from merginguriel.similarity import similarity_matrix, source_weights
+
+        # the target's similarity weights, now rather than after the first cycle's training
+        source_weights(target, similarity_matrix(matrix, args.similarity_source, args.top_k, args.sinkhorn_iters),
+                       locales)  # fmt: skip
     else:
         pool = locale_pool(args.dataset_name)
         locales = select_source_locales(
@@ -140,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         base_model=args.base_model, dataset_name=args.dataset_name, text_column=args.text_column, mode=args.mode,
         similarity_matrix=matrix, similarity_source=args.similarity_source, top_k=args.top_k,
         sinkhorn_iters=args.sinkhorn_iters, weights=weights, method_params=method_params, head_merge=args.head_merge,
+        num_fisher_examples=args.num_fisher_examples,
         merge_frequency=args.merge_frequency, max_epochs=args.max_epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, max_seq_length=args.max_seq_length, max_train_samples=args.max_train_samples,
         max_eval_samples=args.max_eval_samples, seed=args.seed, checkpoint_before_merge=args.checkpoint_before_merge,
@@ -147,6 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         convergence_threshold=args.convergence_threshold, eval_split=args.eval_split,
         trainer_args=list(args.additional_args), device=resolve_device(args.device), progress=not args.no_progress,
     )  # fmt: skip
+    # user errors before anything is written: every locale in the dataset, a loadable base model
+    from merginguriel.training import check_dataset_locales, check_model_source
+
+    check_dataset_locales(args.dataset_name, [*config.locales, config.target])
+    check_model_source(config.base_model, "--base-model")
     trainer = IterativeTrainer(config, overwrite=args.overwrite)
     state = trainer.run()
     print(

@@ -79,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         text_column=args.text_column, order_seed=args.order_seed, target_split=args.target_split,
         device=resolve_device(args.device), progress=not args.no_progress, trainer_args=list(args.additional_args),
     )  # fmt: skip
+    from merginguriel.training import check_dataset_locales, check_model_source
+
+    check_dataset_locales(config.dataset_name, list(dict.fromkeys([*config.source_locales, config.target])))
+    check_model_source(config.base_model, "--base-model")
     summary = SnapshotAveraging(config).run()
     print(f"runs accumulated in order {summary['run_order']}:")
     print(f"{'model':<36} {'source dev':>10} {'target':>8} {'macro-F1':>8}")

@@ -9,6 +9,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import shlex
 from collections.abc import Sequence
 
 from tqdm.auto import tqdm
@@ -62,12 +63,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if outside:
             raise ValueError(f"--locales {', '.join(outside)} not in the mapping {args.mapping_csv}.")
         wanted = chosen
+    from merginguriel.massive_data import local_locales, resolve_dataset
+    from merginguriel.training import check_model_source
+
+    check_model_source(args.base_model, "--base-model", hub=not args.dry_run)  # a dry run needs no network
     missing = missing_locales(args.models_root, args.base_model, wanted)
-    todo = missing[: args.max] if args.max is not None else missing
     print(
         f"{len(wanted) - len(missing)} of {len(wanted)} locales have a model under {args.models_root}; "
         f"{len(missing)} missing: {', '.join(missing) or '-'}"
     )
+    source = resolve_dataset(args.dataset_name)
+    no_data: list[str] = []
+    if source.kind == "local":  # a local folder (or the built-in corpus) may hold only some locales
+        have = set(local_locales(source.location))
+        no_data = [loc for loc in missing if loc not in have]
+        if no_data:
+            print(f"not in dataset {args.dataset_name}, so not trained: {', '.join(no_data)}")
+    trainable = [loc for loc in missing if loc not in no_data]
+    todo = trainable[: args.max] if args.max is not None else trainable
     commands = {
         loc: train_argv(
             args.base_model,
@@ -85,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     if args.dry_run:
         for loc, cmd in commands.items():
-            print(f"would train {loc}: python merginguriel/training_bert.py {' '.join(cmd)}")
+            print(f"would train {loc}: python merginguriel/training_bert.py {shlex.join(cmd)}")
         return 0
     from merginguriel.commands import train as train_cmd
 
@@ -101,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {loc}: {err}")
     if args.summary:
         write_json_atomic(
-            args.summary, {"wanted": wanted, "missing": missing, "trained": done, "failed": failed}
+            args.summary,
+            {"wanted": wanted, "missing": missing, "no_data": no_data, "trained": done, "failed": failed},
         )
     return 1 if failed else 0
 

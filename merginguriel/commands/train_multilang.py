@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from merginguriel.cli_options import add_data_args, add_model_args, run_main, setup_logging
-from merginguriel.multilang_training import MultilangJob, locale_pool, run_all_lolo, run_job
+from merginguriel.multilang_training import MultilangJob, locale_pool, run_all_lolo, run_job, training_locales
 from merginguriel.outputs import is_complete, write_json_atomic
 
 
@@ -81,6 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
     pool = locale_pool(args.dataset_name, args.locales)
+    # user errors before any training: the locales must be in the dataset, the base model must load
+    from merginguriel.training import check_dataset_locales, check_model_source
+
+    check_dataset_locales(args.dataset_name, training_locales(pool, args.exclude))
+    check_model_source(args.base_model, "--base-model")
     common = dict(
         base_model=args.base_model,
         dataset_name=args.dataset_name,

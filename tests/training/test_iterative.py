@@ -143,3 +143,48 @@ def test_auto_selected_sources_are_the_most_similar(matrix_csv):
         "de-DE",
         "en-US",
     ]
+
+
+@pytest.mark.parametrize("mode", ["fisher", "regmean"])
+def test_data_aware_merge_modes_get_statistics(
+    tmp_path, tiny_base, tiny_data, matrix_csv, locale_models, mode
+):
+    """Modes that need data statistics (fisher, regmean) work in iterative merges: each source's training rows."""
+    root = locale_models(["de-DE", "nl-NL"])
+    config = it.IterativeConfig(
+        target="af-ZA", locales=["de-DE", "nl-NL"], output_dir=str(tmp_path / mode), base_model=str(tiny_base),
+        dataset_name=str(tiny_data), similarity_matrix=str(matrix_csv), mode=mode, num_fisher_examples=4,
+        max_seq_length=32, progress=False,
+    )  # fmt: skip
+    trainer = it.IterativeTrainer(config)
+    sources = {loc: str(root / f"tiny-xlmr_massive_k_{loc}") for loc in ("de-DE", "nl-NL")}
+    merged, details = trainer._merge(1, sources)
+    assert details["method"] == mode and (merged / "model.safetensors").is_file()
+    assert (tmp_path / mode / "statistics_cache").is_dir()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--locales", "de-DE,en-US"], "en-US not in dataset"),
+        (["--locales", "de-DE,nl-NL", "--base-model", "/nonexistent/base"], "no such model folder"),
+        (["--locales", "de-DE,nl-NL", "--mode", "no_such_mode"], "Unknown --mode 'no_such_mode'"),
+        (["--locales", "de-DE,nl-NL", "--mode", "manual"], "needs --weights"),
+        (["--locales", "de-DE,it-IT"], "it-IT is not in the similarity matrix"),
+    ],
+)
+def test_iterative_user_errors_write_nothing(
+    tmp_path, tiny_base, tiny_data, matrix_csv, capsys, extra, message
+):
+    """Every user error is found before any training: one error line, exit 2, no output folder."""
+    data = tmp_path / "data"  # the tiny dataset with it-IT (absent from the matrix) and without en-US
+    shutil.copytree(tiny_data, data)
+    shutil.copytree(data / "de-DE", data / "it-IT")
+    shutil.rmtree(data / "en-US")
+    out = tmp_path / "never"
+    argv = ["--target-lang", "af-ZA", "--similarity-matrix", str(matrix_csv), "--dataset-name", str(data),
+            "--base-model", str(tiny_base), "--output-dir", str(out), "--device", "cpu", "--no-progress", *extra]  # fmt: skip
+    assert iterative_cmd.run(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and message in err[0], err
+    assert not out.exists()

@@ -69,7 +69,7 @@ def test_all_lolo_records_failures_and_goes_on(tmp_path, tiny_base, capsys):
 def test_train_missing_models(tmp_path, tiny_base, locale_models, tiny_data, capsys):
     root = locale_models(["de-DE"])
     mapping = tmp_path / "mapping.csv"
-    pd.DataFrame({"locale": ["nl-NL", "de-DE", "af-ZA"], "model_dir": ["a", "b", "c"]}).to_csv(
+    pd.DataFrame({"locale": ["nl-NL", "de-DE", "fr-FR", "af-ZA"], "model_dir": ["a", "b", "c", "d"]}).to_csv(
         mapping, index=False
     )
     assert missing_locales(root, str(tiny_base), ["nl-NL", "de-DE", "af-ZA"]) == ["nl-NL", "af-ZA"]
@@ -77,7 +77,8 @@ def test_train_missing_models(tmp_path, tiny_base, locale_models, tiny_data, cap
               "--dataset-name", str(tiny_data), "--epochs", "1", "--train-bs", "8"]  # fmt: skip
     assert missing_cmd.main([*common, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "2 missing: nl-NL, af-ZA" in out and out.count("would train") == 2
+    assert "3 missing: nl-NL, fr-FR, af-ZA" in out and out.count("would train") == 2
+    assert "not in dataset" in out and "fr-FR" in out.split("not in dataset")[1].splitlines()[0]
     assert set(discover_models(root, str(tiny_base))) == {"de-DE"}  # dry run wrote nothing
     assert missing_cmd.main([*common, "--max", "1", "--additional-args", "--max_train_samples", "8",
                              "--max_eval_samples", "4", "--report_to", "none"]) == 0  # fmt: skip
@@ -114,3 +115,20 @@ def test_copy_models_refuses_incomplete_runs(tmp_path, tiny_base, locale_models,
     assert copy_cmd.main(base) == 1  # the other two are refused, de-DE is skipped (exists)
     out = capsys.readouterr().out
     assert "0 copied, 1 skipped, 2 refused" in out
+
+
+def test_lolo_user_errors_write_nothing(tmp_path, tiny_base, tiny_data, capsys):
+    root = tmp_path / "models"
+    common = ["--dataset-name", str(tiny_data), "--models-root", str(root), "--no-progress"]
+    for argv, message in [
+        (["--exclude", "de-DE", "--base-model", str(tmp_path / "no_base")], "no such model folder"),
+        (
+            ["--super-model", "--locales", "de-DE,fr-FR", "--base-model", str(tiny_base)],
+            "fr-FR not in dataset",
+        ),
+        (["--exclude", "fr-FR", "--base-model", str(tiny_base)], "--exclude fr-FR is not among"),
+    ]:
+        assert multilang_cmd.run([*argv, *common]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:") and message in err[0], err
+    assert not root.exists()

@@ -53,6 +53,10 @@ def test_snapshot_averaging_equals_hand_computed_means(tmp_path, tiny_base, tiny
             expected = np.mean([run_means[j][key] for j in order[:k]], axis=0)
             np.testing.assert_allclose(value, expected, atol=1e-6, err_msg=f"k={k} {key}")
     table = pd.read_csv(out / "snapshot_averaging_results.csv")
+    assert table["k"].tolist()[:2] == [1, 2] and pd.isna(table["k"].iloc[2])
+    assert (
+        open(out / "snapshot_averaging_results.csv").read().splitlines()[1].startswith("average of 1 run,1,")
+    )
     assert table["model"].tolist() == [
         "average of 1 run",
         "average of 2 runs",
@@ -71,6 +75,12 @@ def test_snapshot_averaging_equals_hand_computed_means(tmp_path, tiny_base, tiny
         float(np.mean(pred == np.array(data["label"])))
     )
     assert (out / "snapshot_averaging_results.png").is_file()
+    # a finished run is reused when the command runs again with the same settings, trained again otherwise
+    from merginguriel.snapshot_averaging import SnapshotAveraging, SnapshotConfig
+
+    config = SnapshotConfig(**{**summary["config"], "progress": False})
+    assert SnapshotAveraging(config)._same_run(out / "runs" / "run_0", 1, 1e-3)
+    assert not SnapshotAveraging(config)._same_run(out / "runs" / "run_0", 2, 1e-3)
 
 
 @pytest.mark.parametrize("fusion_type", FUSION_TYPES)
@@ -104,8 +114,10 @@ def test_fusion_training_saves_reloads_and_evaluates(tmp_path, tiny_base, tiny_d
     assert rc == 0
     log = pd.read_csv(out / "training_log.csv")
     assert log["epoch"].tolist() == [1, 2] and (out / "training_log.png").is_file()
-    assert log["lr_experts"].tolist() == pytest.approx([1e-3, 5e-4])  # linear decay over 2 steps, no warmup
-    assert log["lr_fusion_head"].tolist() == pytest.approx([1e-2, 5e-3])  # its own learning rate
+    # 32 rows / batch 8 = 4 steps per epoch, 8 in all; linear decay, no warmup: step i uses lr * (1 - i/8), and
+    # the log holds each epoch's mean: (8+7+6+5)/32 and (4+3+2+1)/32 of the base rate
+    assert log["lr_experts"].tolist() == pytest.approx([1e-3 * 26 / 32, 1e-3 * 10 / 32])
+    assert log["lr_fusion_head"].tolist() == pytest.approx([1e-2 * 26 / 32, 1e-2 * 10 / 32])  # its own rate
     assert all((out / f"epoch_{e}" / "fusion.safetensors").is_file() for e in (1, 2))
     # experts were trained (not frozen): the saved expert differs from the one it started from
     start = load_file(str(root / "tiny-xlmr_massive_k_de-DE" / "model.safetensors"))

@@ -101,7 +101,11 @@ def test_mixture_lora_class_weights_end_to_end(tmp_path, tiny_base, tiny_data):
     assert meta["trainable_parameters"] < meta["total_parameters"]
     assert meta["trainable_share"] == pytest.approx(meta["trainable_parameters"] / meta["total_parameters"])
     assert meta["device"] == "cpu" and meta["precision"] == "fp32"
+    # token budget: 3 steps x batch 4 = 12 of the 32 examples -> 12/32 of the tokens of one epoch
+    assert meta["budget_epochs"] == pytest.approx(12 / 32)
+    assert meta["token_budget"] == round(meta["train_tokens_per_epoch"] * 12 / 32)
     config = read_json(out / "training_config.json")
+    assert config["training_arguments"]["output_dir"] == str(out)  # not the staging folder
     assert config["data_arguments"]["mixture_rates"] == "0.75,0.25"
     assert config["extra_training_arguments"]["class_weights"] is True
     assert config["model_arguments"]["lora_r"] == 4
@@ -121,15 +125,24 @@ class CrashAfterSave(TrainerCallback):
             raise RuntimeError("simulated crash")
 
 
-def test_resume_from_latest_continues_from_saved_step(tmp_path, tiny_base, tiny_data):
+@pytest.mark.parametrize("resume", ["latest", "path"])
+def test_resume_from_checkpoint_continues_from_saved_step(tmp_path, tiny_base, tiny_data, resume):
     common = ("--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2", "--seed", "3")
     ref = tmp_path / "ref"
-    train(quick_args(tiny_base, tiny_data, "de-DE", ref, *common))
+    train(
+        quick_args(
+            tiny_base, tiny_data, "de-DE", ref, *common, "--save_total_limit", "1", "--keep_checkpoints"
+        )
+    )
+    assert [p.name for p in (ref / "checkpoints").iterdir()] == ["checkpoint-4"]  # --save_total_limit 1
     out = tmp_path / "crashy"
     with pytest.raises(RuntimeError, match="simulated crash"):
         train(quick_args(tiny_base, tiny_data, "de-DE", out, *common), callbacks=[CrashAfterSave(2)])
     assert not out.exists()  # the model folder is atomic
     assert latest_checkpoint(checkpoints_dir(out)).name == "checkpoint-2"  # the checkpoint survived
+    # the same command without --resume_from_checkpoint is refused: the checkpoints are not discarded silently
+    assert train_cmd.run(quick_args(tiny_base, tiny_data, "de-DE", out, *common)) == 2
+    assert latest_checkpoint(checkpoints_dir(out)).name == "checkpoint-2"
 
     steps = []
 
@@ -137,7 +150,8 @@ def test_resume_from_latest_continues_from_saved_step(tmp_path, tiny_base, tiny_
         def on_step_end(self, args, state, control, **kwargs):
             steps.append(state.global_step)
 
-    argv = quick_args(tiny_base, tiny_data, "de-DE", out, *common, "--resume_from_checkpoint", "latest")
+    where = "latest" if resume == "latest" else str(checkpoints_dir(out) / "checkpoint-2")
+    argv = quick_args(tiny_base, tiny_data, "de-DE", out, *common, "--resume_from_checkpoint", where)
     metrics = train(argv, callbacks=[Steps()])
     assert steps == [3, 4] and metrics["global_step"] == 4
     resumed, reference = load_file(str(out / "model.safetensors")), load_file(str(ref / "model.safetensors"))
@@ -180,3 +194,45 @@ def test_cli_flags_of_the_demo_still_parse(tmp_path, tiny_base, tiny_data):
     assert config["lr_scheduler_type"] == "cosine" and config["gradient_accumulation_steps"] == 2
     assert config.get("warmup_ratio", config.get("warmup_steps")) == 0.1
     assert read_json(out / "all_results.json")["global_step"] == 1  # 8 rows / (8 x 2 accumulation) -> 1 step
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--dataset_config_name", "de-DE,nl-NL", "--mixture_rates", "0.7"], "1 rates for 2 locales"),
+        (["--dataset_config_name", "de-DE,nl-NL", "--mixture_rates", "a,b"], "not a comma-separated list"),
+        (["--dataset_config_name", "de-DE,nl-NL", "--mixture_rates", "1,-1"], "must be >= 0"),
+        (["--dataset_config_name", "fr-FR"], "fr-FR not in dataset"),
+        (["--model_name_or_path", "/nonexistent/model"], "no such model folder"),
+        (["--resume_from_checkpoint", "/nonexistent/checkpoint-3"], "not a checkpoint folder"),
+    ],
+)
+def test_user_errors_are_one_line_and_write_nothing(tmp_path, tiny_base, tiny_data, capsys, extra, message):
+    out = tmp_path / "never"
+    assert train_cmd.run(quick_args(tiny_base, tiny_data, "de-DE", out, *extra)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and message in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_report_to_wandb(tmp_path, tiny_base, tiny_data, monkeypatch):
+    """``--report_to wandb`` logs offline with WANDB_MODE=offline (run metadata in the run config); without the
+    package it is a clear error."""
+    argv = quick_args(
+        tiny_base, tiny_data, "de-DE", tmp_path / "wb", "--max_steps", "1", "--report_to", "wandb"
+    )
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        with pytest.raises(ValueError, match="needs the wandb package"):
+            train(argv)
+        return
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    train(argv)
+    train([*argv, "--output_dir", str(tmp_path / "wb2")])  # a second model in the same process ...
+    runs = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 2  # ... logs to a run of its own
+    assert all(b"token_budget" in r.read_bytes() for r in runs)  # the run metadata is in each run's config
+    assert (tmp_path / "wb" / "runs").is_dir()  # TensorBoard as well
