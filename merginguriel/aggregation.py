@@ -99,6 +99,7 @@ def read_result(folder: Path) -> dict[str, Any] | None:
         "total": perf.get("total"),
         "dataset": data.get("dataset_name"),
         "split": data.get("split"),
+        "max_samples": data.get("max_samples"),
         "key": exp.get("key") or details.get("key"),
         "timestamp": results.get("evaluation_info", {}).get("timestamp"),
         "mtime": (folder / "results.json").stat().st_mtime,
@@ -130,6 +131,7 @@ def scan_results(results_root: str | os.PathLike, progress: bool = True) -> pd.D
         "total",
         "dataset",
         "split",
+        "max_samples",
         "key",
         "timestamp",
         "mtime",
@@ -157,15 +159,101 @@ def disambiguate_methods(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[~dup].sort_values(["locale", "method"]).reset_index(drop=True)
 
 
-def find_latest_matrix(nxn_root: str | os.PathLike = "nxn_results") -> Path | None:
-    """The newest ``nxn_eval_*/evaluation_matrix.csv`` under ``nxn_root``."""
-    from merginguriel.nxn import MATRIX_FILE, latest_run_dir
+def _dataset_id(name: Any) -> str:
+    """A dataset name comparable across runs: a local folder by its resolved path, anything else as given."""
+    text = str(name)
+    path = Path(text)
+    return str(path.resolve()) if text not in ("builtin",) and path.exists() else text
+
+
+def _split_id(split: Any) -> str:
+    from merginguriel.massive_data import canonical_split
+
+    try:
+        return canonical_split(str(split))
+    except ValueError:
+        return str(split)
+
+
+def _max_samples_id(value: Any) -> int | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return int(value)
+
+
+def data_identity(dataset: Any, split: Any, max_samples: Any = None) -> dict[str, Any]:
+    """The part of a data selection that must agree between results and the NxN matrix baselines."""
+    return {
+        "dataset_name": _dataset_id(dataset),
+        "split": _split_id(split),
+        "max_samples": _max_samples_id(max_samples),
+    }
+
+
+def results_data(frame: pd.DataFrame) -> tuple[dict[str, Any] | None, int]:
+    """The data selection most results were evaluated on, and how many rows used another one."""
+    known = frame.dropna(subset=["dataset", "split"]) if len(frame) else frame
+    if not len(known):
+        return None, 0
+    ids = [
+        json.dumps(data_identity(r.dataset, r.split, r.max_samples), sort_keys=True)
+        for r in known.itertuples()
+    ]
+    counts = pd.Series(ids).value_counts()
+    return json.loads(counts.index[0]), int(len(ids) - counts.iloc[0])
+
+
+def matrix_data(matrix_path: str | os.PathLike) -> dict[str, Any] | None:
+    """The data selection an NxN matrix was computed on (from its ``nxn_config.json``), if recorded."""
+    from merginguriel.nxn import CONFIG_FILE
+
+    config = _read_json(Path(matrix_path).parent / CONFIG_FILE) or {}
+    data = config.get("data")
+    if not isinstance(data, Mapping) or "split" not in data:
+        return None
+    return data_identity(data.get("dataset_name"), data.get("split"), data.get("max_samples"))
+
+
+def find_latest_matrix(
+    nxn_root: str | os.PathLike = "nxn_results", data: Mapping[str, Any] | None = None
+) -> Path | None:
+    """The newest ``nxn_eval_*/evaluation_matrix.csv`` under ``nxn_root``.
+
+    With ``data`` (see :func:`data_identity`), the newest matrix computed on that data selection: a matrix on
+    another split (e.g. a validation matrix used to choose sources) or dataset is never taken for test
+    baselines. A matrix that records no data selection is used only when none records this one (warning).
+    """
+    from merginguriel.nxn import MATRIX_FILE, RUN_PREFIX
 
     root = Path(nxn_root)
     if not root.is_dir():
         return None
-    run = latest_run_dir(root)
-    return run / MATRIX_FILE if run else None
+    runs = sorted((p for p in root.glob(f"{RUN_PREFIX}*") if (p / MATRIX_FILE).is_file()), reverse=True)
+    if data is None:
+        return runs[0] / MATRIX_FILE if runs else None
+    unknown = []
+    for run in runs:
+        recorded = matrix_data(run / MATRIX_FILE)
+        if recorded is None:
+            unknown.append(run)
+        elif recorded == dict(data):
+            return run / MATRIX_FILE
+    if unknown:
+        logger.warning(
+            "No NxN matrix under %s records the results' data %s; using %s, which records none.",
+            root,
+            dict(data),
+            unknown[0],
+        )
+        return unknown[0] / MATRIX_FILE
+    if runs:
+        logger.warning(
+            "The NxN matrices under %s were computed on other data than the results (%s): no baselines. "
+            "Run run_nxn_evaluation.py on that data, or pass --evaluation-matrix to force one.",
+            root,
+            dict(data),
+        )
+    return None
 
 
 def baselines_for(
@@ -269,24 +357,24 @@ def missing_experiments(
     locales: Iterable[str] | None = None,
     methods: Iterable[str] | None = None,
 ) -> list[dict]:
-    """Expected but absent experiments: the locale x method grid of what was found plus every sweep's plan,
-    each marked ``failed`` (with the recorded error) or ``missing``."""
+    """Expected but absent experiments: the locale x method grid of the results found, plus every experiment a
+    sweep planned (``plan.json``) or recorded as failed, each marked ``failed`` (with the recorded error) or
+    ``missing``."""
     planned, latest = sweep_records(results_root)
     present = set(zip(frame["locale"], frame["method"]))
-    base_methods = set(frame["method"]) | {m for _, m in planned}
-    grid_locales = set(frame["locale"]) | {loc for loc, _ in planned}
-    if locales:
-        grid_locales &= set(locales)
-    if methods:
-        base_methods &= set(methods)
-    expected = {(loc, m) for loc in grid_locales for m in base_methods}
-    expected |= {
-        pair
-        for pair, r in latest.items()
-        if r.get("status") == "failed"
-        and (not locales or pair[0] in set(locales))
-        and (not methods or pair[1] in set(methods))
-    }
+    wanted_locales = set(locales) if locales else None
+    wanted_methods = set(methods) if methods else None
+
+    def keep(pair: tuple[str, str]) -> bool:
+        return (wanted_locales is None or pair[0] in wanted_locales) and (
+            wanted_methods is None or pair[1] in wanted_methods
+        )
+
+    # the grid of what was found, plus what each sweep planned (as planned: not crossed with other locales)
+    expected = {(loc, m) for loc in set(frame["locale"]) for m in set(frame["method"])}
+    expected |= {pair for pair in planned if keep(pair)}
+    expected |= {pair for pair, r in latest.items() if r.get("status") == "failed" and keep(pair)}
+    expected = {pair for pair in expected if keep(pair)}
     out = []
     for loc, method in sorted(expected - present):
         record = latest.get((loc, method))
@@ -366,20 +454,39 @@ def aggregate(
     frame = frame.reset_index(drop=True)
     matrix_path: Path | None = None
     matrix = None
+    warnings: list[str] = []
+    want, others = results_data(frame)
+    if others:
+        warnings.append(
+            f"{others} result(s) were evaluated on other data than the rest ({want}); their baselines come "
+            "from a matrix on that data, which does not match them. Filter with --locales/--experiment-types "
+            "or aggregate them separately."
+        )
     if baselines:
-        matrix_path = Path(evaluation_matrix) if evaluation_matrix else find_latest_matrix(nxn_root)
-        if evaluation_matrix and not matrix_path.is_file():
-            raise FileNotFoundError(f"Evaluation matrix {matrix_path} not found.")
+        if evaluation_matrix:
+            matrix_path = Path(evaluation_matrix)
+            if not matrix_path.is_file():
+                raise FileNotFoundError(f"Evaluation matrix {matrix_path} not found.")
+            recorded = matrix_data(matrix_path)
+            if want is not None and recorded is not None and recorded != want:
+                warnings.append(
+                    f"--evaluation-matrix {matrix_path} was computed on {recorded}, but the results on {want}: "
+                    "its baselines are not on the same rows."
+                )
+        else:
+            matrix_path = find_latest_matrix(nxn_root, want)
         if matrix_path is not None:
             from merginguriel.nxn import read_matrix
 
             matrix = read_matrix(matrix_path)
         else:
-            logger.warning(
-                "No NxN evaluation matrix under %s: baselines other than native runs are empty. "
-                "Run run_nxn_evaluation.py or pass --evaluation-matrix.",
-                nxn_root,
+            warnings.append(
+                f"No NxN evaluation matrix on the results' data under {nxn_root}: baselines other than native "
+                "runs are empty. Run run_nxn_evaluation.py (same --dataset-name/--split/--max-samples) or pass "
+                "--evaluation-matrix."
             )
+    for text in warnings:
+        logger.warning("%s", text)
     comprehensive = add_baselines(frame, matrix) if baselines else frame.copy()
     wins = win_analysis(comprehensive) if baselines else {}
     missing = missing_experiments(frame, results_root, locales, experiment_types)
@@ -408,6 +515,9 @@ def aggregate(
         "created": stamp,
         "results_root": str(results_root),
         "evaluation_matrix": str(matrix_path) if matrix_path else None,
+        "evaluation_matrix_data": matrix_data(matrix_path) if matrix_path else None,
+        "results_data": want,
+        "warnings": warnings,
         "baselines": baselines,
         "filters": {"locales": list(locales or []), "experiment_types": list(experiment_types or [])},
         "num_experiments": int(len(frame)),
@@ -437,6 +547,7 @@ def report_markdown(
         f"- results: `{summary['results_root']}` ({summary['num_experiments']} experiments, "
         f"{len(summary['locales'])} locales, {len(summary['methods'])} methods, split(s) {', '.join(summary['splits'])})",
         f"- NxN matrix: `{summary['evaluation_matrix']}`",
+        *[f"- **warning**: {w}" for w in summary.get("warnings", [])],
         "",
         "Baselines: native = the target's own model; best source = best zero-shot model among the sources the "
         "experiment used (the fair comparison); best zero-shot = best other locale's model; avg zero-shot = "
@@ -578,7 +689,9 @@ __all__ = [
     "aggregate",
     "baselines_for",
     "comparison_table",
+    "data_identity",
     "find_latest_matrix",
+    "matrix_data",
     "latest_csv",
     "missing_experiments",
     "parse_result_name",

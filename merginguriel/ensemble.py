@@ -389,8 +389,8 @@ def run_ensemble(request: EnsembleRequest) -> list[tuple[Path, dict[str, Any]]]:
     entries, computed = source_logits(
         plan, split, cache, request.batch_size, request.device, request.progress
     )
-    written = []
-    for method, out in zip(methods, out_dirs):
+    computed_results = []  # every method is computed before anything is written: no partial output on error
+    for method in methods:
         results, details = ensemble_results(
             method,
             plan,
@@ -403,6 +403,9 @@ def run_ensemble(request: EnsembleRequest) -> list[tuple[Path, dict[str, Any]]]:
         )
         details["forward_passes"] = computed
         details["logits_cache"] = str(cache.root) if cache else None
+        computed_results.append((results, details))
+    written = []
+    for out, (results, details) in zip(out_dirs, computed_results):
         write_json_atomic(out / "merge_details.json", details)
         write_json_atomic(out / "results.json", results)
         written.append((out, results))

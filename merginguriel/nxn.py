@@ -6,13 +6,16 @@ needs is cached) and run over every locale it is missing; each (model, locale) l
 :mod:`merginguriel.logits_cache`, so later runs and ensembles reuse it without a forward pass.
 
 The matrix is rewritten (atomically) after every model row, so an interrupted run leaves a valid partial
-matrix; resuming from it fills only the missing cells.
+matrix; resuming from it fills only the missing cells. A resumed run keeps the rows and columns it was not asked
+for, and recomputes the row of a model that changed since (another path, or with a logits cache another content
+fingerprint, than ``nxn_config.json`` records).
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +35,7 @@ MATRIX_FILE = "evaluation_matrix.csv"
 F1_FILE = "evaluation_matrix_macro_f1.csv"
 CONFIG_FILE = "nxn_config.json"
 HEATMAP_FILE = "evaluation_matrix.png"
+logger = logging.getLogger("merginguriel.nxn")
 RUN_PREFIX = "nxn_eval_"
 
 
@@ -72,6 +76,27 @@ class NxNRun:
     forward_passes: int = 0
     cells_from_cache: int = 0
     cells_reused: int = 0
+    rows_invalidated: list[str] = field(default_factory=list)
+
+
+def stale_rows(
+    models: Mapping[str, str | os.PathLike], fingerprints: Mapping[str, str], recorded: Mapping[str, Any]
+) -> list[str]:
+    """Model locales whose model is not the one an earlier run recorded (so its matrix row is stale).
+
+    Content fingerprints decide when both runs have one (a moved but identical model is not stale); otherwise
+    a different resolved path is stale. A row the earlier run did not record is kept (nothing to compare).
+    """
+    old_paths = recorded.get("models") or {}
+    old_fps = recorded.get("model_fingerprints") or {}
+    stale = []
+    for loc, path in models.items():
+        if loc in old_fps and loc in fingerprints:
+            if old_fps[loc] != fingerprints[loc]:
+                stale.append(loc)
+        elif loc in old_paths and os.path.realpath(str(old_paths[loc])) != os.path.realpath(str(path)):
+            stale.append(loc)
+    return stale
 
 
 def new_run_dir(root: str | os.PathLike) -> Path:
@@ -85,10 +110,23 @@ def new_run_dir(root: str | os.PathLike) -> Path:
     return path
 
 
-def latest_run_dir(root: str | os.PathLike) -> Path | None:
-    """The most recent ``nxn_eval_*`` folder holding a matrix (by name, which sorts by time)."""
+def latest_run_dir(root: str | os.PathLike, data: Mapping[str, Any] | None = None) -> Path | None:
+    """The most recent ``nxn_eval_*`` folder holding a matrix (by name, which sorts by time).
+
+    With ``data`` (an :meth:`NxNConfig.data_identity`), the most recent one computed on that data (a folder
+    without ``nxn_config.json`` counts as unknown and is skipped).
+    """
     runs = sorted(p for p in Path(root).glob(f"{RUN_PREFIX}*") if (p / MATRIX_FILE).is_file())
+    if data is not None:
+        runs = [p for p in runs if _recorded_data(p) == dict(data)]
     return runs[-1] if runs else None
+
+
+def _recorded_data(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((run_dir / CONFIG_FILE).read_text()).get("data")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def read_matrix(path: str | os.PathLike) -> pd.DataFrame:
@@ -96,6 +134,13 @@ def read_matrix(path: str | os.PathLike) -> pd.DataFrame:
     frame.index = frame.index.astype(str)
     frame.columns = frame.columns.astype(str)
     return frame.astype(float)
+
+
+def _union_order(requested: Sequence[str], existing: Sequence[str]) -> list[str]:
+    """The requested order when it names every existing label, else the existing order plus the new labels."""
+    if set(existing) <= set(requested):
+        return list(requested)
+    return [*existing, *(x for x in requested if x not in existing)]
 
 
 def _write_matrix(frame: pd.DataFrame, path: Path) -> None:
@@ -125,34 +170,64 @@ def run_nxn(
     out = Path(output_dir)
     rows = list(models)
     cols = list(eval_locales)
-    accuracy = pd.DataFrame(np.nan, index=rows, columns=cols, dtype=float)
-    macro_f1 = accuracy.copy()
-    run = NxNRun(out, accuracy, macro_f1)
     config_path = out / CONFIG_FILE
+    recorded: dict[str, Any] = {}
+    previous: dict[str, pd.DataFrame] = {}
     if resume and (out / MATRIX_FILE).is_file():
         if config_path.is_file():
-            recorded = json.loads(config_path.read_text()).get("data")
-            if recorded is not None and recorded != config.data_identity():
+            recorded = json.loads(config_path.read_text())
+            data = recorded.get("data")
+            if data is not None and data != config.data_identity():
                 raise NxNError(
-                    f"{out} was computed with data settings {recorded}, not {config.data_identity()}; "
+                    f"{out} was computed with data settings {data}, not {config.data_identity()}; "
                     "resume it with the same --dataset-name/--split/--text-column/--max-samples/--max-seq-length, "
                     "or start a new run."
                 )
-        for name, frame in ((MATRIX_FILE, accuracy), (F1_FILE, macro_f1)):
-            if (out / name).is_file():
-                old = read_matrix(out / name)
-                common_rows = [r for r in rows if r in old.index]
-                common_cols = [c for c in cols if c in old.columns]
-                frame.loc[common_rows, common_cols] = old.loc[common_rows, common_cols]
-        run.cells_reused = int(accuracy.notna().to_numpy().sum())
+        previous = {
+            name: read_matrix(out / name) for name in (MATRIX_FILE, F1_FILE) if (out / name).is_file()
+        }
+    # a resumed matrix keeps its rows/columns, asked for or not
+    old = previous.get(MATRIX_FILE)
+    all_rows = _union_order(rows, list(old.index)) if old is not None else rows
+    all_cols = _union_order(cols, list(old.columns)) if old is not None else cols
+    accuracy = pd.DataFrame(np.nan, index=all_rows, columns=all_cols, dtype=float)
+    macro_f1 = accuracy.copy()
+    run = NxNRun(out, accuracy, macro_f1)
+    fingerprints = {loc: cache.fingerprint(path) for loc, path in models.items()} if cache else {}
+    for name, frame in ((MATRIX_FILE, accuracy), (F1_FILE, macro_f1)):
+        if name in previous:
+            frame.loc[list(previous[name].index), list(previous[name].columns)] = previous[name]
+    if previous:
+        for loc in stale_rows(models, fingerprints, recorded):
+            if loc in accuracy.index and accuracy.loc[loc].notna().any():
+                logger.warning(
+                    "%s: the model for %s is not the one the earlier run evaluated; its row is recomputed.",
+                    out,
+                    loc,
+                )
+                accuracy.loc[loc] = np.nan
+                macro_f1.loc[loc] = np.nan
+                run.rows_invalidated.append(loc)
+        run.cells_reused = int(accuracy.loc[rows, cols].notna().to_numpy().sum())
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(
         config_path,
         {
             "data": config.data_identity(),
             "runtime": {"batch_size": config.batch_size, "device": config.device},
-            "models": {loc: str(path) for loc, path in models.items()},
-            "eval_locales": cols,
+            "models": {
+                **{k: v for k, v in (recorded.get("models") or {}).items() if k in all_rows},
+                **{loc: str(path) for loc, path in models.items()},
+            },
+            "model_fingerprints": {
+                **{
+                    k: v
+                    for k, v in (recorded.get("model_fingerprints") or {}).items()
+                    if k in all_rows and k not in models
+                },
+                **fingerprints,
+            },
+            "eval_locales": all_cols,
             "logits_cache": str(cache.root) if cache else None,
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "version": __version__,

@@ -29,9 +29,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--list-locales", action="store_true", help="List the locales that have a model, and exit."
     )
-    p.add_argument("--locales", help="Comma-separated locales: both the models and the evaluated locales.")
     p.add_argument(
-        "--eval-locales", help="Comma-separated evaluated locales (columns), if different from --locales."
+        "--locales",
+        nargs="+",
+        help="Locales (space- or comma-separated): both the models (rows) and the evaluated locales (columns).",
+    )
+    p.add_argument(
+        "--eval-locales",
+        nargs="+",
+        help="Evaluated locales (columns; space- or comma-separated), if different from --locales.",
     )
     p.add_argument(
         "--max-samples", type=int, default=None, help="Evaluate on the first N rows of each locale."
@@ -50,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-cache", action="store_true", help="Neither read nor write the logits cache.")
     p.add_argument("--no-heatmap", action="store_true", help="Skip the heatmap PNG.")
+    p.add_argument("--no-progress", action="store_true", help="No progress bars.")
     add_model_args(p)
     p.set_defaults(base_model=None)  # NxN: every model under the root unless --base-model narrows it
     add_data_args(p, split="test")
@@ -79,14 +86,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         rows = wanted
     cols = parse_locales(args.eval_locales) if args.eval_locales else list(rows)
-    if args.resume:
-        out = latest_run_dir(args.output_root) if args.resume == "latest" else Path(args.resume)
-        if out is None or not (out / MATRIX_FILE).is_file():
-            raise NxNError(
-                f"Nothing to resume: no {MATRIX_FILE} in {out or args.output_root + '/' + 'nxn_eval_*'}."
-            )
-    else:
-        out = new_run_dir(args.output_root)
     config = NxNConfig(
         dataset_name=args.dataset_name,
         split=args.dataset_split,
@@ -96,6 +95,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_size=args.batch_size,
         device=resolve_device(args.device),
     )
+    if args.resume:
+        # "latest" = the latest run on the same data (a validation matrix is not resumed as a test one)
+        if args.resume == "latest":
+            out = latest_run_dir(args.output_root, config.data_identity())
+        else:
+            out = Path(args.resume)
+        if out is None or not (out / MATRIX_FILE).is_file():
+            where = out or f"{args.output_root}/nxn_eval_* computed on {config.data_identity()}"
+            raise NxNError(f"Nothing to resume: no {MATRIX_FILE} in {where}.")
+    else:
+        out = new_run_dir(args.output_root)
     cache = None if args.no_cache else LogitsCache(args.logits_cache)
     run = run_nxn(
         {loc: found[loc] for loc in rows},
@@ -104,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out,
         cache,
         resume=bool(args.resume),
+        progress=not args.no_progress,
         heatmap=not args.no_heatmap,
     )
     print(run.accuracy.to_string(float_format=lambda v: f"{v:.4f}"))

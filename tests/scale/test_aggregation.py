@@ -185,3 +185,65 @@ def test_plots_are_made_and_summary_is_hand_computed(tree, capsys):
     assert plot_cmd.run(["--csv-file", str(tree / "ties_only.csv"), "--plots-dir", str(tree / "p2")]) == 0
     assert len(list((tree / "p2").glob("*.png"))) == 5  # 4 for ties + the overview
     assert plot_cmd.run(["--results-dir", str(tree / "empty")]) == 2
+
+
+def test_latest_matrix_on_the_results_data_is_used_never_a_dev_matrix(tree):
+    old = tree / "nxn_results" / "nxn_eval_20250101_000000"
+    write_json_atomic(
+        old / "nxn_config.json", {"data": {"dataset_name": "d", "split": "test", "max_samples": None}}
+    )
+    # a newer matrix on the validation split (the kind used to choose sources), with other numbers
+    dev = tree / "nxn_results" / "nxn_eval_20250102_000000"
+    dev.mkdir()
+    (MATRIX * 0 + 0.5).to_csv(dev / "evaluation_matrix.csv")
+    write_json_atomic(
+        dev / "nxn_config.json", {"data": {"dataset_name": "d", "split": "dev", "max_samples": None}}
+    )
+    out = aggregate(tree / "results", tree / "agg", nxn_root=tree / "nxn_results", progress=False)
+    assert (
+        out.summary["evaluation_matrix"] == str(old / "evaluation_matrix.csv") and not out.summary["warnings"]
+    )
+    assert out.summary["results_data"] == {"dataset_name": "d", "split": "test", "max_samples": None}
+    c = out.comprehensive.set_index(["locale", "method"])
+    assert c.loc[("af-ZA", "similarity"), "best_zero_shot"] == pytest.approx(0.6)  # not the dev matrix's 0.5
+    # forcing the dev matrix works, with a recorded warning
+    out = aggregate(
+        tree / "results",
+        tree / "agg2",
+        evaluation_matrix=dev / "evaluation_matrix.csv",
+        progress=False,
+    )
+    assert out.summary["evaluation_matrix_data"]["split"] == "validation"
+    assert len(out.summary["warnings"]) == 1 and "not on the same rows" in out.summary["warnings"][0]
+    assert "**warning**" in out.paths["report"].read_text()
+    # no matrix on the results' data: no baselines from another split (native still from the baseline run)
+    write_json_atomic(old / "nxn_config.json", {"data": {"dataset_name": "d", "split": "train"}})
+    out = aggregate(tree / "results", tree / "agg3", nxn_root=tree / "nxn_results", progress=False)
+    assert (
+        out.summary["evaluation_matrix"] is None and "No NxN evaluation matrix" in out.summary["warnings"][0]
+    )
+    c = out.comprehensive.set_index(["locale", "method"])
+    assert pd.isna(c.loc[("af-ZA", "similarity"), "best_source"])
+    assert c.loc[("af-ZA", "similarity"), "native"] == pytest.approx(0.9)
+
+
+def test_missing_lists_planned_experiments_without_inventing_others(tree):
+    write_json_atomic(
+        tree / "results" / "sweep_t" / "plan.json",
+        {"experiments": [{"mode": "dare", "target": "nl-NL"}], "options": {"preset": "target"}},
+    )
+    out = aggregate(tree / "results", tree / "agg", nxn_root=tree / "nxn_results", progress=False)
+    missing = {(m["locale"], m["method"]): m["status"] for m in out.summary["missing"]}
+    assert missing[("nl-NL", "dare_target")] == "missing"  # planned, with the preset's suffix
+    assert ("af-ZA", "dare_target") not in missing and ("nl-NL", "similarity") not in missing
+    # found grid (af-ZA, de-DE) x (similarity, ties, ensemble_soft, baseline), minus what exists, plus the plans
+    assert missing == {
+        ("de-DE", "ties"): "failed",
+        ("de-DE", "ensemble_soft"): "missing",
+        ("de-DE", "baseline"): "missing",
+        ("nl-NL", "dare_target"): "missing",
+    }
+    out = aggregate(
+        tree / "results", tree / "agg2", nxn_root=tree / "nxn_results", locales=["de-DE"], progress=False
+    )
+    assert {(m["locale"], m["method"]) for m in out.summary["missing"]} == {("de-DE", "ties")}

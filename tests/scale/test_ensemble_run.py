@@ -154,3 +154,45 @@ def test_missing_source_fails_loudly_and_writes_nothing(
     assert code == 2
     assert "No model for de-DE" in capsys.readouterr().err
     assert not (tmp_path / "results").exists()
+
+
+def test_sources_run_one_after_another(tmp_path, scale_models, tiny_dataset, similarity_csv, monkeypatch):
+    """No source model is alive when the next one is loaded, and every voting rule shares one pass per source."""
+    import gc
+    import weakref
+
+    real = evaluation.load_classifier
+    live: list[weakref.ref] = []
+    alive_at_load: list[int] = []
+
+    def tracking(path, device="cpu"):
+        gc.collect()
+        alive_at_load.append(sum(r() is not None for r in live))
+        model, tokenizer = real(path, device)
+        live.append(weakref.ref(model))
+        return model, tokenizer
+
+    monkeypatch.setattr(evaluation, "load_classifier", tracking)
+    argv = args(tmp_path, scale_models, tiny_dataset, similarity_csv, "--num-languages", "3")
+    assert ensemble_cmd.run([*argv, "--voting-method", "all", "--no-cache"]) == 0
+    assert alive_at_load == [0, 0, 0]
+    gc.collect()
+    assert not any(r() is not None for r in live)  # nothing kept after the run either
+
+
+def test_an_error_in_one_voting_rule_writes_no_result_at_all(
+    tmp_path, scale_models, tiny_dataset, similarity_csv, monkeypatch
+):
+    from merginguriel import ensemble
+
+    real = ensemble.ensemble_predict
+
+    def failing(method, *a, **k):
+        if method == "uriel_logits":
+            raise ensemble.EnsembleError("bad logits")
+        return real(method, *a, **k)
+
+    monkeypatch.setattr(ensemble, "ensemble_predict", failing)
+    argv = args(tmp_path, scale_models, tiny_dataset, similarity_csv, "--num-languages", "3")
+    assert ensemble_cmd.run([*argv, "--voting-method", "all"]) == 2
+    assert not list((tmp_path / "results").glob("*/results.json"))

@@ -157,3 +157,106 @@ def test_cli_lists_locales_and_resumes_latest(tmp_path, scale_models, tiny_datas
     assert m.at["nl-NL", "af-ZA"] == pytest.approx(3 / 6) and m.at["af-ZA", "nl-NL"] == pytest.approx(1 / 6)
     assert nxn_cmd.run([*common[:2], "--locales", "fr-FR"]) == 2
     assert "No model under" in capsys.readouterr().err
+
+
+def test_resume_keeps_unrequested_cells_and_recomputes_a_changed_model(tmp_path, scale_models, tiny_dataset):
+    import shutil
+
+    found = discover_models(scale_models)
+    models = {loc: tmp_path / "models" / found[loc].name for loc in LOCALES}
+    for loc in LOCALES:
+        shutil.copytree(found[loc], models[loc])
+    config = NxNConfig(dataset_name=str(tiny_dataset), split="test")
+    cache = LogitsCache(tmp_path / "cache")
+    out = tmp_path / "run"
+    run_nxn(models, LOCALES, config, out, cache, progress=False, heatmap=False)
+    # resuming with a subset of rows and columns computes nothing and drops nothing from the matrix
+    sub = {loc: models[loc] for loc in ("af-ZA", "nl-NL")}
+    run = run_nxn(sub, ["af-ZA"], config, out, cache, resume=True, progress=False, heatmap=False)
+    assert run.forward_passes == 0 and run.cells_from_cache == 0 and run.cells_reused == 2
+    kept = read_matrix(out / "evaluation_matrix.csv")
+    assert kept.shape == (4, 4) and not kept.isna().any().any()
+    pd.testing.assert_frame_equal(kept.loc[LOCALES, LOCALES], EXPECTED, check_exact=False, atol=1e-6)
+    recorded = json.loads((out / "nxn_config.json").read_text())
+    assert sorted(recorded["models"]) == sorted(LOCALES) and sorted(recorded["model_fingerprints"]) == sorted(
+        LOCALES
+    )
+
+    # de-DE's model is replaced by the nl-NL one (now predicts weather_query): its whole row is stale
+    shutil.rmtree(models["de-DE"])
+    shutil.copytree(found["nl-NL"], models["de-DE"])
+    loader = CountingLoader()
+    run = run_nxn(
+        models, LOCALES, config, out, cache, resume=True, loader=loader, progress=False, heatmap=False
+    )
+    assert run.rows_invalidated == ["de-DE"]
+    # the new content's logits are already cached (it is nl-NL's model): no load, four cells from the cache
+    assert loader.calls == [] and run.cells_from_cache == 4 and run.cells_reused == 12
+    pd.testing.assert_series_equal(
+        run.accuracy.loc["de-DE", LOCALES], EXPECTED.loc["nl-NL", LOCALES], check_names=False, atol=1e-6
+    )
+    # the same content at another path is not stale (fingerprints decide when there is a cache) ...
+    other = dict(models, **{"af-ZA": found["af-ZA"]})
+    run = run_nxn(other, LOCALES, config, out, cache, resume=True, progress=False, heatmap=False)
+    assert run.rows_invalidated == [] and run.forward_passes == 0 and run.cells_from_cache == 0
+    # ... without a cache, another path is all there is to compare: the row is recomputed
+    out2 = tmp_path / "run2"
+    run_nxn(models, ["af-ZA"], config, out2, None, progress=False, heatmap=False)
+    run = run_nxn(other, ["af-ZA"], config, out2, None, resume=True, progress=False, heatmap=False)
+    assert run.rows_invalidated == ["af-ZA"] and run.forward_passes == 1
+
+
+def test_cli_takes_space_separated_locales(tmp_path, scale_models, tiny_dataset, capsys):
+    argv = [
+        "--models-root",
+        str(scale_models),
+        "--dataset-name",
+        str(tiny_dataset),
+        "--locales",
+        "af-ZA",
+        "nl-NL",
+        "--eval-locales",
+        "de-DE",
+        "en-US,af-ZA",
+        "--output-root",
+        str(tmp_path / "nxn"),
+        "--no-cache",
+        "--no-heatmap",
+        "--no-progress",
+    ]
+    assert nxn_cmd.run(argv) == 0
+    assert "forward passes: 6" in capsys.readouterr().out
+    (run_dir,) = (tmp_path / "nxn").iterdir()
+    m = read_matrix(run_dir / "evaluation_matrix.csv")
+    assert list(m.index) == ["af-ZA", "nl-NL"] and list(m.columns) == ["de-DE", "en-US", "af-ZA"]
+    assert m.at["nl-NL", "de-DE"] == pytest.approx(2 / 6)
+
+
+def test_cli_resume_latest_takes_the_latest_run_on_the_same_split(
+    tmp_path, scale_models, tiny_dataset, capsys
+):
+    common = [
+        "--models-root",
+        str(scale_models),
+        "--dataset-name",
+        str(tiny_dataset),
+        "--locales",
+        "af-ZA",
+        "nl-NL",
+        "--output-root",
+        str(tmp_path / "nxn"),
+        "--logits-cache",
+        str(tmp_path / "cache"),
+        "--no-heatmap",
+        "--no-progress",
+    ]
+    assert nxn_cmd.run(common) == 0  # test split
+    assert nxn_cmd.run([*common, "--split", "dev"]) == 0  # a newer run on the validation split
+    capsys.readouterr()
+    assert nxn_cmd.run([*common, "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "forward passes: 0" in out and "cells kept from the earlier run: 4" in out
+    test_run = sorted((tmp_path / "nxn").iterdir())[0]
+    assert f"matrix: {test_run / 'evaluation_matrix.csv'}" in out
+    assert nxn_cmd.run([*common, "--resume", "--max-samples", "2"]) == 2
+    assert "Nothing to resume" in capsys.readouterr().err

@@ -285,3 +285,123 @@ def test_sigkill_mid_sweep_then_rerun_equals_uninterrupted(
     assert final_results(killed) == final_results(clean)
     assert len(final_results(clean)) == 4
     assert not list((killed / "merged").glob(".*partial*"))  # the killed merge's leftovers were cleaned
+
+
+@pytest.mark.parametrize("mode", ["baseline", "similarity", "ties", "ensemble_soft"])
+def test_every_result_changing_option_changes_the_key(
+    tmp_path, scale_models, tiny_dataset, similarity_csv, mode
+):
+    """Each option that changes an experiment's result gives another key; options that do not, the same key."""
+    import shutil
+    from dataclasses import replace
+
+    from merginguriel.sweep import ExperimentSpec, SweepOptions, prepare
+
+    models = tmp_path / "models"
+    shutil.copytree(scale_models, models)
+    opts = SweepOptions(
+        models_root=str(models),
+        base_model="tiny-xlmr",
+        num_languages=3,
+        similarity_matrix=str(similarity_csv),
+        dataset_name=str(tiny_dataset),
+        results_root=str(tmp_path / "results"),
+        logits_cache=str(tmp_path / "cache"),
+    )
+
+    def key(**changes):
+        return prepare(ExperimentSpec(mode, "af-ZA", replace(opts, **changes))).key
+
+    base = key()
+    data_changes = [
+        {"split": "validation"},
+        {"max_eval_samples": 3},
+        {"max_seq_length": 64},
+        {"text_column": "text"},
+        {"dataset_name": str(tiny_dataset) + "/"},  # another dataset name
+        {"seed": 7},
+    ]
+    source_changes = [
+        {"num_languages": 2},  # K (and so the sources)
+        {"preweights": "equal"},  # the weights
+        {"similarity_matrix": str(_reweighted(similarity_csv, tmp_path))},  # same sources, other weights
+    ]
+    merge_changes = [{"method_params": {"lambda_": 0.5}}, {"head_merge": "highest_weight"}]
+    changes = data_changes
+    if mode != "baseline":
+        changes = changes + source_changes + ([] if mode.startswith("ensemble") else merge_changes)
+    keys = [key(**c) for c in changes]
+    assert base not in keys, [c for c, k in zip(changes, keys) if k == base]
+    assert len(set(keys)) == len(keys)
+    # options that do not change the result keep the key (so a rerun skips the experiment)
+    assert key(batch_size=3, cleanup_after_eval=True, progress=True, name="other") == base
+    assert prepare(ExperimentSpec(mode, "de-DE", opts)).key != base
+    # new model content under the same path: another key
+    target_dir = next(models.glob("*_massive_k_af-ZA" if mode == "baseline" else "*_massive_k_nl-NL"))
+    weights = target_dir / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01
+    weights.write_bytes(bytes(data))
+    assert key() != base
+
+
+def _reweighted(similarity_csv, tmp_path):
+    import pandas as pd
+
+    frame = pd.read_csv(similarity_csv, index_col=0)
+    frame.loc["af-ZA", "de-DE"] = 0.2  # nl-NL .6, de-DE .2, en-US .1: same top-3, other weights
+    path = tmp_path / "sim2.csv"
+    frame.to_csv(path)
+    return path
+
+
+def test_slurm_launcher_through_submitit_local_executor(
+    tmp_path, scale_models, tiny_dataset, similarity_csv, capsys
+):
+    """submitit's local executor runs the job in another process, with its logs under the sweep folder."""
+    argv = sweep_args(
+        tmp_path,
+        scale_models,
+        tiny_dataset,
+        similarity_csv,
+        "--locales",
+        "de-DE",
+        "--modes",
+        "ensemble_weighted_majority",
+        "--launcher",
+        "slurm",
+        "--slurm-cluster",
+        "local",
+    )
+    assert sweep_cmd.run(argv) == 0
+    assert "1 succeeded" in capsys.readouterr().out
+    assert perf(tmp_path, "ensemble_weighted_majority_de-DE_3src")["performance"][
+        "accuracy"
+    ] == pytest.approx(2 / 6)
+    logs = tmp_path / "results" / "sweep_sweep" / "slurm_logs"
+    (out_log,) = logs.glob("*/*_log.out")
+    assert out_log.parent.parent == logs and (out_log.parent / out_log.name.replace(".out", ".err")).is_file()
+    (record,) = read_state(tmp_path / "results" / "sweep_sweep" / "state.jsonl")
+    assert record["status"] == "success" and record["pid"] != os.getpid()  # ran in the job's process
+
+
+def test_local_worker_processes(tmp_path, scale_models, tiny_dataset, similarity_csv, capsys):
+    argv = sweep_args(
+        tmp_path,
+        scale_models,
+        tiny_dataset,
+        similarity_csv,
+        "--locales",
+        "af-ZA",
+        "de-DE",
+        "--modes",
+        "baseline",
+        "--max-workers",
+        "2",
+    )
+    assert sweep_cmd.run(argv) == 0
+    assert "2 succeeded, 0 skipped" in capsys.readouterr().out
+    assert perf(tmp_path, "baseline_af-ZA")["performance"]["accuracy"] == pytest.approx(2 / 6)
+    assert perf(tmp_path, "baseline_de-DE")["performance"]["accuracy"] == pytest.approx(3 / 6)
+    state = read_state(tmp_path / "results" / "sweep_sweep" / "state.jsonl")
+    assert {r["status"] for r in state} == {"success"} and os.getpid() not in {r["pid"] for r in state}
