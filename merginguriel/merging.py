@@ -266,6 +266,7 @@ def execute_merge(
     device: str = "cpu",
     seed: int = 42,
     statistics: Sequence[Mapping] | None = None,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Merge ``plan`` into ``output_dir`` atomically (model, tokenizer, details, card); returns the details."""
     from auto_merge_llm import merge_models
@@ -288,6 +289,7 @@ def execute_merge(
             device=device,
             seed=seed,
             statistics=statistics,
+            progress=progress,
         )
         AutoTokenizer.from_pretrained(plan.sources[0].path).save_pretrained(str(tmp))
         details = merge_details(plan, result.to_dict(), options)

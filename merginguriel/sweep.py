@@ -421,7 +421,13 @@ def _run_merge(prepared: Prepared) -> dict[str, Any]:
         "experiment_key": prepared.key,
     }
     details = execute_merge(
-        plan, merged_dir, merge_options, overwrite=True, device=opts.device, seed=opts.seed
+        plan,
+        merged_dir,
+        merge_options,
+        overwrite=True,
+        device=opts.device,
+        seed=opts.seed,
+        progress=opts.progress,
     )
     sel = opts.data(prepared.spec.target)
     results = evaluate_model(
