@@ -378,13 +378,14 @@ def _remove_weights(merged_dir: Path) -> list[str]:
     return removed
 
 
-def _run_baseline(prepared: Prepared) -> dict[str, Any]:
+def _evaluate(prepared: Prepared, model_dir: str | Path) -> dict[str, Any]:
+    """``results.json`` of ``model_dir`` on the experiment's target data selection."""
     from merginguriel.evaluation import evaluate_model
 
     opts = prepared.spec.options
     sel = opts.data(prepared.spec.target)
-    results = evaluate_model(
-        prepared.model_path,
+    return evaluate_model(
+        model_dir,
         sel.dataset_name,
         sel.locale,
         sel.split,
@@ -395,9 +396,13 @@ def _run_baseline(prepared: Prepared) -> dict[str, Any]:
         sel.max_samples,
         progress=opts.progress,
     )
+
+
+def _run_baseline(prepared: Prepared) -> dict[str, Any]:
+    results = _evaluate(prepared, prepared.model_path)
     results["merge_details"] = {
         "mode": BASELINE,
-        "target": sel.locale,
+        "target": results["dataset_info"]["locale"],
         "sources": [],
         "model_path": prepared.model_path,
     }
@@ -405,7 +410,6 @@ def _run_baseline(prepared: Prepared) -> dict[str, Any]:
 
 
 def _run_merge(prepared: Prepared) -> dict[str, Any]:
-    from merginguriel.evaluation import evaluate_model
     from merginguriel.merging import execute_merge
 
     opts = prepared.spec.options
@@ -429,19 +433,7 @@ def _run_merge(prepared: Prepared) -> dict[str, Any]:
         seed=opts.seed,
         progress=opts.progress,
     )
-    sel = opts.data(prepared.spec.target)
-    results = evaluate_model(
-        merged_dir,
-        sel.dataset_name,
-        sel.locale,
-        sel.split,
-        sel.text_column,
-        opts.batch_size,
-        sel.max_seq_length,
-        opts.device,
-        sel.max_samples,
-        progress=opts.progress,
-    )
+    results = _evaluate(prepared, merged_dir)
     results["merge_details"] = {
         k: details[k] for k in ("mode", "method", "target", "sources", "key", "head_merge")
     }
