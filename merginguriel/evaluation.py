@@ -91,6 +91,11 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int]) -> dict
     }
 
 
+def performance_line(perf: dict) -> str:
+    """``accuracy 0.8500  macro-F1 0.8220 (51/60)`` for a ``results.json`` performance block."""
+    return f"accuracy {perf['accuracy']:.4f}  macro-F1 {perf['macro_f1']:.4f} ({perf['correct']}/{perf['total']})"
+
+
 def canonical_predictions(logits: np.ndarray, model_labels: Sequence[str]) -> np.ndarray:
     """Argmax over the model's outputs, mapped to canonical label ids by name."""
     return align_label_ids(model_labels)[logits.argmax(axis=1)]

@@ -18,6 +18,7 @@ from merginguriel.cli_options import (
     source_selection,
 )
 from merginguriel.ensemble import VOTING_METHODS, EnsembleRequest, run_ensemble
+from merginguriel.evaluation import performance_line
 from merginguriel.logits_cache import DEFAULT_CACHE_DIR
 
 VOTING_HELP = (
@@ -85,11 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for s in first["sources"]:
         print(f"  {s['locale']:<7} weight {s['weight']:.4f}  {s['path']}")
     for out, results in written:
-        perf = results["performance"]
-        print(
-            f"{results['merge_details']['voting_method']:<18} accuracy {perf['accuracy']:.4f}  "
-            f"macro-F1 {perf['macro_f1']:.4f} ({perf['correct']}/{perf['total']})  -> {out / 'results.json'}"
-        )
+        method = results["merge_details"]["voting_method"]
+        print(f"{method:<18} {performance_line(results['performance'])}  -> {out / 'results.json'}")
     return 0
 
 

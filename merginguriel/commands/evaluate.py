@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from merginguriel.cli_options import add_data_args, add_runtime_args, resolve_device, run_main, setup_logging
-from merginguriel.evaluation import evaluate_model
+from merginguriel.evaluation import evaluate_model, performance_line
 from merginguriel.locales import validate_locale
 from merginguriel.outputs import OutputExistsError, write_json_atomic
 
@@ -60,11 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.max_samples,
     )
     write_json_atomic(out, results)
-    perf = results["performance"]
-    print(
-        f"{locale} {args.dataset_split}: accuracy {perf['accuracy']:.4f}  macro-F1 {perf['macro_f1']:.4f} "
-        f"({perf['correct']}/{perf['total']})"
-    )
+    print(f"{locale} {args.dataset_split}: {performance_line(results['performance'])}")
     print(f"results: {out}")
     return 0
 

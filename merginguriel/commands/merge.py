@@ -19,7 +19,7 @@ from merginguriel.cli_options import (
     setup_logging,
     source_selection,
 )
-from merginguriel.evaluation import evaluate_model
+from merginguriel.evaluation import evaluate_model, performance_line
 from merginguriel.merge_statistics import DATA_MODES, DEFAULT_CACHE_DIR, StatisticsOptions
 from merginguriel.merging import (
     LINEAR_MODES,
@@ -307,11 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     write_json_atomic(results_dir / "merge_details.json", details)
     write_json_atomic(results_dir / "results.json", results)
-    perf = results["performance"]
-    print(
-        f"{plan.target} {args.dataset_split}: accuracy {perf['accuracy']:.4f}  macro-F1 {perf['macro_f1']:.4f} "
-        f"({perf['correct']}/{perf['total']})"
-    )
+    print(f"{plan.target} {args.dataset_split}: {performance_line(results['performance'])}")
     print(f"results: {results_dir / 'results.json'}")
     return 0
 
