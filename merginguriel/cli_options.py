@@ -8,20 +8,17 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
+from merginguriel.defaults import (  # noqa: F401  (re-exported for the commands)
+    DEFAULT_BASE_MODEL,
+    DENSE_MATRIX_NAME,
+    MAPPING_NAME,
+    REPO_ROOT,
+    SPARSE_MATRIX_NAME,
+    default_repo_file,
+)
+from merginguriel.devices import resolve_device  # noqa: F401
 from merginguriel.massive_data import HUB_DATASET
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SPARSE_MATRIX_NAME = "sparsed_language_similarity_matrix_unified.csv"
-DENSE_MATRIX_NAME = "language_similarity_matrix_unified.csv"
-MAPPING_NAME = "model_mapping_unified.csv"
-DEFAULT_BASE_MODEL = "xlm-roberta-base"
-
-
-def default_repo_file(name: str) -> str:
-    """``name`` in the current directory if it is there, else the copy at the repository root."""
-    return name if Path(name).is_file() or not (REPO_ROOT / name).is_file() else str(REPO_ROOT / name)
 
 
 def add_data_args(parser: argparse.ArgumentParser, split: str | None = "test") -> None:
@@ -173,18 +170,6 @@ def add_runtime_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--max-seq-length", dest="max_seq_length", type=int, default=128, help="Max tokens per text."
     )
-
-
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            "--device cuda was asked for but no CUDA device is available; use --device cpu or auto."
-        )
-    return name
 
 
 def setup_logging(verbose: bool = False) -> None:

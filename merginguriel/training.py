@@ -57,7 +57,7 @@ from transformers import (
 )
 
 from merginguriel import __version__
-from merginguriel.cli_options import DEFAULT_BASE_MODEL
+from merginguriel.defaults import DEFAULT_BASE_MODEL
 from merginguriel.evaluation import classification_metrics
 from merginguriel.labels import ID2LABEL, INTENT_LABELS, LABEL2ID
 from merginguriel.locales import parse_locales
