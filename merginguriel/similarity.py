@@ -11,6 +11,26 @@ The matrix is built in four steps (``build_similarity``):
 ``select_sources`` reads the target's row, drops the target, keeps the ``num_languages`` largest weights
 (ties broken by locale code) and renormalises them to sum to 1.
 
+Weighting schemes (``weighting=``), for a target ``t`` and its top-K sources ``s_1..s_K`` by similarity
+(target excluded, unscored cells excluded, ties broken by locale code):
+
+* ``sinkhorn`` (the default, the toolkit's original scheme): the *matrix* is sparsified first (top-k per row,
+  then Sinkhorn over the whole matrix, :func:`similarity_matrix` with ``source="dense"``, or the committed
+  sparse CSV as it is); the target's K largest entries are then renormalised, ``w_i = P[t, s_i] / sum_j P[t, s_j]``;
+* ``softmax``: ``w_i = exp(S[t, s_i] / T) / sum_j exp(S[t, s_j] / T)`` over the dense similarities (temperature
+  ``T > 0``; small ``T`` approaches the single best source, large ``T`` the uniform average);
+* ``normalize``: ``w_i = S[t, s_i] / sum_j S[t, s_j]`` over the dense similarities.
+
+``effective_num_sources(w) = (sum w)^2 / sum w^2`` (Kish's effective sample size; ``1 / sum w^2`` for weights
+that sum to 1): K for uniform weights, 1 when one source takes all the weight.
+
+The exchange format of every similarity source (lang2vec, URIEL+, empirical, overlap, learned) is a *dense*
+CSV: first column and header = the same locales in the same order, ``S[target, source]`` in row ``target``,
+values >= 0, zero diagonal, an empty cell (NaN) = "not scored" (the pair is left out of every ranking). Higher
+means "more similar / expected to transfer better"; only the order within a row matters to the rankings,
+while ``normalize``/``softmax`` weights also use the values. :func:`validate_dense` checks it,
+:func:`write_matrix` writes it.
+
 Note: zh-CN and zh-TW map to the same URIEL language (``cmn``) and so have identical feature vectors and
 identical rows; their mutual similarity is 1.
 """
@@ -19,10 +39,11 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -31,10 +52,13 @@ import numpy as np
 import pandas as pd
 
 from merginguriel.locales import iso639_3, shared_uriel_groups, validate_locale
+from merginguriel.outputs import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_FEATURE_TYPE = "syntax_knn"
+WEIGHTINGS = ("sinkhorn", "softmax", "normalize")
+FLOAT_FORMAT = "%.8f"
 
 
 class SimilarityError(ValueError):
@@ -65,8 +89,34 @@ def _import_lang2vec() -> ModuleType:
         sys.path[:] = saved
 
 
+def feature_sets(feature_type: str) -> list[str]:
+    """The lang2vec feature sets of a ``+``-joined spec (``syntax_knn+phonology_knn``), each checked to exist."""
+    parts = [p.strip() for p in feature_type.split("+")]
+    if not all(parts):
+        raise SimilarityError(
+            f"Feature type {feature_type!r} has an empty part; join lang2vec sets with '+', e.g. syntax_knn+geo."
+        )
+    known = list(_import_lang2vec().FEATURE_SETS)
+    unknown = [p for p in parts if p not in known]
+    if unknown:
+        raise SimilarityError(
+            f"Unknown lang2vec feature set(s) {', '.join(unknown)}; available: {', '.join(known)} "
+            "(or several joined with '+')."
+        )
+    return parts
+
+
 def feature_vectors(locales: Sequence[str], feature_type: str = DEFAULT_FEATURE_TYPE) -> np.ndarray:
-    """lang2vec feature matrix (len(locales) x n_features); missing values ("--") become 0."""
+    """lang2vec feature matrix (len(locales) x n_features); missing values ("--") become 0.
+
+    A ``+``-joined ``feature_type`` concatenates the sets' vectors (in the order given), so the cosine is
+    taken over all of their features together.
+    """
+    parts = feature_sets(feature_type) if "+" in feature_type else [feature_type]
+    return np.hstack([_feature_vectors_one(locales, part) for part in parts])
+
+
+def _feature_vectors_one(locales: Sequence[str], feature_type: str) -> np.ndarray:
     l2v = _import_lang2vec()
     codes = [iso639_3(loc) for loc in locales]
     try:
@@ -142,19 +192,62 @@ def sparsify(dense: np.ndarray, locales: Sequence[str], k: int, iterations: int)
     return sinkhorn(top_k_per_row(dense, min(k, len(locales) - 1), locales), iterations)
 
 
+def validate_dense(frame: pd.DataFrame, name: str = "similarity matrix") -> pd.DataFrame:
+    """Check the exchange format and return the frame as floats: square with the same valid locales as rows
+    and columns (same order), values finite and >= 0 or NaN ("not scored"), zero diagonal."""
+    if list(frame.index) != list(frame.columns):
+        raise SimilarityError(f"{name} is not a square matrix with the same locales as rows and columns.")
+    for loc in frame.index:
+        validate_locale(str(loc))
+    if frame.index.has_duplicates:
+        dupes = sorted(set(frame.index[frame.index.duplicated()]))
+        raise SimilarityError(f"{name} lists {', '.join(dupes)} more than once.")
+    try:
+        values = frame.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise SimilarityError(f"{name} has cells that are not numbers: {exc}") from exc
+    bad = [
+        f"{frame.index[i]}/{frame.columns[j]}={values[i, j]:g}"
+        for i, j in zip(*np.nonzero(np.isinf(values) | (values < 0)))
+    ]
+    if bad:
+        raise SimilarityError(
+            f"{name} has negative or infinite similarities ({', '.join(bad[:5])}); similarities must be >= 0 "
+            "(leave a cell empty for a pair that is not scored)."
+        )
+    diagonal = np.diag(values)
+    if np.any(diagonal != 0):
+        nonzero = [str(frame.index[i]) for i in np.nonzero(diagonal != 0)[0]]
+        raise SimilarityError(
+            f"{name} has a non-zero diagonal ({', '.join(nonzero[:5])}); a locale is never its own source, "
+            "so the diagonal must be 0."
+        )
+    return pd.DataFrame(values, index=[str(i) for i in frame.index], columns=[str(c) for c in frame.columns])
+
+
+def write_matrix(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a dense similarity matrix (validated) as CSV, atomically; NaN ("not scored") is an empty cell."""
+    frame = validate_dense(frame, str(path))
+    return write_text_atomic(path, frame.to_csv(float_format=FLOAT_FORMAT))
+
+
 def load_matrix(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a similarity CSV (first column = row locale) and check it is square with matching labels."""
+    """Read a similarity CSV (first column = row locale) and check it is in the exchange format."""
     path = Path(path)
     if not path.is_file():
         raise SimilarityError(
             f"Similarity matrix {path} not found. Build it with: python merginguriel/generate_sparse_similarity_unified.py"
         )
     frame = pd.read_csv(path, index_col=0)
-    if list(frame.index) != list(frame.columns):
-        raise SimilarityError(f"{path} is not a square matrix with the same locales as rows and columns.")
-    for loc in frame.index:
-        validate_locale(loc)
-    return frame.astype(float)
+    frame.index = frame.index.astype(str)
+    return validate_dense(frame, str(path))
+
+
+def _check_weighting(weighting: str, temperature: float) -> None:
+    if weighting not in WEIGHTINGS:
+        raise SimilarityError(f"--weighting must be one of {', '.join(WEIGHTINGS)}, not {weighting!r}.")
+    if not (isinstance(temperature, int | float) and math.isfinite(temperature) and temperature > 0):
+        raise SimilarityError(f"--temperature must be a positive number (got {temperature!r}).")
 
 
 def similarity_matrix(
@@ -162,17 +255,78 @@ def similarity_matrix(
     source: str = "sparse",
     top_k: int = 20,
     sinkhorn_iters: int = 20,
+    *,
+    weighting: str = "sinkhorn",
 ) -> pd.DataFrame:
-    """The matrix to select sources from: a sparse CSV as it is, or a dense CSV sparsified on the fly."""
+    """The matrix to select sources from.
+
+    ``weighting="sinkhorn"``: a sparse CSV as it is, or a dense CSV sparsified on the fly (top-k + Sinkhorn).
+    ``softmax``/``normalize``: weights come from the similarities themselves, so the CSV must be a dense one
+    (``source="dense"``) and is returned as it is; a Sinkhorn-normalised sparse matrix is refused.
+    """
+    _check_weighting(weighting, 1.0)
+    if source not in ("sparse", "dense"):
+        raise SimilarityError(f"--similarity-source must be 'sparse' or 'dense', not {source!r}.")
     frame = load_matrix(path)
+    if weighting != "sinkhorn":
+        if source != "dense":
+            raise SimilarityError(
+                f"--weighting {weighting} weighs sources by their similarities, not by a Sinkhorn-normalised "
+                "sparse matrix: pass --similarity-source dense with a dense similarity CSV "
+                "(e.g. language_similarity_matrix_unified.csv or one written by 'merginguriel similarity')."
+            )
+        return frame
     if source == "sparse":
         return frame
-    if source == "dense":
-        locales = list(frame.index)
-        return pd.DataFrame(
-            sparsify(frame.to_numpy(), locales, top_k, sinkhorn_iters), index=locales, columns=locales
+    locales = list(frame.index)
+    return pd.DataFrame(
+        sparsify(frame.fillna(0.0).to_numpy(), locales, top_k, sinkhorn_iters), index=locales, columns=locales
+    )
+
+
+def weights_from_similarities(
+    similarities: Sequence[float], weighting: str = "normalize", temperature: float = 1.0
+) -> np.ndarray:
+    """Weights (summing to 1) for sources with these similarities.
+
+    ``normalize`` (and ``sinkhorn``, whose matrix is already normalised): ``w = s / sum(s)``;
+    ``softmax``: ``w = exp(s / T) / sum(exp(s / T))`` (computed as ``exp((s - max s) / T)`` for stability).
+    """
+    _check_weighting(weighting, temperature)
+    values = np.asarray(similarities, dtype=np.float64)
+    if values.size == 0:
+        raise SimilarityError("No sources to weigh.")
+    if not np.all(np.isfinite(values)):
+        raise SimilarityError("Cannot weigh sources whose similarity is not scored (NaN) or infinite.")
+    if weighting == "softmax":
+        z = np.exp((values - values.max()) / temperature)
+        return z / z.sum()
+    total = values.sum()
+    if total <= 0:
+        raise SimilarityError(
+            "All chosen sources have zero similarity, so 'normalize' weights are undefined; "
+            "use --weighting softmax or other sources."
         )
-    raise SimilarityError(f"--similarity-source must be 'sparse' or 'dense', not {source!r}.")
+    return values / total
+
+
+def effective_num_sources(weights: Iterable[float] | Iterable[SourceWeight]) -> float:
+    """``(sum w)^2 / sum w^2``: ``1 / sum w^2`` for weights that sum to 1 (Kish's effective sample size).
+
+    K equal weights give K; one source with all the weight gives 1.
+    """
+    values = np.asarray([w.weight if isinstance(w, SourceWeight) else float(w) for w in weights])
+    if values.size == 0 or np.any(values < 0) or values.sum() <= 0:
+        raise SimilarityError(
+            "The effective number of sources needs non-negative weights with a positive sum."
+        )
+    return float(values.sum() ** 2 / np.square(values).sum())
+
+
+def describe_weights(weights: Sequence[SourceWeight]) -> str:
+    """One line: ``de-DE 0.412, nl-NL 0.301, ... (effective number of sources 2.71 of 3)``."""
+    pairs = ", ".join(f"{w.locale} {w.weight:.3f}" for w in weights)
+    return f"{pairs} (effective number of sources {effective_num_sources(weights):.2f} of {len(weights)})"
 
 
 def select_sources(
@@ -180,11 +334,17 @@ def select_sources(
     matrix: pd.DataFrame,
     num_languages: int,
     candidates: Sequence[str] | None = None,
+    *,
+    weighting: str = "sinkhorn",
+    temperature: float = 1.0,
 ) -> list[SourceWeight]:
-    """Top ``num_languages`` sources for ``target`` by similarity, weights renormalised to sum to 1.
+    """Top ``num_languages`` sources for ``target`` by similarity, with weights that sum to 1.
 
-    ``candidates`` restricts the sources (e.g. to locales that have a trained model).
+    ``candidates`` restricts the sources (e.g. to locales that have a trained model). Unscored (NaN) cells
+    are never chosen; with ``sinkhorn``/``normalize`` neither are zero ones (they would get weight 0).
+    ``matrix`` is what :func:`similarity_matrix` returned for the same ``weighting``; see the module doc.
     """
+    _check_weighting(weighting, temperature)
     target = validate_locale(target)
     if target not in matrix.index:
         raise SimilarityError(
@@ -196,22 +356,35 @@ def select_sources(
     if candidates is not None:
         allowed = set(candidates)
         row = row[[loc for loc in row.index if loc in allowed]]
-    row = row[row > 0]
+    row = row[row.notna()] if weighting == "softmax" else row[row > 0]
     if num_languages > len(row):
+        which = "a scored similarity" if weighting == "softmax" else "non-zero similarity"
         raise SimilarityError(
-            f"Asked for {num_languages} source languages for {target}, but only {len(row)} have non-zero "
-            f"similarity{' among the available models' if candidates is not None else ''}: "
+            f"Asked for {num_languages} source languages for {target}, but only {len(row)} have {which}"
+            f"{' among the available models' if candidates is not None else ''}: "
             f"{', '.join(sorted(row.index))}. Use --num-languages {len(row)} or fewer, or a larger --top-k."
         )
     labels = list(row.index)
     order = _ranked(row.to_numpy(), labels)[:num_languages]
     chosen = [(labels[j], float(row.iloc[j])) for j in order]
-    total = sum(w for _, w in chosen)
-    return [SourceWeight(loc, w / total) for loc, w in chosen]
+    if weighting == "sinkhorn":  # the original arithmetic, kept exactly
+        total = sum(w for _, w in chosen)
+        return [SourceWeight(loc, w / total) for loc, w in chosen]
+    weights = weights_from_similarities([w for _, w in chosen], weighting, temperature)
+    return [SourceWeight(loc, float(w)) for (loc, _), w in zip(chosen, weights)]
 
 
-def source_weights(target: str, matrix: pd.DataFrame, sources: Sequence[str]) -> list[SourceWeight]:
-    """Weights for sources the user named (mode ``uriel``), from the target's row, renormalised."""
+def source_weights(
+    target: str,
+    matrix: pd.DataFrame,
+    sources: Sequence[str],
+    *,
+    weighting: str = "sinkhorn",
+    temperature: float = 1.0,
+) -> list[SourceWeight]:
+    """Weights for sources the user named (mode ``uriel``), from the target's row: renormalised
+    (``sinkhorn``/``normalize``) or a softmax over the named sources' similarities."""
+    _check_weighting(weighting, temperature)
     target = validate_locale(target)
     values = []
     for loc in sources:
@@ -220,7 +393,16 @@ def source_weights(target: str, matrix: pd.DataFrame, sources: Sequence[str]) ->
             raise SimilarityError(f"Source {loc} is the target itself; name other locales.")
         if loc not in matrix.columns:
             raise SimilarityError(f"Source {loc} is not in the similarity matrix.")
-        values.append(float(matrix.loc[target, loc]))
+        value = float(matrix.loc[target, loc])
+        if math.isnan(value):
+            raise SimilarityError(
+                f"The similarity matrix does not score {target}-{loc} (empty cell); name other sources "
+                "or give weights yourself with --mode manual."
+            )
+        values.append(value)
+    if weighting == "softmax":
+        weights = weights_from_similarities(values, weighting, temperature)
+        return [SourceWeight(loc, float(w)) for loc, w in zip(sources, weights)]
     total = sum(values)
     if total <= 0:
         raise SimilarityError(
