@@ -204,28 +204,45 @@ def merge_tensors(
     return info.fn(ctx, **params).to(tensors[0].dtype)
 
 
-def merge_models(
+@dataclass
+class _Request:
+    """A validated :func:`merge_models` request (everything that can be checked before opening a file)."""
+
+    info: MethodInfo
+    params: dict[str, Any]
+    paths: list[Path]
+    w_given: list[float]
+    w_used: list[float]
+    policy: str
+    device: torch.device
+
+
+@dataclass
+class _Layout:
+    """What the sources look like: parameter names and shapes (model 0), labels and head tensors."""
+
+    names: list[str]
+    shapes: dict[str, tuple[int, ...]]
+    out_labels: list[str]
+    perms: list[list[int] | None]
+    out_layer: set[str]
+    head_names: list[str]
+
+
+def _validate_request(
     model_paths: Sequence[str | os.PathLike],
     weights: Sequence[float],
-    method: str = "linear",
-    output_dir: str | os.PathLike | None = None,
-    base_model: str | os.PathLike | None = None,
-    method_params: Mapping[str, Any] | None = None,
-    normalize_weights: bool = True,
-    head_merge: str = "linear",
-    label_names: Sequence[str] | None = None,
-    device: str = "cpu",
-    seed: int = 0,
-    statistics: Sequence[Mapping[str, torch.Tensor]] | None = None,
-    max_shard_size: str | int = "2GB",
-    progress: bool = True,
-) -> MergeResult:
-    """Merge K Hugging Face classifier folders into ``output_dir``, one parameter at a time.
-
-    Writes ``model.safetensors`` (or shards + ``model.safetensors.index.json``) and ``config.json`` (copied
-    from the first model, ``id2label``/``label2id`` set to the output label order). Raises
-    :class:`MergeError` for every invalid request. See the package README for the full contract.
-    """
+    method: str,
+    output_dir: str | os.PathLike | None,
+    base_model: str | os.PathLike | None,
+    method_params: Mapping[str, Any] | None,
+    normalize_weights: bool,
+    head_merge: str,
+    device: str,
+    statistics: Sequence[Mapping[str, torch.Tensor]] | None,
+    max_shard_size: str | int,
+) -> _Request:
+    """Every check that needs no file, in the order the errors are reported."""
     if output_dir is None:
         raise MergeError("output_dir is required")
     paths = [Path(p) for p in model_paths]
@@ -250,136 +267,161 @@ def merge_models(
         raise MergeError(
             f"method {info.name!r} needs base_model (the pretrained checkpoint the models were tuned from)"
         )
-    if info.needs_statistics:
-        if statistics is None:
-            raise MergeError(
-                f"method {info.name!r} needs statistics: one mapping per model (see auto_merge_llm.statistics)"
-            )
+    if info.needs_statistics and statistics is None:
+        raise MergeError(
+            f"method {info.name!r} needs statistics: one mapping per model (see auto_merge_llm.statistics)"
+        )
     if statistics is not None and len(statistics) != k:
         raise MergeError(f"got {len(statistics)} statistics mappings for {k} models; pass one per model")
     dev = resolve_device(device)
     parse_size(max_shard_size)
+    return _Request(info, params, paths, w_given, w_used, policy, dev)
 
+
+def _inspect_sources(
+    readers: Sequence[CheckpointReader], paths: Sequence[Path], label_names: Sequence[str] | None
+) -> _Layout:
+    """Check that the sources are compatible, align their labels by name, find the head tensors."""
+    names = _check_compatible(readers, paths)
+    where = [f"model {i} ({p})" for i, p in enumerate(paths)]
+    model_labels = [id2label_list(r.config, w) for r, w in zip(readers, where)]
+    shapes0 = {n: readers[0].shape(n) for n in names}
+    n_labels = len(model_labels[0])
+    out_labels, perms = label_permutations(model_labels, where, label_names)
+    permuted = any(p is not None for p in perms)
+    out_layer = set(output_layer_params(shapes0, n_labels)) if permuted else set()
+    if permuted and not out_layer:
+        raise MergeError(
+            f"label orders differ between models but no classifier output layer with {n_labels} rows was found "
+            f"among the head parameters {[n for n in names if is_head_param(n)]}"
+        )
+    head_names = [n for n in names if is_head_param(n)]
+    return _Layout(names, shapes0, out_labels, perms, out_layer, head_names)
+
+
+def _open_base(
+    base_model: str | os.PathLike,
+    readers: Sequence[CheckpointReader],
+    paths: Sequence[Path],
+    layout: _Layout,
+) -> tuple[CheckpointReader, dict[str, str]]:
+    """Open the pretrained base and map every non-head parameter of the models to its base name.
+
+    The caller closes the returned reader (also when this raises after opening it: it is closed here).
+    """
+    base_str = str(base_model)
+    base_dir = resolve_model_dir(base_model, role="base model")
+    base_reader = CheckpointReader(base_dir, role=f"base model ({base_model})")
+    try:
+        base_type = base_reader.config.get("model_type")
+        if base_type != readers[0].config.get("model_type"):
+            raise MergeError(
+                f"base model {base_str!r} has model_type {base_type!r} but the models are "
+                f"{readers[0].config.get('model_type')!r}; pass the checkpoint they were fine-tuned from"
+            )
+        _check_base_is_not_a_source(base_dir, base_reader, base_str, readers, paths, layout.head_names)
+        base_map = _map_base_names(base_reader, base_str, layout)
+    except BaseException:
+        base_reader.close()
+        raise
+    return base_reader, base_map
+
+
+def _map_base_names(base_reader: CheckpointReader, base_str: str, layout: _Layout) -> dict[str, str]:
+    """Fine-tuned name → base name for every non-head parameter that has a pretrained counterpart."""
+    names, shapes0 = layout.names, layout.shapes
+    prefixes = _base_prefixes(base_reader.names, names)
+    base_set = set(base_reader.names)
+    base_map: dict[str, str] = {}
+    for n in names:
+        if is_head_param(n):
+            continue
+        bn = match_base_name(n, base_set, prefixes)
+        if bn is None:
+            continue
+        if tuple(base_reader.shape(bn)) != tuple(shapes0[n]):
+            raise MergeError(
+                f"parameter {n!r} has shape {list(shapes0[n])} in the models but {list(base_reader.shape(bn))} "
+                f"in base model {base_str!r} (as {bn!r}); the base must be the exact pretrained checkpoint"
+            )
+        base_map[n] = bn
+    if not base_map:
+        raise MergeError(
+            f"no parameter of the models matches a parameter of base model {base_str!r} "
+            f"(e.g. {names[0]!r} vs {base_reader.names[:3]}); pass the pretrained checkpoint they were tuned from"
+        )
+    return base_map
+
+
+def _param_statistics(
+    statistics: Sequence[Mapping[str, torch.Tensor]],
+    name: str,
+    info: MethodInfo,
+    dev: torch.device,
+    perms: Sequence[list[int] | None] | None,
+    tensors: Sequence[torch.Tensor],
+) -> list[torch.Tensor | None]:
+    """Per-model statistic of parameter ``name`` on ``dev`` (``None`` where a model has none). ``perms`` is
+    given for output-layer tensors: per-parameter statistics (same shape as the tensor) get their label rows
+    permuted like the tensor; Gram matrices never do."""
+    stats: list[torch.Tensor | None] = []
+    for i, sm in enumerate(statistics):
+        s = _stat_for(sm, name)
+        if s is not None:
+            s = s.to(dev, torch.float32)
+            if (
+                perms is not None
+                and info.statistics_kind == "per_parameter"
+                and tuple(s.shape) == tuple(tensors[i].shape)
+            ):
+                s = _permute_rows(s, perms[i])
+        stats.append(s)
+    return stats
+
+
+def merge_models(
+    model_paths: Sequence[str | os.PathLike],
+    weights: Sequence[float],
+    method: str = "linear",
+    output_dir: str | os.PathLike | None = None,
+    base_model: str | os.PathLike | None = None,
+    method_params: Mapping[str, Any] | None = None,
+    normalize_weights: bool = True,
+    head_merge: str = "linear",
+    label_names: Sequence[str] | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    statistics: Sequence[Mapping[str, torch.Tensor]] | None = None,
+    max_shard_size: str | int = "2GB",
+    progress: bool = True,
+) -> MergeResult:
+    """Merge K Hugging Face classifier folders into ``output_dir``, one parameter at a time.
+
+    Writes ``model.safetensors`` (or shards + ``model.safetensors.index.json``) and ``config.json`` (copied
+    from the first model, ``id2label``/``label2id`` set to the output label order). Raises
+    :class:`MergeError` for every invalid request. See the package README for the full contract.
+    """
+    req = _validate_request(
+        model_paths, weights, method, output_dir, base_model, method_params, normalize_weights,
+        head_merge, device, statistics, max_shard_size,
+    )  # fmt: skip
+    info, paths = req.info, req.paths
     readers = [CheckpointReader(p, role=f"model {i} ({p})") for i, p in enumerate(paths)]
     base_reader: CheckpointReader | None = None
     try:
-        names = _check_compatible(readers, paths)
-        model_labels = [
-            id2label_list(r.config, f"model {i} ({p})") for i, (r, p) in enumerate(zip(readers, paths))
-        ]
-        shapes0 = {n: readers[0].shape(n) for n in names}
-        n_labels = len(model_labels[0])
-        out_labels, perms = label_permutations(
-            model_labels, [f"model {i} ({p})" for i, p in enumerate(paths)], label_names
-        )
-        out_layer = (
-            set(output_layer_params(shapes0, n_labels)) if any(p is not None for p in perms) else set()
-        )
-        if any(p is not None for p in perms) and not out_layer:
-            raise MergeError(
-                f"label orders differ between models but no classifier output layer with {n_labels} rows was found "
-                f"among the head parameters {[n for n in names if is_head_param(n)]}"
-            )
-        head_names = [n for n in names if is_head_param(n)]
-
+        layout = _inspect_sources(readers, paths, label_names)
         base_map: dict[str, str] = {}
-        base_str: str | None = None
         if info.needs_base:
-            base_str = str(base_model)
-            base_dir = resolve_model_dir(base_model, role="base model")  # type: ignore[arg-type]
-            base_reader = CheckpointReader(base_dir, role=f"base model ({base_model})")
-            base_type = base_reader.config.get("model_type")
-            if base_type != readers[0].config.get("model_type"):
-                raise MergeError(
-                    f"base model {base_str!r} has model_type {base_type!r} but the models are "
-                    f"{readers[0].config.get('model_type')!r}; pass the checkpoint they were fine-tuned from"
-                )
-            _check_base_is_not_a_source(base_dir, base_reader, base_str, readers, paths, head_names)
-            prefixes = _base_prefixes(base_reader.names, names)
-            base_set = set(base_reader.names)
-            for n in names:
-                if is_head_param(n):
-                    continue
-                bn = match_base_name(n, base_set, prefixes)
-                if bn is None:
-                    continue
-                if tuple(base_reader.shape(bn)) != tuple(shapes0[n]):
-                    raise MergeError(
-                        f"parameter {n!r} has shape {list(shapes0[n])} in the models but {list(base_reader.shape(bn))} "
-                        f"in base model {base_str!r} (as {bn!r}); the base must be the exact pretrained checkpoint"
-                    )
-                base_map[n] = bn
-            if not base_map:
-                raise MergeError(
-                    f"no parameter of the models matches a parameter of base model {base_str!r} "
-                    f"(e.g. {names[0]!r} vs {base_reader.names[:3]}); pass the pretrained checkpoint they were tuned from"
-                )
-        no_base = [n for n in names if info.needs_base and not is_head_param(n) and n not in base_map]
-        by_policy = set(head_names) | set(no_base)
-        if policy == "method":
-            by_policy = set()
-
-        out = _prepare_output_dir(output_dir)
+            base_reader, base_map = _open_base(base_model, readers, paths, layout)  # type: ignore[arg-type]
+        no_base = [n for n in layout.names if info.needs_base and not is_head_param(n) and n not in base_map]
+        by_policy = set() if req.policy == "method" else set(layout.head_names) | set(no_base)
+        out = _prepare_output_dir(output_dir)  # type: ignore[arg-type]
         writer = ShardedWriter(out, max_shard_size)
-        run_cache: dict[str, Any] = {}
-        iterator: Any = names
-        if progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(names, desc=f"merging ({info.name})", unit="tensor")
-        for n in iterator:
-            out_dtype = readers[0].dtype(n)
-            raw = [r.get(n) for r in readers]
-            if not out_dtype.is_floating_point:
-                writer.add(n, raw[0])
-                continue
-            tensors = [
-                _permute_rows(t.to(dev, torch.float32), perms[i] if n in out_layer else None)
-                for i, t in enumerate(raw)
-            ]
-            del raw
-            if n in by_policy:
-                merged = combine_head(policy, tensors, w_used)
-            else:
-                stats = None
-                if statistics is not None and info.needs_statistics:
-                    stats = []
-                    for i, sm in enumerate(statistics):
-                        s = _stat_for(sm, n)
-                        if s is not None:
-                            s = s.to(dev, torch.float32)
-                            if (
-                                n in out_layer
-                                and info.statistics_kind == "per_parameter"
-                                and tuple(s.shape) == tuple(tensors[i].shape)
-                            ):
-                                s = _permute_rows(s, perms[i])
-                        stats.append(s)
-                base_t = (
-                    base_reader.get(base_map[n]).to(dev, torch.float32)
-                    if n in base_map and base_reader
-                    else None
-                )
-                ctx = TensorContext(
-                    name=n,
-                    tensors=tensors,
-                    weights=w_used,
-                    base=base_t,
-                    stats=stats,
-                    seed=seed,
-                    model_indices=list(range(k)),
-                    statistics=statistics,
-                    run_cache=run_cache,
-                )
-                merged = info.fn(ctx, **params)
-            if tuple(merged.shape) != tuple(shapes0[n]):
-                raise MergeError(
-                    f"method {info.name!r} returned shape {list(merged.shape)} for {n!r}, expected {list(shapes0[n])}"
-                )
-            writer.add(n, merged.to(out_dtype).cpu())
-            del tensors, merged
+        _merge_stream(
+            req, layout, readers, base_reader, base_map, by_policy, writer, seed, statistics, progress
+        )
         files = writer.finalize()
-        _write_config(readers[0].config, out, out_labels)
+        _write_config(readers[0].config, out, layout.out_labels)
     finally:
         for r in readers:
             r.close()
@@ -388,24 +430,82 @@ def merge_models(
 
     return MergeResult(
         method=info.name,
-        method_params=params,
-        weights_given=w_given,
-        weights_used=w_used,
+        method_params=req.params,
+        weights_given=req.w_given,
+        weights_used=req.w_used,
         weights_normalized=bool(normalize_weights),
-        head_merge=policy,
-        head_param_names=sorted(by_policy) if policy != "method" else [],
-        label_names=out_labels,
-        label_permutations=perms,
-        base_model=base_str,
+        head_merge=req.policy,
+        head_param_names=sorted(by_policy),
+        label_names=layout.out_labels,
+        label_permutations=layout.perms,
+        base_model=None if base_reader is None else str(base_model),
         num_parameters=writer.num_parameters,
         num_tensors=writer.num_tensors,
         output_dir=str(out),
         seed=seed,
-        device=str(dev),
+        device=str(req.device),
         model_paths=[str(p) for p in paths],
         output_files=files,
         params_without_base=no_base,
     )
+
+
+def _merge_stream(
+    req: _Request,
+    layout: _Layout,
+    readers: Sequence[CheckpointReader],
+    base_reader: CheckpointReader | None,
+    base_map: Mapping[str, str],
+    by_policy: set[str],
+    writer: ShardedWriter,
+    seed: int,
+    statistics: Sequence[Mapping[str, torch.Tensor]] | None,
+    progress: bool,
+) -> None:
+    """The streaming loop: per parameter, read it from every model (and the base), merge, append to the
+    current output shard."""
+    info, dev, k = req.info, req.device, len(readers)
+    run_cache: dict[str, Any] = {}
+    iterator: Any = layout.names
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(layout.names, desc=f"merging ({info.name})", unit="tensor")
+    for n in iterator:
+        out_dtype = readers[0].dtype(n)
+        raw = [r.get(n) for r in readers]
+        if not out_dtype.is_floating_point:
+            writer.add(n, raw[0])
+            continue
+        permuted = n in layout.out_layer
+        tensors = [
+            _permute_rows(t.to(dev, torch.float32), layout.perms[i] if permuted else None)
+            for i, t in enumerate(raw)
+        ]
+        del raw
+        if n in by_policy:
+            merged = combine_head(req.policy, tensors, req.w_used)
+        else:
+            stats = None
+            if statistics is not None and info.needs_statistics:
+                stats = _param_statistics(
+                    statistics, n, info, dev, layout.perms if permuted else None, tensors
+                )
+            base_t = (
+                base_reader.get(base_map[n]).to(dev, torch.float32) if n in base_map and base_reader else None
+            )
+            ctx = TensorContext(
+                name=n, tensors=tensors, weights=req.w_used, base=base_t, stats=stats, seed=seed,
+                model_indices=list(range(k)), statistics=statistics, run_cache=run_cache,
+            )  # fmt: skip
+            merged = info.fn(ctx, **req.params)
+        if tuple(merged.shape) != tuple(layout.shapes[n]):
+            raise MergeError(
+                f"method {info.name!r} returned shape {list(merged.shape)} for {n!r}, "
+                f"expected {list(layout.shapes[n])}"
+            )
+        writer.add(n, merged.to(out_dtype).cpu())
+        del tensors, merged
 
 
 def _check_base_is_not_a_source(
