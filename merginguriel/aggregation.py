@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from merginguriel.nxn import data_identity, find_latest_matrix, matrix_data, read_matrix
 from merginguriel.outputs import write_json_atomic, write_text_atomic
 
 logger = logging.getLogger("merginguriel.aggregation")
@@ -39,12 +39,6 @@ logger = logging.getLogger("merginguriel.aggregation")
 BASELINES = ("native", "best_source", "best_zero_shot", "avg_zero_shot")
 NON_METHODS = ("baseline",)
 TIE_EPS = 1e-12
-_LOCALE = r"[a-z]{2,3}-[A-Z]{2}"
-_NAME_PATTERNS = (
-    re.compile(rf"^(?P<mode>.+)_merge_(?P<target>{_LOCALE})_(?P<n>\d+)merged(?:_(?P<preset>[a-z]+))?$"),
-    re.compile(rf"^(?P<mode>ensemble_[a-z_]+?)_(?P<target>{_LOCALE})_(?P<n>\d+)src(?:_(?P<preset>[a-z]+))?$"),
-    re.compile(rf"^(?P<mode>baseline)_(?P<target>{_LOCALE})$"),
-)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -54,21 +48,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def parse_result_name(name: str) -> dict[str, Any] | None:
-    """``{mode, target, n, preset}`` from a results folder name, or None for other folders."""
-    for pattern in _NAME_PATTERNS:
-        m = pattern.match(name)
-        if m:
-            found = m.groupdict()
-            return {
-                "mode": found["mode"],
-                "target": found["target"],
-                "n": int(found["n"]) if found.get("n") else None,
-                "preset": found.get("preset"),
-            }
-    return None
-
-
 def read_result(folder: Path) -> dict[str, Any] | None:
     """One aggregated row from a results folder (None when it is not an experiment's result)."""
     results = _read_json(folder / "results.json")
@@ -76,12 +55,11 @@ def read_result(folder: Path) -> dict[str, Any] | None:
         return None
     details = _read_json(folder / "merge_details.json") or results.get("merge_details") or {}
     exp = results.get("experiment") or {}
-    parsed = parse_result_name(folder.name) or {}
-    mode = exp.get("mode") or details.get("mode") or parsed.get("mode")
-    target = exp.get("target") or details.get("target") or parsed.get("target")
+    mode = exp.get("mode") or details.get("mode")
+    target = exp.get("target") or details.get("target") or results.get("dataset_info", {}).get("locale")
     if not mode or not target:
         return None
-    preset = exp.get("preset") if exp else parsed.get("preset")
+    preset = exp.get("preset")
     sources = [s["locale"] for s in details.get("sources", []) if isinstance(s, Mapping) and "locale" in s]
     perf = results["performance"]
     data = results.get("dataset_info", {})
@@ -91,7 +69,7 @@ def read_result(folder: Path) -> dict[str, Any] | None:
         "mode": mode,
         "preset": preset,
         "locale": target,
-        "num_sources": len(sources) if sources else parsed.get("n") or 0,
+        "num_sources": len(sources),
         "sources": ",".join(sources),
         "accuracy": float(perf["accuracy"]),
         "macro_f1": float(perf.get("macro_f1", np.nan)),
@@ -159,37 +137,6 @@ def disambiguate_methods(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[~dup].sort_values(["locale", "method"]).reset_index(drop=True)
 
 
-def _dataset_id(name: Any) -> str:
-    """A dataset name comparable across runs: a local folder by its resolved path, anything else as given."""
-    text = str(name)
-    path = Path(text)
-    return str(path.resolve()) if text not in ("builtin",) and path.exists() else text
-
-
-def _split_id(split: Any) -> str:
-    from merginguriel.massive_data import canonical_split
-
-    try:
-        return canonical_split(str(split))
-    except ValueError:
-        return str(split)
-
-
-def _max_samples_id(value: Any) -> int | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return int(value)
-
-
-def data_identity(dataset: Any, split: Any, max_samples: Any = None) -> dict[str, Any]:
-    """The part of a data selection that must agree between results and the NxN matrix baselines."""
-    return {
-        "dataset_name": _dataset_id(dataset),
-        "split": _split_id(split),
-        "max_samples": _max_samples_id(max_samples),
-    }
-
-
 def results_data(frame: pd.DataFrame) -> tuple[dict[str, Any] | None, int]:
     """The data selection most results were evaluated on, and how many rows used another one."""
     known = frame.dropna(subset=["dataset", "split"]) if len(frame) else frame
@@ -201,59 +148,6 @@ def results_data(frame: pd.DataFrame) -> tuple[dict[str, Any] | None, int]:
     ]
     counts = pd.Series(ids).value_counts()
     return json.loads(counts.index[0]), int(len(ids) - counts.iloc[0])
-
-
-def matrix_data(matrix_path: str | os.PathLike) -> dict[str, Any] | None:
-    """The data selection an NxN matrix was computed on (from its ``nxn_config.json``), if recorded."""
-    from merginguriel.nxn import CONFIG_FILE
-
-    config = _read_json(Path(matrix_path).parent / CONFIG_FILE) or {}
-    data = config.get("data")
-    if not isinstance(data, Mapping) or "split" not in data:
-        return None
-    return data_identity(data.get("dataset_name"), data.get("split"), data.get("max_samples"))
-
-
-def find_latest_matrix(
-    nxn_root: str | os.PathLike = "nxn_results", data: Mapping[str, Any] | None = None
-) -> Path | None:
-    """The newest ``nxn_eval_*/evaluation_matrix.csv`` under ``nxn_root``.
-
-    With ``data`` (see :func:`data_identity`), the newest matrix computed on that data selection: a matrix on
-    another split (e.g. a validation matrix used to choose sources) or dataset is never taken for test
-    baselines. A matrix that records no data selection is used only when none records this one (warning).
-    """
-    from merginguriel.nxn import MATRIX_FILE, RUN_PREFIX
-
-    root = Path(nxn_root)
-    if not root.is_dir():
-        return None
-    runs = sorted((p for p in root.glob(f"{RUN_PREFIX}*") if (p / MATRIX_FILE).is_file()), reverse=True)
-    if data is None:
-        return runs[0] / MATRIX_FILE if runs else None
-    unknown = []
-    for run in runs:
-        recorded = matrix_data(run / MATRIX_FILE)
-        if recorded is None:
-            unknown.append(run)
-        elif recorded == dict(data):
-            return run / MATRIX_FILE
-    if unknown:
-        logger.warning(
-            "No NxN matrix under %s records the results' data %s; using %s, which records none.",
-            root,
-            dict(data),
-            unknown[0],
-        )
-        return unknown[0] / MATRIX_FILE
-    if runs:
-        logger.warning(
-            "The NxN matrices under %s were computed on other data than the results (%s): no baselines. "
-            "Run run_nxn_evaluation.py on that data, or pass --evaluation-matrix to force one.",
-            root,
-            dict(data),
-        )
-    return None
 
 
 def baselines_for(
@@ -476,8 +370,6 @@ def aggregate(
         else:
             matrix_path = find_latest_matrix(nxn_root, want)
         if matrix_path is not None:
-            from merginguriel.nxn import read_matrix
-
             matrix = read_matrix(matrix_path)
         else:
             warnings.append(
@@ -585,103 +477,6 @@ def report_markdown(
     return "\n".join(lines) + "\n"
 
 
-# ---------------------------------------------------------------------------------------------- plots
-
-IMPROVEMENTS = {
-    "avg_zero_shot": "vs average zero-shot",
-    "best_zero_shot": "vs best zero-shot",
-    "best_source": "vs best source (fair)",
-}
-
-
-def latest_csv(folder: str | os.PathLike = ".", prefix: str = "results_comprehensive_") -> Path | None:
-    files = sorted(Path(folder).glob(f"{prefix}*.csv"))
-    return files[-1] if files else None
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-
-
-def plot_comprehensive(
-    csv_file: str | os.PathLike,
-    plots_dir: str | os.PathLike = "plots",
-    progress: bool = True,
-    timestamp: str | None = None,
-) -> dict[str, Any]:
-    """Per method: pure scores vs the four baselines and three improvement bar charts; an overview of
-    mean improvements; ``advanced_analysis_summary_{ts}.csv``. Returns {"plots": [...], "summary": path}."""
-    import matplotlib.pyplot as plt
-
-    from merginguriel.plotting import save_figure
-
-    frame = pd.read_csv(csv_file)
-    missing_cols = [c for c in ("method", "locale", "accuracy", *BASELINES) if c not in frame.columns]
-    if missing_cols:
-        raise ValueError(
-            f"{csv_file} lacks columns {missing_cols}; plot a results_comprehensive_*.csv made "
-            "with baselines (without --no-baselines)."
-        )
-    frame = frame[~frame["mode"].isin(NON_METHODS)] if "mode" in frame else frame
-    if frame.empty:
-        raise ValueError(f"{csv_file} holds no method results to plot.")
-    out = Path(plots_dir)
-    stamp = timestamp or time.strftime("%Y%m%d_%H%M%S")
-    made: list[Path] = []
-    methods = sorted(frame["method"].unique())
-    for method in tqdm(methods, desc="plots", unit="method", disable=not progress):
-        group = frame[frame["method"] == method].sort_values("locale").set_index("locale")
-        values = group[["accuracy", *BASELINES]]
-        fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(values) + 2), 4))
-        width = 0.8 / values.shape[1]
-        x = np.arange(len(values))
-        for j, col in enumerate(values.columns):
-            ax.bar(
-                x + j * width,
-                values[col].to_numpy(dtype=float),
-                width,
-                label=col if col != "accuracy" else method,
-            )
-        ax.set_xticks(x + 0.4 - width / 2, labels=list(values.index), rotation=60, fontsize=8)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("accuracy")
-        ax.set_title(f"{method}: accuracy vs baselines")
-        ax.legend(fontsize=7)
-        made.append(save_figure(fig, out / f"{_safe(method)}_scores_vs_baselines.png"))
-        for base, text in IMPROVEMENTS.items():
-            delta = group[f"improvement_vs_{base}"].astype(float)
-            fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(delta) + 2), 3.5))
-            ax.bar(
-                list(delta.index),
-                delta.to_numpy(),
-                color=["tab:green" if v > 0 else "tab:red" for v in delta],
-            )
-            ax.axhline(0, color="black", linewidth=0.8)
-            ax.tick_params(axis="x", rotation=60, labelsize=8)
-            ax.set_ylabel("accuracy difference")
-            ax.set_title(f"{method}: improvement {text} (mean {delta.mean():+.4f})")
-            made.append(save_figure(fig, out / f"{_safe(method)}_improvement_vs_{base}.png"))
-    wins = win_analysis(frame.assign(mode=frame.get("mode", frame["method"])))
-    summary = method_summary(frame, wins)
-    means = summary.set_index("method")[[f"mean_improvement_vs_{b}" for b in IMPROVEMENTS]]
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(means) + 2), 4))
-    width = 0.8 / len(IMPROVEMENTS)
-    x = np.arange(len(means))
-    for j, base in enumerate(IMPROVEMENTS):
-        ax.bar(
-            x + j * width, means[f"mean_improvement_vs_{base}"].to_numpy(), width, label=IMPROVEMENTS[base]
-        )
-    ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xticks(x + 0.4 - width / 2, labels=list(means.index), rotation=45, fontsize=8)
-    ax.set_ylabel("mean accuracy difference")
-    ax.set_title("Mean improvement per method")
-    ax.legend(fontsize=7)
-    made.append(save_figure(fig, out / "methods_mean_improvement.png"))
-    summary_path = out / f"advanced_analysis_summary_{stamp}.csv"
-    write_text_atomic(summary_path, summary.to_csv(index=False))
-    return {"plots": made, "summary": summary_path}
-
-
 __all__ = [
     "BASELINES",
     "AggregateOutputs",
@@ -690,12 +485,7 @@ __all__ = [
     "baselines_for",
     "comparison_table",
     "data_identity",
-    "find_latest_matrix",
-    "matrix_data",
-    "latest_csv",
     "missing_experiments",
-    "parse_result_name",
-    "plot_comprehensive",
     "read_result",
     "scan_results",
     "win_analysis",

@@ -1,27 +1,81 @@
-"""Flag groups shared by every command, defined once so ``--dataset-name`` means the same thing everywhere,
-and ``run_main`` which turns user errors into one clear message and a non-zero exit."""
+"""Flag groups shared by every command, each declared once, and the builders that turn parsed flags into the
+core's value objects (``DataSelection``, ``SourceSelection``, ``StatisticsOptions``, ``MethodParams``,
+``Runtime``). ``run_main`` turns user errors into one clear message and exit status 2.
+
+One name per concept; an old spelling stays as a deprecated alias that prints one warning naming the new
+one (e.g. ``--max-eval-samples`` → ``--max-samples``, ``--preweights`` → ``--preweight``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
+import typing
 from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
+from merginguriel.catalogue import PRESET_HELP, PRESETS, MethodParams, method_parameters
 from merginguriel.defaults import (  # noqa: F401  (re-exported for the commands)
     DEFAULT_BASE_MODEL,
+    DEFAULT_MODELS_ROOT,
     DENSE_MATRIX_NAME,
     MAPPING_NAME,
     REPO_ROOT,
     SPARSE_MATRIX_NAME,
     default_repo_file,
 )
-from merginguriel.devices import resolve_device  # noqa: F401
-from merginguriel.massive_data import HUB_DATASET
+from merginguriel.logits_cache import DEFAULT_CACHE_DIR as DEFAULT_LOGITS_CACHE
+from merginguriel.logits_cache import LogitsCache
+from merginguriel.massive_data import HUB_DATASET, DataSelection
+from merginguriel.merge_statistics import DATA_MODES, DEFAULT_CACHE_DIR, ESTIMATORS, StatisticsOptions
+from merginguriel.runtime import DEVICE_CHOICES, Runtime, resolve_device
+from merginguriel.sources import PREWEIGHTS, SimilarityOptions, SourceSelection, parse_weights
+
+# ------------------------------------------------------------------------------------- deprecated aliases
 
 
-def add_data_args(parser: argparse.ArgumentParser, split: str | None = "test") -> None:
+class _DeprecatedAlias(argparse.Action):
+    """An old spelling of a flag: stores like the new one and prints one warning per parse."""
+
+    def __init__(
+        self, option_strings: Sequence[str], dest: str, new: str, store_const: Any = None, **kw: Any
+    ):
+        self.new = new
+        self.store_const = store_const
+        self.warned = False
+        if store_const is not None:
+            kw["nargs"] = 0
+        super().__init__(option_strings, dest, **kw)
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        if not self.warned:
+            print(f"warning: {option} is deprecated; use {self.new} (same meaning).", file=sys.stderr)
+            self.warned = True
+        setattr(namespace, self.dest, self.store_const if self.store_const is not None else values)
+
+
+def add_deprecated(group: Any, old: str, new: str, dest: str, **kw: Any) -> None:
+    """Register ``old`` as a hidden, deprecated spelling of the flag ``new`` (same ``dest``)."""
+    group.add_argument(old, dest=dest, action=_DeprecatedAlias, new=new, help=argparse.SUPPRESS, **kw)
+
+
+def _has_option(parser: argparse.ArgumentParser, flag: str) -> bool:
+    return flag in parser._option_string_actions
+
+
+# ------------------------------------------------------------------------------------- data
+
+
+def add_data_args(
+    parser: argparse.ArgumentParser, split: str | None = "test", max_samples: bool = False
+) -> None:
+    """Which rows: ``--dataset-name``, ``--text-column``, ``--dataset-split`` (alias ``--split``),
+    ``--max-seq-length``, and with ``max_samples`` the evaluated rows ``--max-samples``."""
     group = parser.add_argument_group("data")
     group.add_argument(
         "--dataset-name",
@@ -47,6 +101,38 @@ def add_data_args(parser: argparse.ArgumentParser, split: str | None = "test") -
             default=split,
             help=f"Split to use: train, validation (alias dev) or test (default {split}).",
         )
+    if max_samples:
+        group.add_argument(
+            "--max-samples",
+            dest="max_samples",
+            type=int,
+            default=None,
+            help="Evaluate on the first N rows only.",
+        )
+        add_deprecated(group, "--max-eval-samples", "--max-samples", "max_samples", type=int)
+    if not _has_option(parser, "--max-seq-length"):
+        group.add_argument(
+            "--max-seq-length",
+            dest="max_seq_length",
+            type=int,
+            default=128,
+            help="Max tokens per text (default 128).",
+        )
+
+
+def data_selection(args: argparse.Namespace, locale: str | None = None) -> DataSelection:
+    """The evaluation data of a command (``locale`` filled in, or left for each target)."""
+    return DataSelection(
+        dataset_name=args.dataset_name,
+        locale=locale,
+        split=getattr(args, "dataset_split", "test"),
+        text_column=args.text_column,
+        max_samples=getattr(args, "max_samples", None),
+        max_seq_length=args.max_seq_length,
+    )
+
+
+# ------------------------------------------------------------------------------------- sources
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +140,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--models-root",
         dest="models_root",
-        default="haryos_model",
+        default=DEFAULT_MODELS_ROOT,
         help="Folder holding the per-locale models {base}_massive_k_{locale} (default ./haryos_model).",
     )
     group.add_argument(
@@ -102,8 +188,16 @@ def add_similarity_args(parser: argparse.ArgumentParser, num_languages: int | No
         )
 
 
-def add_source_args(parser: argparse.ArgumentParser) -> None:
-    """How sources are named instead of selected by similarity (merge and ensemble share these)."""
+def similarity_options(args: argparse.Namespace) -> SimilarityOptions:
+    return SimilarityOptions(args.similarity_matrix, args.similarity_source, args.top_k, args.sinkhorn_iters)
+
+
+def similarity_matrix_path(args: argparse.Namespace) -> str:
+    return similarity_options(args).path()
+
+
+def add_source_args(parser: argparse.ArgumentParser, preweight: bool = True) -> None:
+    """How sources are named instead of selected by similarity, and their pre-weights."""
     group = parser.add_argument_group("sources")
     group.add_argument(
         "--source-locales", help="Comma-separated source locales; weights come from the similarity matrix."
@@ -116,30 +210,182 @@ def add_source_args(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="Select similarity sources only among locales that have a model under --models-root.",
     )
+    if preweight:
+        group.add_argument(
+            "--preweight",
+            choices=list(PREWEIGHTS),
+            default=None,
+            help="Source weights: uriel (similarity, default) or equal (1/K); for fisher these are the c_i.",
+        )
+        add_deprecated(group, "--preweights", "--preweight", "preweight", choices=list(PREWEIGHTS))
 
 
-def source_selection(args: argparse.Namespace) -> dict:
-    """The source-selection fields shared by ``MergeRequest`` and ``EnsembleRequest``, from the parsed flags."""
-    from merginguriel.merging import parse_weights
-
-    return {
-        "models_root": args.models_root,
-        "base_model": args.base_model,
-        "num_languages": args.num_languages,
-        "source_locales": args.source_locales.split(",") if args.source_locales else None,
-        "weights": parse_weights(args.weights) if args.weights else None,
-        "similarity_matrix": similarity_matrix_path(args),
-        "similarity_source": args.similarity_source,
-        "top_k": args.top_k,
-        "sinkhorn_iters": args.sinkhorn_iters,
-        "available_only": args.available_only,
-    }
+def source_selection(args: argparse.Namespace, preweight: str | None = None) -> SourceSelection:
+    """The source selection of a command's flags (``preweight`` from a resolved preset when given)."""
+    return SourceSelection(
+        models_root=args.models_root,
+        base_model=args.base_model,
+        num_languages=args.num_languages,
+        source_locales=tuple(args.source_locales.split(",")) if args.source_locales else None,
+        weights=parse_weights(args.weights) if args.weights else None,
+        similarity=similarity_options(args),
+        available_only=args.available_only,
+        preweight=preweight or getattr(args, "preweight", None) or "uriel",
+    )
 
 
-def similarity_matrix_path(args: argparse.Namespace) -> str:
-    if args.similarity_matrix:
-        return args.similarity_matrix
-    return default_repo_file(DENSE_MATRIX_NAME if args.similarity_source == "dense" else SPARSE_MATRIX_NAME)
+# ------------------------------------------------------------------------------------- method parameters
+
+
+def _flag_kwargs(annotation: Any) -> dict[str, Any]:
+    """argparse keyword arguments for a method-parameter annotation (float, int, bool, str, Literal, X | None)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) is Literal:
+        return {"choices": list(typing.get_args(annotation)), "type": type(typing.get_args(annotation)[0])}
+    if args and typing.get_origin(annotation) is not None:
+        return _flag_kwargs(args[0])
+    if annotation is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    if annotation in (int, float, str):
+        return {"type": annotation}
+    return {"type": json.loads}
+
+
+def add_method_args(parser: argparse.ArgumentParser, head_merge: bool = True) -> None:
+    """One flag per merge-method parameter, generated from the engine's parameter schema, plus
+    ``--trim-ratio`` (= 1 - density), ``--method-param [MODE.]KEY=VALUE`` and ``--head-merge``."""
+    group = parser.add_argument_group(
+        "method parameters",
+        "Generated from the merge methods' own parameters (see --list-modes for which method takes which). "
+        "--method-param KEY=VALUE sets any of them; MODE.KEY=VALUE (e.g. ties.density=0.3) only for that mode.",
+    )
+    for param in method_parameters().values():
+        if _has_option(parser, param.flag):
+            continue  # reachable through --method-param
+        taken = ", ".join(f"{m} ({d})" for m, d in zip(param.methods, param.defaults))
+        group.add_argument(
+            param.flag,
+            dest=f"mp__{param.name}",
+            default=None,
+            help=f"{taken}",
+            **_flag_kwargs(param.annotation),
+        )
+    group.add_argument(
+        "--trim-ratio", dest="trim_ratio", type=float, help="Fraction of entries trimmed (= 1 - density)."
+    )
+    group.add_argument(
+        "--method-param",
+        dest="method_param",
+        action="append",
+        default=[],
+        metavar="[MODE.]KEY=VALUE",
+        help="Any method parameter (JSON value); MODE.KEY=VALUE applies to that mode only.",
+    )
+    add_deprecated(group, "--method-params", "--method-param KEY=VALUE", "method_params_json")
+    if head_merge:
+        group.add_argument(
+            "--head-merge",
+            default="linear",
+            help="Classifier heads (no pretrained value): linear (weighted average, default), first, "
+            "highest_weight, method.",
+        )
+
+
+def method_params(args: argparse.Namespace) -> MethodParams:
+    """The method parameters of a command's flags: generated flags and ``--trim-ratio`` win over
+    ``--method-param`` items, which win over the deprecated ``--method-params`` JSON."""
+    common: dict[str, Any] = {}
+    legacy = getattr(args, "method_params_json", None)
+    if legacy:
+        try:
+            common.update(json.loads(legacy))
+        except (json.JSONDecodeError, TypeError, ValueError) as exc:
+            raise ValueError(f"--method-params is not a JSON object: {exc}") from None
+    parsed = MethodParams.parse(getattr(args, "method_param", []) or [], common)
+    flags = {k[len("mp__") :]: v for k, v in vars(args).items() if k.startswith("mp__") and v is not None}
+    trim = getattr(args, "trim_ratio", None)
+    if trim is not None:
+        density = flags.get("density")
+        if density is not None and abs(density - (1 - trim)) > 1e-12:
+            raise ValueError("--density and --trim-ratio disagree; give one (density = 1 - trim ratio).")
+        flags["density"] = 1.0 - trim
+    return MethodParams({**parsed.common, **flags}, parsed.scoped)
+
+
+# ------------------------------------------------------------------------------------- statistics, presets
+
+
+def add_statistics_args(
+    parser: argparse.ArgumentParser, cache_default: str | None = DEFAULT_CACHE_DIR
+) -> None:
+    group = parser.add_argument_group("data-aware methods (fisher, fisher_dataset, regmean)")
+    group.add_argument(
+        "--num-fisher-examples",
+        dest="num_fisher_examples",
+        type=int,
+        default=100,
+        help="Examples per source model for its statistics (default 100).",
+    )
+    add_deprecated(group, "--num-examples", "--num-fisher-examples", "num_fisher_examples", type=int)
+    group.add_argument(
+        "--fisher-data",
+        dest="fisher_data",
+        choices=list(DATA_MODES),
+        default=None,
+        help="Whose data: sources (default; each source's own), target, or both (half each).",
+    )
+    add_deprecated(group, "--fisher-data-mode", "--fisher-data", "fisher_data", choices=list(DATA_MODES))
+    group.add_argument(
+        "--fisher-estimator",
+        dest="fisher_estimator",
+        choices=list(ESTIMATORS),
+        default="expected",
+        help="Fisher: expectation over the model's p(y|x) (default), one sampled label, or the true label.",
+    )
+    group.add_argument(
+        "--fisher-split",
+        dest="fisher_split",
+        default="train",
+        help="Split the statistics examples come from (default train; never the evaluation split).",
+    )
+    group.add_argument(
+        "--statistics-cache",
+        dest="statistics_cache",
+        default=cache_default,
+        help="Cache folder for Fisher/Gram statistics (default ~/.cache/merginguriel or $MERGINGURIEL_CACHE).",
+    )
+
+
+def statistics_options(
+    args: argparse.Namespace, fisher_data: str | None = None, batch_size: int = 16
+) -> StatisticsOptions:
+    """The statistics template of a command's flags (``fisher_data`` from a resolved preset when given)."""
+    data = DataSelection(
+        dataset_name=args.dataset_name,
+        split=args.fisher_split,
+        text_column=args.text_column,
+        max_samples=args.num_fisher_examples,
+        max_seq_length=args.max_seq_length,
+        sample_seed=args.seed,
+    )
+    return StatisticsOptions(
+        data=data,
+        data_mode=fisher_data or args.fisher_data or "sources",
+        estimator=args.fisher_estimator,
+        batch_size=batch_size,
+        cache_dir=args.statistics_cache or DEFAULT_CACHE_DIR,
+    )
+
+
+def add_preset_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items()) + " (explicit flags override).",
+    )
+
+
+# ------------------------------------------------------------------------------------- outputs, runtime
 
 
 def add_output_args(
@@ -160,16 +406,39 @@ def add_output_args(
     group.add_argument("--overwrite", action="store_true", help="Replace outputs that exist already.")
 
 
-def add_runtime_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("runtime")
+def add_cache_args(parser: argparse.ArgumentParser, on_by_default: bool = True) -> None:
+    """``--logits-cache DIR`` (and ``--no-cache``); with ``on_by_default=False`` the cache is used only when
+    ``--logits-cache`` is given."""
+    group = parser.add_argument_group("logits cache")
+    default = f"default ./{DEFAULT_LOGITS_CACHE}" if on_by_default else "default: none"
     group.add_argument(
-        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="Device for the math."
+        "--logits-cache",
+        dest="logits_cache",
+        default=DEFAULT_LOGITS_CACHE if on_by_default else None,
+        help=f"Logits cache folder shared by evaluations, NxN, ensembles and sweeps ({default}).",
     )
+    if on_by_default:
+        group.add_argument("--no-cache", action="store_true", help="Neither read nor write the logits cache.")
+
+
+def logits_cache(args: argparse.Namespace) -> LogitsCache | None:
+    if getattr(args, "no_cache", False) or not args.logits_cache:
+        return None
+    return LogitsCache(args.logits_cache)
+
+
+def add_runtime_args(parser: argparse.ArgumentParser, progress: bool = False) -> None:
+    group = parser.add_argument_group("runtime")
+    group.add_argument("--device", choices=list(DEVICE_CHOICES), default="auto", help="Device for the math.")
     group.add_argument("--seed", type=int, default=42, help="Random seed.")
     group.add_argument("--batch-size", dest="batch_size", type=int, default=64, help="Inference batch size.")
-    group.add_argument(
-        "--max-seq-length", dest="max_seq_length", type=int, default=128, help="Max tokens per text."
-    )
+    if progress:
+        group.add_argument("--no-progress", action="store_true", help="No progress bars.")
+
+
+def runtime(args: argparse.Namespace, progress: bool | None = None) -> Runtime:
+    shown = not getattr(args, "no_progress", False) if progress is None else progress
+    return Runtime(resolve_device(args.device), args.batch_size, shown)
 
 
 def setup_logging(verbose: bool = False) -> None:

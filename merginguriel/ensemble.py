@@ -32,19 +32,16 @@ from typing import Any
 import numpy as np
 
 from merginguriel import __version__
-from merginguriel.evaluation import classification_metrics
+from merginguriel.evaluation import results_record
 from merginguriel.experiment_key import experiment_key
 from merginguriel.labels import INTENT_LABELS, LabelMismatchError, align_label_ids
-from merginguriel.logits_cache import (
-    CachedLogits,
-    DataSelection,
-    LoadedSplit,
-    LogitsCache,
-    compute_logits,
-    load_selection,
-)
+from merginguriel.logits_cache import DEFAULT_CACHE_DIR, CachedLogits, LogitsCache, compute_logits
+from merginguriel.massive_data import DataSelection, LoadedSplit, load_selection
 from merginguriel.merging import MergePlan, MergeRequest, plan_merge
+from merginguriel.naming import ensemble_name
 from merginguriel.outputs import OutputExistsError, write_json_atomic
+from merginguriel.runtime import Runtime
+from merginguriel.sources import SourceSelection
 
 VOTING_METHODS: tuple[str, ...] = ("majority", "weighted_majority", "soft", "uriel_logits")
 TIE_TOLERANCE = 1e-9
@@ -149,86 +146,36 @@ def ensemble_predict(
 
 @dataclass
 class EnsembleRequest:
-    """Everything an ensemble run depends on (mirrors ``MergeRequest`` for the source selection)."""
+    """Everything an ensemble run depends on: the target, the voting rules, the sources (chosen exactly as
+    for merging), the evaluation data (``data``: its locale is the target's), runtime and outputs."""
 
     target: str
     voting_methods: list[str] = field(default_factory=lambda: ["majority"])
-    num_languages: int = 5
-    models_root: str = "haryos_model"
-    base_model: str = "xlm-roberta-base"
-    source_locales: list[str] | None = None
-    weights: dict[str, float] | None = None
-    similarity_matrix: str = "sparsed_language_similarity_matrix_unified.csv"
-    similarity_source: str = "sparse"
-    top_k: int = 20
-    sinkhorn_iters: int = 20
-    available_only: bool = False
-    dataset_name: str = "AmazonScience/massive"
-    split: str = "test"
-    text_column: str = "utt"
-    max_samples: int | None = None
-    batch_size: int = 64
-    max_seq_length: int = 128
-    device: str = "cpu"
-    cache_dir: str | None = "logits_cache"
+    sources: SourceSelection = field(default_factory=SourceSelection)
+    data: DataSelection = field(default_factory=DataSelection)
+    runtime: Runtime = field(default_factory=Runtime)
+    cache_dir: str | None = DEFAULT_CACHE_DIR
     results_root: str = "results"
     overwrite: bool = False
     num_examples: int = 5
-    progress: bool = True
-
-    def selection_mode(self) -> str:
-        if self.weights:
-            return "manual"
-        if self.source_locales:
-            return "uriel"
-        return "similarity"
 
     def data_selection(self) -> DataSelection:
-        return DataSelection(
-            self.dataset_name,
-            self.target,
-            self.split,
-            self.text_column,
-            self.max_samples,
-            self.max_seq_length,
-        ).normalized()
+        return self.data.for_locale(self.target).normalized()
 
 
 def plan_sources(request: EnsembleRequest) -> MergePlan:
     """Sources and weights exactly as the merge pipeline would pick them (no model is read)."""
-    return plan_merge(
-        MergeRequest(
-            mode=request.selection_mode(),
-            target=request.target,
-            models_root=request.models_root,
-            base_model=request.base_model,
-            num_languages=request.num_languages,
-            source_locales=request.source_locales,
-            weights=request.weights,
-            similarity_matrix=request.similarity_matrix,
-            similarity_source=request.similarity_source,
-            top_k=request.top_k,
-            sinkhorn_iters=request.sinkhorn_iters,
-            available_only=request.available_only,
-            device=request.device,
-        )
-    )
-
-
-def ensemble_name(method: str, target: str, num_sources: int) -> str:
-    return f"ensemble_{method}_{target}_{num_sources}src"
+    return plan_merge(MergeRequest(mode=request.sources.kind, target=request.target, sources=request.sources))
 
 
 def source_logits(
     plan: MergePlan,
     split: LoadedSplit,
     cache: LogitsCache | None,
-    batch_size: int = 64,
-    device: str = "cpu",
-    progress: bool = True,
+    runtime: Runtime,
 ) -> tuple[list[CachedLogits], int]:
     """Each source's logits on ``split``, one model at a time; returns (entries, forward passes run)."""
-    from merginguriel.evaluation import load_classifier
+    from merginguriel.inference import load_classifier
 
     entries: list[CachedLogits] = []
     computed = 0
@@ -236,14 +183,16 @@ def source_logits(
         holder: list[Any] = []
 
         def get_model(path: str = source.path, holder: list[Any] = holder) -> Any:
-            holder.append(load_classifier(path, device))
+            holder.append(load_classifier(path, runtime.device))
             return holder[-1]
 
-        entry, ran = compute_logits(cache, source.path, split, get_model, batch_size, device, progress)
+        entry, ran = compute_logits(
+            cache, source.path, split, get_model, runtime.batch_size, runtime.device, runtime.progress
+        )
         holder.clear()  # free the model before the next one is loaded
         if ran:
             computed += 1
-            _empty_cuda_cache(device)
+            _empty_cuda_cache(runtime.device)
         if len(entry.gold) != len(split.gold) or not np.array_equal(entry.gold, split.gold):
             raise EnsembleError(
                 f"Cached gold labels of {source.path} do not match {split.selection.locale}'s rows."
@@ -272,9 +221,16 @@ def ensemble_key(
             "sources": [
                 (s.locale, s.path, fp, round(s.weight, 12)) for s, fp in zip(plan.sources, fingerprints)
             ],
-            "data": asdict(sel),
+            "data": _data_fields(sel),
         }
     )
+
+
+def _data_fields(sel: DataSelection) -> dict[str, Any]:
+    data = asdict(sel)
+    if data.get("sample_seed") is None:
+        data.pop("sample_seed", None)
+    return data
 
 
 def ensemble_results(
@@ -282,16 +238,13 @@ def ensemble_results(
     plan: MergePlan,
     split: LoadedSplit,
     entries: Sequence[CachedLogits],
+    runtime: Runtime,
     num_examples: int = 5,
     elapsed: float = 0.0,
-    device: str = "cpu",
-    batch_size: int = 64,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(results.json, merge_details.json) of one voting method over the sources' logits."""
     weights = [s.weight for s in plan.sources]
     pred, _ = ensemble_predict(method, [e.logits for e in entries], [e.labels for e in entries], weights)
-    gold = split.gold
-    metrics = classification_metrics(gold, pred)
     sel = split.selection
     fingerprints = [e.meta.get("model_fingerprint") for e in entries]
     key = ensemble_key(method, plan, sel, fingerprints)
@@ -315,49 +268,21 @@ def ensemble_results(
         "selection_mode": plan.mode,
         "base_model": plan.base_model,
         "notes": plan.notes,
-        "data": asdict(sel),
+        "data": _data_fields(sel),
         "key": key,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "version": __version__,
     }
-    examples = [
-        {
-            "text": split.texts[i],
-            "true_label": INTENT_LABELS[gold[i]],
-            "predicted_label": INTENT_LABELS[pred[i]],
-            "correct": bool(gold[i] == pred[i]),
-        }
-        for i in range(min(num_examples, len(gold)))
-    ]
-    results = {
-        "evaluation_info": {
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "elapsed_seconds": round(elapsed, 3),
-            "device": device,
-            "batch_size": batch_size,
-            "max_seq_length": sel.max_seq_length,
-            "merginguriel_version": __version__,
-        },
-        "model_info": {
-            "model_path": None,
-            "model_type": "ensemble",
-            "voting_method": method,
-            "num_labels": len(INTENT_LABELS),
-            "sources": [{"locale": s["locale"], "path": s["path"], "weight": s["weight"]} for s in sources],
-        },
-        "dataset_info": {
-            "dataset_name": sel.dataset_name,
-            "locale": sel.locale,
-            "split": sel.split,
-            "text_column": sel.text_column,
-            "num_examples": len(gold),
-            "max_samples": sel.max_samples,
-        },
-        "performance": metrics,
-        "examples": examples,
-        "merge_details": {
-            k: details[k] for k in ("mode", "method", "voting_method", "target", "sources", "key")
-        },
+    model_info = {
+        "model_path": None,
+        "model_type": "ensemble",
+        "voting_method": method,
+        "num_labels": len(INTENT_LABELS),
+        "sources": [{"locale": s["locale"], "path": s["path"], "weight": s["weight"]} for s in sources],
+    }
+    results = results_record(split, pred, model_info, runtime, elapsed, num_examples)
+    results["merge_details"] = {
+        k: details[k] for k in ("mode", "method", "voting_method", "target", "sources", "key")
     }
     return results, details
 
@@ -386,20 +311,11 @@ def run_ensemble(request: EnsembleRequest) -> list[tuple[Path, dict[str, Any]]]:
                 )
     split = load_selection(request.data_selection())
     cache = LogitsCache(request.cache_dir) if request.cache_dir else None
-    entries, computed = source_logits(
-        plan, split, cache, request.batch_size, request.device, request.progress
-    )
+    entries, computed = source_logits(plan, split, cache, request.runtime)
     computed_results = []  # every method is computed before anything is written: no partial output on error
     for method in methods:
         results, details = ensemble_results(
-            method,
-            plan,
-            split,
-            entries,
-            request.num_examples,
-            time.time() - started,
-            request.device,
-            request.batch_size,
+            method, plan, split, entries, request.runtime, request.num_examples, time.time() - started
         )
         details["forward_passes"] = computed
         details["logits_cache"] = str(cache.root) if cache else None

@@ -1,4 +1,5 @@
-"""On-disk cache of per-(model, locale, split) logits, shared by NxN evaluation, ensembles and sweeps.
+"""On-disk cache of per-(model, data selection) logits, shared by evaluation, NxN matrices, ensembles, sweeps
+and recipe selection: the toolkit's one cache of forward passes.
 
 One entry is one ``.npz`` file (written atomically) holding
 
@@ -7,20 +8,14 @@ One entry is one ``.npz`` file (written atomically) holding
 * ``gold`` — the canonical gold label ids of the rows;
 * ``meta`` — a JSON string with the key's fields (model path and fingerprint, dataset, locale, ...).
 
-The cache key (:func:`cache_key`) is a hash of everything that changes the logits:
-
-* the model's **content**: sha256 over its config, weight files and tokenizer files, streamed in 8 MiB
-  chunks (:func:`model_fingerprint`). Hashing reads the files once per version; the digest is memoised on
-  disk under ``fingerprints.json`` keyed by (real path, size, mtime_ns) of every hashed file, so a later
-  run re-reads nothing unless a file changed. Trade-off: an edit that preserves size *and* mtime_ns would
-  not be seen (practically impossible for a rewritten checkpoint); in exchange a 50-model sweep does not
-  re-hash tens of GB at every start;
-* the data selection: dataset name, locale, split, text column, ``max_samples``, ``max_seq_length``, and a
-  sha256 of the selected rows' texts and gold labels (so an edited local dataset is a new entry).
+The cache key (:func:`cache_key`) is a hash of everything that changes the logits: the model's content
+(:func:`merginguriel.fingerprint.model_fingerprint`) and the data selection (dataset, locale, split, text
+column, ``max_samples``, ``max_seq_length``, sample seed) plus a sha256 of the selected rows' texts and gold
+labels (so an edited local dataset is a new entry).
 
 Accuracy read back from an entry is always computed from the stored float16 logits, so the first run and
-every later run report the same numbers (float16 rounding can flip a near-tie argmax compared with float32;
-the cache is self-consistent, not bit-identical to an uncached float32 evaluation).
+every later run report the same numbers (float16 rounding can flip a near-tie argmax compared with float32).
+Without a cache (``cache=None``) the float32 logits are used as computed.
 """
 
 from __future__ import annotations
@@ -30,140 +25,45 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from merginguriel.evaluation import canonical_predictions, classification_metrics
-from merginguriel.massive_data import canonical_split
-from merginguriel.outputs import write_json_atomic
+from merginguriel.fingerprint import model_fingerprint
+from merginguriel.massive_data import DataSelection, LoadedSplit, data_fingerprint, load_selection
+from merginguriel.metrics import canonical_predictions, classification_metrics
 
 CACHE_FORMAT = 1
 DEFAULT_CACHE_DIR = "logits_cache"
-_HASHED_PATTERNS = (
-    "config.json",
-    "*.safetensors",
-    "model.safetensors.index.json",
-    "pytorch_model*.bin",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-    "sentencepiece.bpe.model",
-    "spiece.model",
-)
-_MEMO: dict[str, str] = {}
-
-
-def _hashed_files(model_dir: Path) -> list[Path]:
-    files: set[Path] = set()
-    for pattern in _HASHED_PATTERNS:
-        files.update(p for p in model_dir.glob(pattern) if p.is_file())
-    return sorted(files, key=lambda p: p.name)
-
-
-def _stat_signature(files: Sequence[Path]) -> str:
-    parts = []
-    for f in files:
-        st = f.stat()
-        parts.append(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
-def model_fingerprint(model_dir: str | os.PathLike, memo_file: str | os.PathLike | None = None) -> str:
-    """sha256 (hex) of a model folder's config, weights and tokenizer files, streamed.
-
-    ``memo_file`` (a JSON file) remembers digests by the files' (path, size, mtime_ns) signature.
-    """
-    folder = Path(model_dir)
-    files = _hashed_files(folder)
-    if not files:
-        raise FileNotFoundError(f"{folder} holds no model files (config.json, *.safetensors) to fingerprint.")
-    signature = _stat_signature(files)
-    if signature in _MEMO:
-        return _MEMO[signature]
-    memo: dict[str, str] = {}
-    if memo_file is not None and Path(memo_file).is_file():
-        with contextlib.suppress(ValueError, OSError):
-            memo = json.loads(Path(memo_file).read_text())
-        if signature in memo:
-            _MEMO[signature] = memo[signature]
-            return memo[signature]
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f.name.encode() + b"\0")
-        with open(f, "rb") as handle:
-            for chunk in iter(lambda h=handle: h.read(8 << 20), b""):
-                digest.update(chunk)
-    value = digest.hexdigest()
-    _MEMO[signature] = value
-    if memo_file is not None:
-        memo[signature] = value
-        with contextlib.suppress(OSError):
-            write_json_atomic(memo_file, memo)
-    return value
-
-
-def data_fingerprint(texts: Sequence[str], gold: Sequence[int]) -> str:
-    """sha256 of the selected rows (texts and canonical gold ids, in order)."""
-    digest = hashlib.sha256()
-    for text, label in zip(texts, gold):
-        digest.update(f"{int(label)}\t{text}\n".encode())
-    return digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class DataSelection:
-    """Which rows are evaluated: the part of the cache key that does not depend on the model."""
-
-    dataset_name: str
-    locale: str
-    split: str
-    text_column: str = "utt"
-    max_samples: int | None = None
-    max_seq_length: int = 128
-
-    def normalized(self) -> DataSelection:
-        return DataSelection(
-            str(self.dataset_name),
-            self.locale,
-            canonical_split(self.split),
-            self.text_column,
-            self.max_samples,
-            int(self.max_seq_length),
-        )
 
 
 def cache_key(model_fp: str, selection: DataSelection, data_fp: str) -> str:
     """sha256 (first 24 hex digits) of the model fingerprint, the data selection and the rows' digest."""
     sel = selection.normalized()
-    blob = json.dumps(
-        {
-            "format": CACHE_FORMAT,
-            "model": model_fp,
-            "dataset_name": sel.dataset_name,
-            "locale": sel.locale,
-            "split": sel.split,
-            "text_column": sel.text_column,
-            "max_samples": sel.max_samples,
-            "max_seq_length": sel.max_seq_length,
-            "data": data_fp,
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+    fields = {
+        "format": CACHE_FORMAT,
+        "model": model_fp,
+        "dataset_name": sel.dataset_name,
+        "locale": sel.locale,
+        "split": sel.split,
+        "text_column": sel.text_column,
+        "max_samples": sel.max_samples,
+        "max_seq_length": sel.max_seq_length,
+        "data": data_fp,
+    }
+    if sel.sample_seed is not None:
+        fields["sample_seed"] = sel.sample_seed
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
 
 
 @dataclass
 class CachedLogits:
-    """Logits of one model on one locale's split, with what is needed to score them by label name."""
+    """Logits of one model on one data selection, with what is needed to score them by label name."""
 
-    logits: np.ndarray  # float32 view of the stored float16 values, model's own label order
+    logits: np.ndarray  # float32 values (float16-rounded when they come from the cache), model's label order
     labels: list[str]  # model label names, in output order
     gold: np.ndarray  # canonical gold ids
     meta: dict[str, Any]
@@ -191,7 +91,7 @@ class LogitsCache:
 
     def path(self, selection: DataSelection, key: str) -> Path:
         sel = selection.normalized()
-        return self.root / sel.locale / sel.split / f"{key}.npz"
+        return self.root / str(sel.locale) / sel.split / f"{key}.npz"
 
     def load(self, selection: DataSelection, key: str) -> CachedLogits | None:
         """The entry, or None when absent (an unreadable entry is treated as absent)."""
@@ -244,43 +144,38 @@ class LogitsCache:
         )
 
 
-@dataclass
-class LoadedSplit:
-    """A split's texts and canonical gold ids, with its digest (loaded once, reused for many models)."""
-
-    selection: DataSelection
-    texts: list[str]
-    gold: np.ndarray
-    intents: list[str]
-    digest: str
-
-
-def load_selection(selection: DataSelection) -> LoadedSplit:
-    """Read the rows of a data selection (``massive_data.load_split``)."""
-    from merginguriel.massive_data import load_split
-
-    sel = selection.normalized()
-    data = load_split(sel.dataset_name, sel.locale, sel.split, sel.text_column, sel.max_samples)
-    texts = list(data["text"])
-    gold = np.asarray(data["label"], dtype=np.int64)
-    return LoadedSplit(sel, texts, gold, list(data["intent"]), data_fingerprint(texts, gold))
+def _entry_meta(model_dir: str | os.PathLike, model_fp: str | None, split: LoadedSplit) -> dict[str, Any]:
+    sel = split.selection
+    return {
+        "model_path": str(model_dir),
+        "model_fingerprint": model_fp,
+        "dataset_name": sel.dataset_name,
+        "locale": sel.locale,
+        "split": sel.split,
+        "text_column": sel.text_column,
+        "max_samples": sel.max_samples,
+        "max_seq_length": sel.max_seq_length,
+        "sample_seed": sel.sample_seed,
+        "data_fingerprint": split.digest,
+        "num_rows": len(split.texts),
+    }
 
 
 def compute_logits(
     cache: LogitsCache | None,
     model_dir: str | os.PathLike,
     split: LoadedSplit,
-    get_model: Any,
+    get_model: Callable[[], Any],
     batch_size: int = 64,
     device: str = "cpu",
     progress: bool = True,
 ) -> tuple[CachedLogits, bool]:
-    """Cached logits of ``model_dir`` on ``split``; on a miss run ``get_model()`` -> (model, tokenizer).
+    """Logits of ``model_dir`` on ``split``: from the cache when it has them, else ``get_model()`` ->
+    (model, tokenizer) runs the forward pass (and the cache, if any, stores the result).
 
-    Returns (entry, computed) where ``computed`` says whether a forward pass ran. With ``cache=None`` the
-    logits are always computed (and still rounded to float16, so numbers match cached runs).
+    Returns (entry, computed) where ``computed`` says whether a forward pass ran.
     """
-    from merginguriel.evaluation import predict_logits
+    from merginguriel.inference import predict_logits
     from merginguriel.labels import check_labels_cover, model_label_names
 
     key = None
@@ -305,21 +200,9 @@ def compute_logits(
         progress,
         desc=f"{Path(str(model_dir)).name} on {sel.locale}",
     )
-    meta = {
-        "model_path": str(model_dir),
-        "model_fingerprint": model_fp,
-        "dataset_name": sel.dataset_name,
-        "locale": sel.locale,
-        "split": sel.split,
-        "text_column": sel.text_column,
-        "max_samples": sel.max_samples,
-        "max_seq_length": sel.max_seq_length,
-        "data_fingerprint": split.digest,
-        "num_rows": len(split.texts),
-    }
+    meta = _entry_meta(model_dir, model_fp, split)
     if cache is None:
-        half = logits.astype(np.float16).astype(np.float32)
-        return CachedLogits(half, labels, split.gold.copy(), meta), True
+        return CachedLogits(logits, labels, split.gold.copy(), meta), True
     return cache.store(sel, key, logits, labels, split.gold, meta), True
 
 

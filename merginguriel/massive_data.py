@@ -13,12 +13,15 @@ Both sources yield the same columns — ``text``, ``label`` (canonical intent id
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import datasets
+import numpy as np
 
 from merginguriel.labels import LABEL2ID, LabelMismatchError
 from merginguriel.locales import validate_locale
@@ -39,6 +42,10 @@ _LOCAL_SPLIT_FILE = {"train": "train", "validation": "dev", "test": "test"}
 
 class DatasetError(ValueError):
     """A dataset, split, locale or column that cannot be read."""
+
+
+class NotEnoughRowsError(DatasetError):
+    """A random sample asks for more rows than the split has."""
 
 
 @dataclass(frozen=True)
@@ -158,3 +165,98 @@ def load_locales(
     """Several locales' splits concatenated (in the order given)."""
     parts = [load_split(dataset_name, loc, split, text_column, max_samples_per_locale) for loc in locales]
     return datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+
+
+@dataclass(frozen=True)
+class DataSelection:
+    """Which rows are read, and how long their token sequences may be: the one description of "the data" used
+    by evaluation, the logits cache, NxN matrices, ensembles, sweeps and the statistics of data-aware merges.
+
+    ``locale`` may be left ``None`` in a template that is filled per target (:meth:`for_locale`).
+    ``max_samples`` with ``sample_seed=None`` keeps the first N rows in file order (as ``run_glue.py`` does);
+    with a ``sample_seed`` it is a seeded random sample of exactly N rows without replacement (numpy
+    ``default_rng(seed)``, indices sorted), and asking for more rows than the split has is an error.
+    """
+
+    dataset_name: str = HUB_DATASET
+    locale: str | None = None
+    split: str = "test"
+    text_column: str = "utt"
+    max_samples: int | None = None
+    max_seq_length: int = 128
+    sample_seed: int | None = None
+
+    def for_locale(self, locale: str) -> DataSelection:
+        return replace(self, locale=locale)
+
+    def with_split(self, split: str) -> DataSelection:
+        return replace(self, split=split)
+
+    def normalized(self) -> DataSelection:
+        return DataSelection(
+            str(self.dataset_name),
+            self.locale,
+            canonical_split(self.split),
+            self.text_column,
+            self.max_samples,
+            int(self.max_seq_length),
+            self.sample_seed,
+        )
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that must agree for two results to be computed on the same rows (locale excluded);
+        ``sample_seed`` only when it is set, so records made before it existed still match."""
+        sel = self.normalized()
+        out = {
+            "dataset_name": sel.dataset_name,
+            "split": sel.split,
+            "text_column": sel.text_column,
+            "max_samples": sel.max_samples,
+            "max_seq_length": sel.max_seq_length,
+        }
+        if sel.sample_seed is not None:
+            out["sample_seed"] = sel.sample_seed
+        return out
+
+
+@dataclass
+class LoadedSplit:
+    """A selection's texts and canonical gold ids, with their digest (loaded once, reused for many models)."""
+
+    selection: DataSelection
+    texts: list[str]
+    gold: np.ndarray
+    intents: list[str]
+    digest: str
+
+
+def data_fingerprint(texts: Sequence[str], gold: Sequence[int]) -> str:
+    """sha256 of the selected rows (texts and canonical gold ids, in order)."""
+    digest = hashlib.sha256()
+    for text, label in zip(texts, gold):
+        digest.update(f"{int(label)}\t{text}\n".encode())
+    return digest.hexdigest()
+
+
+def sample_rows(data: datasets.Dataset, count: int, seed: int, what: str) -> datasets.Dataset:
+    """Exactly ``count`` rows of ``data``, a seeded random sample without replacement (indices sorted)."""
+    if count > len(data):
+        raise NotEnoughRowsError(f"{what} has only {len(data)} rows, fewer than the {count} asked for")
+    rng = np.random.default_rng(seed)
+    return data.select(sorted(rng.choice(len(data), size=count, replace=False).tolist()))
+
+
+def load_selection(selection: DataSelection) -> LoadedSplit:
+    """Read the rows of a data selection (see :class:`DataSelection` for how ``max_samples`` picks them)."""
+    sel = selection.normalized()
+    if sel.locale is None:
+        raise DatasetError("A data selection needs a locale before it can be read.")
+    if sel.sample_seed is None:
+        data = load_split(sel.dataset_name, sel.locale, sel.split, sel.text_column, sel.max_samples)
+    else:
+        data = load_split(sel.dataset_name, sel.locale, sel.split, sel.text_column)
+        if sel.max_samples is not None:
+            data = sample_rows(data, sel.max_samples, sel.sample_seed, f"{sel.locale}/{sel.split}")
+    texts = list(data["text"])
+    gold = np.asarray(data["label"], dtype=np.int64)
+    return LoadedSplit(sel, texts, gold, list(data["intent"]), data_fingerprint(texts, gold))

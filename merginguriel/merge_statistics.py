@@ -1,65 +1,81 @@
 """Data for the data-aware merge methods: which examples each source model sees, and the cached statistics
 (Fisher diagonals for ``fisher``, Gram matrices for ``regmean``) computed from them with ``auto_merge_llm``.
 
-Data selection (``--fisher-data-mode``), for source model *i* fine-tuned on locale *sᵢ* and target *t*:
+Data selection (``--fisher-data``), for source model *i* fine-tuned on locale *sᵢ* and target *t*:
 
 * ``sources`` — N examples of *sᵢ*'s own split (never looks at the target's data);
 * ``target`` — N examples of the target's split, the same for every source;
 * ``both`` — ⌊N/2⌋ of *sᵢ* and N − ⌊N/2⌋ of the target.
 
 Examples are a seeded random sample (numpy ``default_rng(seed)``, without replacement) of exactly N rows per
-locale part; a split with fewer rows is an error. Statistics are cached on disk under a key made of the
-model's content hash, the statistic, the estimator and the data selection, so a sweep that merges the same
-source for many targets computes it once.
+locale part (a :class:`~merginguriel.massive_data.DataSelection` with ``sample_seed``); a split with fewer rows
+is an error. Statistics are cached on disk under a key made of the model's content fingerprint, the statistic,
+the estimator and the data selection, so a sweep that merges the same source for many targets computes it once.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
+from merginguriel.catalogue import STATISTIC_OF_METHOD
 from merginguriel.labels import align_label_ids, model_label_names
-from merginguriel.massive_data import canonical_split, load_split, resolve_dataset
+from merginguriel.massive_data import DataSelection, NotEnoughRowsError, load_selection, resolve_dataset
+
+if TYPE_CHECKING:
+    from merginguriel.merging import MergePlan
 
 logger = logging.getLogger("merginguriel.statistics")
 
 DEFAULT_CACHE_DIR = os.environ.get("MERGINGURIEL_CACHE", str(Path.home() / ".cache" / "merginguriel"))
 DATA_MODES = ("sources", "target", "both")
-STATISTIC_OF_METHOD = {"fisher": "fisher", "regmean": "gram"}
+ESTIMATORS = ("expected", "sampled", "empirical")
 
 
 class StatisticsDataError(ValueError):
     """Statistics data that cannot be selected as asked."""
 
 
+def _default_data() -> DataSelection:
+    return DataSelection(split="train", max_samples=100, sample_seed=42)
+
+
 @dataclass(frozen=True)
 class StatisticsOptions:
-    dataset_name: str
-    text_column: str = "utt"
-    split: str = "train"
-    num_examples: int = 100
+    """How the statistics of one source model are computed: ``data`` (dataset, split, text column, examples
+    per source = ``max_samples``, sampling seed = ``sample_seed``, max sequence length; its locale is filled per
+    part), whose data (``data_mode``), which Fisher estimator, and runtime-only batch size and cache folder."""
+
+    data: DataSelection = field(default_factory=_default_data)
     data_mode: str = "sources"
     estimator: str = "expected"
     batch_size: int = 16
-    max_seq_length: int = 128
-    seed: int = 42
     cache_dir: str = DEFAULT_CACHE_DIR
+
+    @property
+    def num_examples(self) -> int:
+        return int(self.data.max_samples or 0)
 
     def selection(self) -> dict[str, Any]:
         """The options that change the statistics (for keys and provenance); batch size and cache do not."""
-        data = asdict(self)
-        for key in ("batch_size", "cache_dir"):
-            data.pop(key)
-        data["dataset_location"] = resolve_dataset(self.dataset_name).location
-        data["split"] = canonical_split(self.split)
-        return data
+        data = self.data.normalized()
+        return {
+            "dataset_name": data.dataset_name,
+            "text_column": data.text_column,
+            "split": data.split,
+            "num_examples": self.num_examples,
+            "data_mode": self.data_mode,
+            "estimator": self.estimator,
+            "max_seq_length": data.max_seq_length,
+            "seed": data.sample_seed,
+            "dataset_location": resolve_dataset(data.dataset_name).location,
+        }
 
 
 def data_parts(source_locale: str, target: str, options: StatisticsOptions) -> list[tuple[str, int]]:
@@ -74,22 +90,20 @@ def data_parts(source_locale: str, target: str, options: StatisticsOptions) -> l
     if options.data_mode == "both":
         return [(source_locale, n // 2), (target, n - n // 2)] if n >= 2 else [(target, n)]
     raise StatisticsDataError(
-        f"--fisher-data-mode must be one of {', '.join(DATA_MODES)}, not {options.data_mode!r}."
+        f"--fisher-data must be one of {', '.join(DATA_MODES)}, not {options.data_mode!r}."
     )
 
 
 def sample_examples(locale: str, count: int, options: StatisticsOptions) -> tuple[list[str], list[int]]:
     """Exactly ``count`` (text, canonical label) pairs, a seeded random sample of the locale's split."""
-    data = load_split(options.dataset_name, locale, options.split, options.text_column)
-    if count > len(data):
+    selection = replace(options.data, locale=locale, max_samples=count)
+    try:
+        rows = load_selection(selection)
+    except NotEnoughRowsError as exc:
         raise StatisticsDataError(
-            f"Asked for {count} statistics examples of {locale}/{options.split} but it has only {len(data)}; "
-            "lower --num-fisher-examples."
-        )
-    rng = np.random.default_rng(options.seed)
-    index = sorted(rng.choice(len(data), size=count, replace=False).tolist())
-    rows = data.select(index)
-    return list(rows["text"]), list(rows["label"])
+            f"Not enough statistics examples: {exc}; lower --num-fisher-examples."
+        ) from None
+    return list(rows.texts), [int(y) for y in rows.gold]
 
 
 def batches(
@@ -107,6 +121,21 @@ def batches(
         yield dict(enc)
 
 
+def _statistics_key(
+    statistic: str, model_dir: str, parts: list[tuple[str, int]], options: StatisticsOptions
+) -> str:
+    from auto_merge_llm.statistics import StatisticsCache
+
+    from merginguriel.fingerprint import model_fingerprint
+
+    selection = options.selection()
+    if statistic != "fisher":  # the Fisher estimator does not change a Gram matrix: share its cache entry
+        selection.pop("estimator")
+    fingerprint = model_fingerprint(model_dir, Path(options.cache_dir) / "fingerprints.json")
+    estimator = options.estimator if statistic == "fisher" else None
+    return StatisticsCache.make_key(statistic, fingerprint, selection, parts, estimator)
+
+
 def source_statistics(
     statistic: str,
     model_dir: str,
@@ -116,22 +145,13 @@ def source_statistics(
     device: str = "cpu",
 ) -> dict[str, torch.Tensor]:
     """Fisher diagonal or Gram matrices of one source model, from the cache when possible."""
-    from auto_merge_llm.statistics import StatisticsCache, fisher_diagonal, gram_matrices, model_content_hash
+    from auto_merge_llm.statistics import StatisticsCache, fisher_diagonal, gram_matrices
 
-    from merginguriel.evaluation import load_classifier
+    from merginguriel.inference import load_classifier
 
     parts = data_parts(source_locale, target, options)
     cache = StatisticsCache(Path(options.cache_dir) / "statistics")
-    selection = options.selection()
-    if statistic != "fisher":  # the Fisher estimator does not change a Gram matrix: share its cache entry
-        selection.pop("estimator")
-    key = cache.make_key(
-        statistic,
-        model_content_hash(model_dir),
-        selection,
-        parts,
-        options.estimator if statistic == "fisher" else None,
-    )
+    key = _statistics_key(statistic, model_dir, parts, options)
     cached = cache.get(key)
     if cached is not None:
         logger.info("%s statistics of %s: cached (%s)", statistic, source_locale, key[:12])
@@ -150,10 +170,12 @@ def source_statistics(
         raise StatisticsDataError(
             f"{model_dir} cannot predict some labels of its statistics data (empirical Fisher)."
         )
-    stream = batches(tokenizer, texts, labels, options.batch_size, options.max_seq_length)
+    stream = batches(tokenizer, texts, labels, options.batch_size, options.data.max_seq_length)
     logger.info("%s statistics of %s on %d examples (%s)", statistic, source_locale, len(texts), parts)
     if statistic == "fisher":
-        stats = fisher_diagonal(model, stream, options.estimator, seed=options.seed, device=device)
+        stats = fisher_diagonal(
+            model, stream, options.estimator, seed=options.data.sample_seed or 0, device=device
+        )
     else:
         stats = gram_matrices(model, stream, device=device)
     cache.put(key, stats, metadata={"statistic": statistic, "model": str(model_dir), "parts": str(parts)})
@@ -161,18 +183,30 @@ def source_statistics(
     return stats
 
 
-def plan_statistics(
-    method: str,
-    sources: Sequence[Mapping[str, Any]],
-    target: str,
-    options: StatisticsOptions,
-    device: str = "cpu",
-) -> list[dict[str, torch.Tensor]]:
-    """Statistics for every source of a plan (``sources``: mappings with ``locale`` and ``path``), one model at a time."""
+def compute_statistics(
+    plan: MergePlan, device: str = "cpu", progress: bool = True
+) -> list[dict[str, torch.Tensor]] | None:
+    """The statistics step of an experiment: every source's statistics for the plan's method, one model at a
+    time (cached), or None when the method needs none."""
     from tqdm.auto import tqdm
 
-    statistic = STATISTIC_OF_METHOD[method]
+    if plan.statistics is None or plan.method not in STATISTIC_OF_METHOD:
+        return None
+    statistic = STATISTIC_OF_METHOD[plan.method]
+    sources = tqdm(plan.sources, desc=f"{statistic} statistics", unit="model", disable=not progress)
     return [
-        source_statistics(statistic, s["path"], s["locale"], target, options, device)
-        for s in tqdm(sources, desc=f"{statistic} statistics", unit="model")
+        source_statistics(statistic, s.path, s.locale, plan.target, plan.statistics, device) for s in sources
     ]
+
+
+__all__ = [
+    "DATA_MODES",
+    "DEFAULT_CACHE_DIR",
+    "ESTIMATORS",
+    "StatisticsDataError",
+    "StatisticsOptions",
+    "compute_statistics",
+    "data_parts",
+    "sample_examples",
+    "source_statistics",
+]

@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from merginguriel import __version__
-from merginguriel.logits_cache import DataSelection, LoadedSplit, LogitsCache, compute_logits, load_selection
+from merginguriel.logits_cache import LogitsCache, compute_logits
+from merginguriel.massive_data import DataSelection, LoadedSplit, canonical_split, load_selection
 from merginguriel.outputs import write_json_atomic, write_text_atomic
+from merginguriel.runtime import Runtime
 
 MATRIX_FILE = "evaluation_matrix.csv"
 F1_FILE = "evaluation_matrix_macro_f1.csv"
@@ -43,26 +45,19 @@ class NxNError(ValueError):
     """An NxN run that cannot be done as asked (e.g. resuming a matrix computed on other data)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class NxNConfig:
-    """The data and runtime settings of a matrix; the data part must match to resume a matrix."""
+    """The data (a :class:`DataSelection` template; each cell fills in the evaluated locale) and runtime of a
+    matrix; the data part must match to resume a matrix."""
 
-    dataset_name: str = "AmazonScience/massive"
-    split: str = "test"
-    text_column: str = "utt"
-    max_samples: int | None = None
-    max_seq_length: int = 128
-    batch_size: int = 64
-    device: str = "cpu"
+    data: DataSelection = field(default_factory=DataSelection)
+    runtime: Runtime = field(default_factory=Runtime)
 
     def selection(self, locale: str) -> DataSelection:
-        return DataSelection(
-            self.dataset_name, locale, self.split, self.text_column, self.max_samples, self.max_seq_length
-        ).normalized()
+        return self.data.for_locale(locale).normalized()
 
     def data_identity(self) -> dict[str, Any]:
-        sel = self.selection("en-US")
-        return {k: v for k, v in asdict(sel).items() if k != "locale"}
+        return self.data.identity()
 
 
 @dataclass
@@ -147,6 +142,105 @@ def _write_matrix(frame: pd.DataFrame, path: Path) -> None:
     write_text_atomic(path, frame.to_csv())
 
 
+def _previous_run(out: Path, config: NxNConfig) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """What an earlier run in ``out`` recorded (its config) and its matrices; refuses other data settings."""
+    recorded: dict[str, Any] = {}
+    config_path = out / CONFIG_FILE
+    if config_path.is_file():
+        recorded = json.loads(config_path.read_text())
+        data = recorded.get("data")
+        if data is not None and data != config.data_identity():
+            raise NxNError(
+                f"{out} was computed with data settings {data}, not {config.data_identity()}; "
+                "resume it with the same --dataset-name/--split/--text-column/--max-samples/--max-seq-length, "
+                "or start a new run."
+            )
+    previous = {name: read_matrix(out / name) for name in (MATRIX_FILE, F1_FILE) if (out / name).is_file()}
+    return recorded, previous
+
+
+def _invalidate_stale(
+    run: NxNRun, models: Mapping[str, str | os.PathLike], fingerprints: Mapping[str, str], recorded: Mapping
+) -> None:
+    for loc in stale_rows(models, fingerprints, recorded):
+        if loc in run.accuracy.index and run.accuracy.loc[loc].notna().any():
+            logger.warning(
+                "%s: the model for %s is not the one the earlier run evaluated; its row is recomputed.",
+                run.output_dir,
+                loc,
+            )
+            run.accuracy.loc[loc] = np.nan
+            run.macro_f1.loc[loc] = np.nan
+            run.rows_invalidated.append(loc)
+
+
+def _config_record(
+    config: NxNConfig,
+    models: Mapping[str, str | os.PathLike],
+    fingerprints: Mapping[str, str],
+    recorded: Mapping[str, Any],
+    rows: Sequence[str],
+    cols: Sequence[str],
+    cache: LogitsCache | None,
+) -> dict[str, Any]:
+    """``nxn_config.json``: data, runtime, every row's model path and fingerprint (kept ones included)."""
+    old_fps = recorded.get("model_fingerprints") or {}
+    return {
+        "data": config.data_identity(),
+        "runtime": {"batch_size": config.runtime.batch_size, "device": config.runtime.device},
+        "models": {
+            **{k: v for k, v in (recorded.get("models") or {}).items() if k in rows},
+            **{loc: str(path) for loc, path in models.items()},
+        },
+        "model_fingerprints": {
+            **{k: v for k, v in old_fps.items() if k in rows and k not in models},
+            **fingerprints,
+        },
+        "eval_locales": list(cols),
+        "logits_cache": str(cache.root) if cache else None,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "version": __version__,
+    }
+
+
+def _fill_row(
+    run: NxNRun,
+    model_locale: str,
+    path: str,
+    missing: Sequence[str],
+    split_for: Callable[[str], LoadedSplit],
+    config: NxNConfig,
+    cache: LogitsCache | None,
+    loader: Callable[[str, str], Any],
+    progress: bool,
+) -> None:
+    """The missing cells of one model's row; the model is loaded at most once, and not at all from cache."""
+    holder: list[Any] = []
+
+    def get_model() -> Any:
+        if not holder:
+            holder.append(loader(path, config.runtime.device))
+            run.models_loaded.append(model_locale)
+        return holder[0]
+
+    rt = config.runtime
+    for locale in missing:
+        entry, computed = compute_logits(
+            cache, path, split_for(locale), get_model, rt.batch_size, rt.device, progress
+        )
+        run.forward_passes += int(computed)
+        run.cells_from_cache += int(not computed)
+        metrics = entry.metrics()
+        run.accuracy.at[model_locale, locale] = metrics["accuracy"]
+        run.macro_f1.at[model_locale, locale] = metrics["macro_f1"]
+    holder.clear()  # free the model before the next one is loaded
+    if str(rt.device).startswith("cuda"):
+        import torch
+
+        gc.collect()
+        torch.cuda.empty_cache()
+
+
 def run_nxn(
     models: Mapping[str, str | os.PathLike],
     eval_locales: Sequence[str],
@@ -160,78 +254,32 @@ def run_nxn(
 ) -> NxNRun:
     """Fill ``output_dir/evaluation_matrix.csv`` for ``models`` (locale -> folder) x ``eval_locales``.
 
-    With ``resume`` the cells already in ``output_dir``'s matrix are kept (the data settings must match
-    those recorded in its ``nxn_config.json``); only missing cells are computed. ``loader(path, device)``
-    returns (model, tokenizer) (default ``evaluation.load_classifier``).
+    Cost: each model is loaded at most once (N loads) and run on each locale it is missing (N x M forward
+    passes at most, 0 when the cache holds them). With ``resume`` the cells already in ``output_dir``'s matrix
+    are kept (the data settings must match those recorded in its ``nxn_config.json``); only missing cells are
+    computed. ``loader(path, device)`` returns (model, tokenizer) (default ``inference.load_classifier``).
     """
-    from merginguriel.evaluation import load_classifier
+    from merginguriel.inference import load_classifier
 
     loader = loader or load_classifier
     out = Path(output_dir)
-    rows = list(models)
-    cols = list(eval_locales)
-    config_path = out / CONFIG_FILE
-    recorded: dict[str, Any] = {}
-    previous: dict[str, pd.DataFrame] = {}
-    if resume and (out / MATRIX_FILE).is_file():
-        if config_path.is_file():
-            recorded = json.loads(config_path.read_text())
-            data = recorded.get("data")
-            if data is not None and data != config.data_identity():
-                raise NxNError(
-                    f"{out} was computed with data settings {data}, not {config.data_identity()}; "
-                    "resume it with the same --dataset-name/--split/--text-column/--max-samples/--max-seq-length, "
-                    "or start a new run."
-                )
-        previous = {
-            name: read_matrix(out / name) for name in (MATRIX_FILE, F1_FILE) if (out / name).is_file()
-        }
-    # a resumed matrix keeps its rows/columns, asked for or not
-    old = previous.get(MATRIX_FILE)
+    rows, cols = list(models), list(eval_locales)
+    recorded, previous = _previous_run(out, config) if resume and (out / MATRIX_FILE).is_file() else ({}, {})
+    old = previous.get(MATRIX_FILE)  # a resumed matrix keeps its rows/columns, asked for or not
     all_rows = _union_order(rows, list(old.index)) if old is not None else rows
     all_cols = _union_order(cols, list(old.columns)) if old is not None else cols
     accuracy = pd.DataFrame(np.nan, index=all_rows, columns=all_cols, dtype=float)
-    macro_f1 = accuracy.copy()
-    run = NxNRun(out, accuracy, macro_f1)
+    run = NxNRun(out, accuracy, accuracy.copy())
     fingerprints = {loc: cache.fingerprint(path) for loc, path in models.items()} if cache else {}
-    for name, frame in ((MATRIX_FILE, accuracy), (F1_FILE, macro_f1)):
+    for name, frame in ((MATRIX_FILE, run.accuracy), (F1_FILE, run.macro_f1)):
         if name in previous:
             frame.loc[list(previous[name].index), list(previous[name].columns)] = previous[name]
     if previous:
-        for loc in stale_rows(models, fingerprints, recorded):
-            if loc in accuracy.index and accuracy.loc[loc].notna().any():
-                logger.warning(
-                    "%s: the model for %s is not the one the earlier run evaluated; its row is recomputed.",
-                    out,
-                    loc,
-                )
-                accuracy.loc[loc] = np.nan
-                macro_f1.loc[loc] = np.nan
-                run.rows_invalidated.append(loc)
-        run.cells_reused = int(accuracy.loc[rows, cols].notna().to_numpy().sum())
+        _invalidate_stale(run, models, fingerprints, recorded)
+        run.cells_reused = int(run.accuracy.loc[rows, cols].notna().to_numpy().sum())
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(
-        config_path,
-        {
-            "data": config.data_identity(),
-            "runtime": {"batch_size": config.batch_size, "device": config.device},
-            "models": {
-                **{k: v for k, v in (recorded.get("models") or {}).items() if k in all_rows},
-                **{loc: str(path) for loc, path in models.items()},
-            },
-            "model_fingerprints": {
-                **{
-                    k: v
-                    for k, v in (recorded.get("model_fingerprints") or {}).items()
-                    if k in all_rows and k not in models
-                },
-                **fingerprints,
-            },
-            "eval_locales": all_cols,
-            "logits_cache": str(cache.root) if cache else None,
-            "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "version": __version__,
-        },
+        out / CONFIG_FILE, _config_record(config, models, fingerprints, recorded, all_rows, all_cols, cache)
     )
     splits: dict[str, LoadedSplit] = {}
 
@@ -241,44 +289,107 @@ def run_nxn(
         return splits[locale]
 
     for model_locale in tqdm(rows, desc="NxN models", disable=not progress, unit="model"):
-        missing = [c for c in cols if np.isnan(accuracy.at[model_locale, c])]
-        if not missing:
-            continue
-        path = str(models[model_locale])
-        holder: list[Any] = []
-
-        def get_model(path: str = path, model_locale: str = model_locale, holder: list[Any] = holder) -> Any:
-            if not holder:
-                holder.append(loader(path, config.device))
-                run.models_loaded.append(model_locale)
-            return holder[0]
-
-        for locale in missing:
-            entry, computed = compute_logits(
-                cache, path, split_for(locale), get_model, config.batch_size, config.device, progress
-            )
-            run.forward_passes += int(computed)
-            run.cells_from_cache += int(not computed)
-            metrics = entry.metrics()
-            accuracy.at[model_locale, locale] = metrics["accuracy"]
-            macro_f1.at[model_locale, locale] = metrics["macro_f1"]
-        holder.clear()  # free the model before the next one is loaded
-        if str(config.device).startswith("cuda"):
-            import torch
-
-            gc.collect()
-            torch.cuda.empty_cache()
-        _write_matrix(accuracy, out / MATRIX_FILE)
-        _write_matrix(macro_f1, out / F1_FILE)
-    _write_matrix(accuracy, out / MATRIX_FILE)
-    _write_matrix(macro_f1, out / F1_FILE)
+        missing = [c for c in cols if np.isnan(run.accuracy.at[model_locale, c])]
+        if missing:
+            path = str(models[model_locale])
+            _fill_row(run, model_locale, path, missing, split_for, config, cache, loader, progress)
+            _write_matrix(run.accuracy, out / MATRIX_FILE)
+            _write_matrix(run.macro_f1, out / F1_FILE)
+    _write_matrix(run.accuracy, out / MATRIX_FILE)
+    _write_matrix(run.macro_f1, out / F1_FILE)
     if heatmap:
         from merginguriel.plotting import heatmap as draw
 
-        sel = config.selection(cols[0]) if cols else None
-        title = f"NxN accuracy ({sel.split if sel else ''}): rows = model locale, columns = test locale"
-        draw(accuracy, out / HEATMAP_FILE, title)
+        split = config.selection(cols[0]).split if cols else ""
+        draw(
+            run.accuracy,
+            out / HEATMAP_FILE,
+            f"NxN accuracy ({split}): rows = model locale, columns = test locale",
+        )
     return run
+
+
+# ------------------------------------------------------------------------------------- finding matrices
+
+
+def _dataset_id(name: Any) -> str:
+    """A dataset name comparable across runs: a local folder by its resolved path, anything else as given."""
+    text = str(name)
+    path = Path(text)
+    return str(path.resolve()) if text not in ("builtin",) and path.exists() else text
+
+
+def _split_id(split: Any) -> str:
+    try:
+        return canonical_split(str(split))
+    except ValueError:
+        return str(split)
+
+
+def _max_samples_id(value: Any) -> int | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return int(value)
+
+
+def data_identity(dataset: Any, split: Any, max_samples: Any = None) -> dict[str, Any]:
+    """The part of a data selection that must agree between results and the NxN matrix baselines (a local
+    dataset by its resolved path, the split by its canonical name)."""
+    return {
+        "dataset_name": _dataset_id(dataset),
+        "split": _split_id(split),
+        "max_samples": _max_samples_id(max_samples),
+    }
+
+
+def matrix_data(matrix_path: str | os.PathLike) -> dict[str, Any] | None:
+    """The data selection an NxN matrix was computed on (from its ``nxn_config.json``), if recorded, in the
+    form of :func:`data_identity`."""
+    data = _recorded_data(Path(matrix_path).parent)
+    if not isinstance(data, Mapping) or "split" not in data:
+        return None
+    return data_identity(data.get("dataset_name"), data.get("split"), data.get("max_samples"))
+
+
+def find_latest_matrix(
+    nxn_root: str | os.PathLike = "nxn_results", data: Mapping[str, Any] | None = None
+) -> Path | None:
+    """The newest ``nxn_eval_*/evaluation_matrix.csv`` under ``nxn_root``.
+
+    With ``data`` (see :func:`data_identity`), the newest matrix computed on that data
+    selection: a matrix on another split (e.g. a validation matrix used to choose sources) or dataset is never
+    taken for test baselines. A matrix that records no data selection is used only when none records this one
+    (warning).
+    """
+    root = Path(nxn_root)
+    if not root.is_dir():
+        return None
+    runs = sorted((p for p in root.glob(f"{RUN_PREFIX}*") if (p / MATRIX_FILE).is_file()), reverse=True)
+    if data is None:
+        return runs[0] / MATRIX_FILE if runs else None
+    unknown = []
+    for run in runs:
+        recorded = matrix_data(run / MATRIX_FILE)
+        if recorded is None:
+            unknown.append(run)
+        elif recorded == dict(data):
+            return run / MATRIX_FILE
+    if unknown:
+        logger.warning(
+            "No NxN matrix under %s records the results' data %s; using %s, which records none.",
+            root,
+            dict(data),
+            unknown[0],
+        )
+        return unknown[0] / MATRIX_FILE
+    if runs:
+        logger.warning(
+            "The NxN matrices under %s were computed on other data than the results (%s): no baselines. "
+            "Run run_nxn_evaluation.py on that data, or pass --evaluation-matrix to force one.",
+            root,
+            dict(data),
+        )
+    return None
 
 
 __all__ = [
@@ -287,7 +398,10 @@ __all__ = [
     "NxNConfig",
     "NxNError",
     "NxNRun",
+    "data_identity",
+    "find_latest_matrix",
     "latest_run_dir",
+    "matrix_data",
     "new_run_dir",
     "read_matrix",
     "run_nxn",

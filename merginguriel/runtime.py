@@ -1,6 +1,9 @@
-"""Which device the math runs on: ``auto`` (CUDA when there is one), ``cpu`` or ``cuda``."""
+"""Where and how the math runs: the device (``auto`` = CUDA when there is one, ``cpu``, ``cuda``), the
+inference batch size and whether progress bars are shown — the runtime options every command shares."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
@@ -20,4 +23,13 @@ def resolve_device(name: str) -> str:
     return name
 
 
-__all__ = ["DEVICE_CHOICES", "resolve_device"]
+@dataclass(frozen=True)
+class Runtime:
+    """Runtime options that never change a result: device, inference batch size, progress bars."""
+
+    device: str = "cpu"
+    batch_size: int = 64
+    progress: bool = True
+
+
+__all__ = ["DEVICE_CHOICES", "Runtime", "resolve_device"]

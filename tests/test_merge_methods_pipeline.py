@@ -336,7 +336,7 @@ def test_regmean_mode_caches_gram_matrices_independently_of_the_fisher_estimator
 
 
 def test_statistics_examples_are_an_exact_seeded_sample():
-    from merginguriel.massive_data import load_split
+    from merginguriel.massive_data import DataSelection, load_split
     from merginguriel.merge_statistics import (
         StatisticsDataError,
         StatisticsOptions,
@@ -344,17 +344,22 @@ def test_statistics_examples_are_an_exact_seeded_sample():
         sample_examples,
     )
 
-    opts = StatisticsOptions(dataset_name="builtin", num_examples=7, seed=3)
+    def options(num_examples=100, seed=42, **kw):
+        return StatisticsOptions(
+            DataSelection("builtin", split="train", max_samples=num_examples, sample_seed=seed), **kw
+        )
+
+    opts = options(num_examples=7, seed=3)
     texts, labels = sample_examples("de-DE", 7, opts)
     assert len(texts) == len(labels) == 7
     assert (texts, labels) == sample_examples("de-DE", 7, opts)  # same seed, same sample
-    other, _ = sample_examples("de-DE", 7, StatisticsOptions(dataset_name="builtin", seed=4))
+    other, _ = sample_examples("de-DE", 7, options(seed=4))
     assert other != texts
     rows = load_split("builtin", "de-DE", "train")
     index = sorted(np.random.default_rng(3).choice(len(rows), size=7, replace=False).tolist())
     assert texts == [rows[i]["text"] for i in index] and labels == [rows[i]["label"] for i in index]
     assert data_parts("de-DE", "af-ZA", opts) == [("de-DE", 7)]
-    both = StatisticsOptions(dataset_name="builtin", num_examples=7, data_mode="both")
+    both = options(num_examples=7, data_mode="both")
     assert data_parts("de-DE", "af-ZA", both) == [("de-DE", 3), ("af-ZA", 4)]
     with pytest.raises(StatisticsDataError, match="has only"):
         sample_examples("de-DE", len(rows) + 1, opts)

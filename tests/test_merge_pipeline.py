@@ -11,6 +11,20 @@ from safetensors.numpy import load_file
 from merginguriel.commands import merge as merge_cmd
 from merginguriel.merging import MergeConfigError, MergeRequest, parse_weights, plan_merge
 from merginguriel.model_paths import MissingModelError, model_dir_name
+from merginguriel.sources import SimilarityOptions, SourceSelection
+
+
+def request(mode, target, models_root, base_model, similarity_matrix, **sources):
+    """A merge request whose sources are chosen from ``similarity_matrix`` (``sources``: SourceSelection fields)."""
+    if "source_locales" in sources:
+        sources["source_locales"] = tuple(sources["source_locales"])
+    selection = SourceSelection(
+        models_root=models_root,
+        base_model=base_model,
+        similarity=SimilarityOptions(similarity_matrix),
+        **sources,
+    )
+    return MergeRequest(mode=mode, target=target, sources=selection)
 
 
 def tensors(folder):
@@ -32,29 +46,29 @@ def test_plan_modes(tmp_path, matrix_csv, locale_models, tiny_base):
     common = dict(
         target="af-ZA", models_root=str(root), base_model=str(tiny_base), similarity_matrix=str(matrix_csv)
     )
-    sim = plan_merge(MergeRequest(mode="similarity", num_languages=2, **common))
+    sim = plan_merge(request("similarity", num_languages=2, **common))
     assert [(s.locale, round(s.weight, 6)) for s in sim.sources] == [("nl-NL", 0.75), ("de-DE", 0.25)]
     assert sim.method == "linear" and sim.name == "similarity_merge_af-ZA_2merged"
-    avg = plan_merge(MergeRequest(mode="average", num_languages=2, **common))
+    avg = plan_merge(request("average", num_languages=2, **common))
     assert [(s.locale, s.weight) for s in avg.sources] == [("nl-NL", 0.5), ("de-DE", 0.5)]
-    uriel = plan_merge(MergeRequest(mode="uriel", source_locales=["en-US", "nl-NL"], **common))
+    uriel = plan_merge(request("uriel", source_locales=["en-US", "nl-NL"], **common))
     assert [(s.locale, round(s.weight, 6)) for s in uriel.sources] == [("en-US", 0.25), ("nl-NL", 0.75)]
-    manual = plan_merge(MergeRequest(mode="manual", weights={"de-DE": 1.0, "en-US": 3.0}, **common))
+    manual = plan_merge(request("manual", weights={"de-DE": 1.0, "en-US": 3.0}, **common))
     assert [(s.locale, s.weight) for s in manual.sources] == [("de-DE", 0.25), ("en-US", 0.75)]
     assert manual.notes == ["weights summed to 4; normalised to sum to 1"]
     assert sim.key != avg.key
     with pytest.raises(MergeConfigError, match="needs --weights"):
-        plan_merge(MergeRequest(mode="manual", **common))
+        plan_merge(request("manual", **common))
     with pytest.raises(MergeConfigError, match="needs --source-locales"):
-        plan_merge(MergeRequest(mode="uriel", **common))
+        plan_merge(request("uriel", **common))
 
 
 def test_missing_source_model_names_path_and_training_command(tmp_path, matrix_csv, locale_models, tiny_base):
     root = locale_models(["de-DE"])
     with pytest.raises(MissingModelError) as err:
         plan_merge(
-            MergeRequest(
-                mode="similarity",
+            request(
+                "similarity",
                 target="af-ZA",
                 num_languages=2,
                 models_root=str(root),
@@ -143,8 +157,8 @@ def test_plan_notes_sources_sharing_uriel_features(tmp_path, locale_models, tiny
     matrix.to_csv(tmp_path / "zh.csv")
     root = locale_models(["zh-TW", "ja-JP"])
     plan = plan_merge(
-        MergeRequest(
-            mode="similarity",
+        request(
+            "similarity",
             target="zh-CN",
             num_languages=2,
             models_root=str(root),

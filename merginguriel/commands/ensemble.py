@@ -6,35 +6,38 @@ import argparse
 from collections.abc import Sequence
 
 from merginguriel.cli_options import (
+    add_cache_args,
     add_data_args,
+    add_deprecated,
     add_model_args,
     add_output_args,
     add_runtime_args,
     add_similarity_args,
     add_source_args,
-    resolve_device,
+    data_selection,
     run_main,
+    runtime,
     setup_logging,
     source_selection,
 )
 from merginguriel.ensemble import VOTING_METHODS, EnsembleRequest, run_ensemble
-from merginguriel.evaluation import performance_line
-from merginguriel.logits_cache import DEFAULT_CACHE_DIR
+from merginguriel.metrics import performance_line
 
 VOTING_HELP = (
     "majority: most votes, ties to the most similar source; weighted_majority: sum of source weights per "
     "predicted class; soft: weighted mean of softmax; uriel_logits: weighted sum of raw logits; all: every one."
 )
+EXAMPLE = "example: merginguriel ensemble --target-lang af-ZA --num-languages 3 --voting-method all --dataset-name builtin"
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="uriel_ensemble_inference.py",
         description="Ensemble the predictions of the source models selected for a target locale (no merging).",
+        epilog=EXAMPLE,
     )
-    p.add_argument(
-        "--target-lang", "--target", dest="target", required=True, help="Target locale, e.g. af-ZA."
-    )
+    p.add_argument("--target-lang", dest="target", required=True, help="Target locale, e.g. af-ZA.")
+    add_deprecated(p, "--target", "--target-lang", "target")
     p.add_argument(
         "--voting-method",
         dest="voting_methods",
@@ -44,16 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=VOTING_HELP,
     )
     add_source_args(p)
-    p.add_argument("--max-samples", type=int, default=None, help="Evaluate on the first N rows only.")
-    p.add_argument(
-        "--logits-cache",
-        default=DEFAULT_CACHE_DIR,
-        help=f"Logits cache folder (default ./{DEFAULT_CACHE_DIR}).",
-    )
-    p.add_argument("--no-cache", action="store_true", help="Neither read nor write the logits cache.")
     add_similarity_args(p, num_languages=5)
     add_model_args(p)
-    add_data_args(p, split="test")
+    add_data_args(p, split="test", max_samples=True)
+    add_cache_args(p)
     add_output_args(p, results=True)
     add_runtime_args(p)
     return p
@@ -68,14 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     request = EnsembleRequest(
         target=args.target,
         voting_methods=methods,
-        **source_selection(args),
-        dataset_name=args.dataset_name,
-        split=args.dataset_split,
-        text_column=args.text_column,
-        max_samples=args.max_samples,
-        batch_size=args.batch_size,
-        max_seq_length=args.max_seq_length,
-        device=resolve_device(args.device),
+        sources=source_selection(args),
+        data=data_selection(args),
+        runtime=runtime(args, progress=True),
         cache_dir=None if args.no_cache else args.logits_cache,
         results_root=args.results_root,
         overwrite=args.overwrite,

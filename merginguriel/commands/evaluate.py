@@ -6,32 +6,49 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from merginguriel.cli_options import add_data_args, add_runtime_args, resolve_device, run_main, setup_logging
-from merginguriel.evaluation import evaluate_model, performance_line
+from merginguriel.cli_options import (
+    add_cache_args,
+    add_data_args,
+    add_deprecated,
+    add_runtime_args,
+    data_selection,
+    logits_cache,
+    run_main,
+    runtime,
+    setup_logging,
+)
+from merginguriel.evaluation import evaluate_model
 from merginguriel.locales import validate_locale
+from merginguriel.metrics import performance_line
+from merginguriel.naming import check_output_name, evaluation_name
 from merginguriel.outputs import OutputExistsError, write_json_atomic
+
+EXAMPLE = (
+    "example: merginguriel evaluate --model-path haryos_model/xlm-roberta-base_massive_k_de-DE --locale af-ZA"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="evaluate_specific_model.py",
         description="Evaluate a sequence-classification model folder on one MASSIVE locale's split.",
+        epilog=EXAMPLE,
     )
     p.add_argument(
-        "--model-path", "--base-model", dest="model_path", required=True, help="Model folder (or hub id)."
+        "--model-path", dest="model_path", required=True, help="Model folder (or hub id) to evaluate."
     )
-    p.add_argument(
-        "--locale", "--target-lang", dest="locale", required=True, help="Locale to evaluate on, e.g. af-ZA."
-    )
+    add_deprecated(p, "--base-model", "--model-path", "model_path")
+    p.add_argument("--locale", dest="locale", required=True, help="Locale to evaluate on, e.g. af-ZA.")
+    add_deprecated(p, "--target-lang", "--locale", "locale")
     p.add_argument(
         "--results-root", default="results", help="Parent of the results folder (default ./results)."
     )
     p.add_argument(
         "--output-name", help="Results folder name (default eval_{model folder}_{locale}_{split})."
     )
-    p.add_argument("--max-samples", type=int, default=None, help="Evaluate on the first N rows only.")
     p.add_argument("--overwrite", action="store_true", help="Replace an existing results.json.")
-    add_data_args(p, split="test")
+    add_data_args(p, split="test", max_samples=True)
+    add_cache_args(p, on_by_default=False)
     add_runtime_args(p)
     return p
 
@@ -41,23 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     locale = validate_locale(args.locale)
     name = (
-        args.output_name
-        or f"eval_{Path(str(args.model_path).rstrip('/')).name}_{locale}_{args.dataset_split}"
+        check_output_name(args.output_name)
+        if args.output_name
+        else evaluation_name(args.model_path, locale, args.dataset_split)
     )
     out = Path(args.results_root) / name / "results.json"
     if out.exists() and not args.overwrite:
         raise OutputExistsError(f"{out} exists already. Pass --overwrite to replace it.")
-    device = resolve_device(args.device)
     results = evaluate_model(
-        args.model_path,
-        args.dataset_name,
-        locale,
-        args.dataset_split,
-        args.text_column,
-        args.batch_size,
-        args.max_seq_length,
-        device,
-        args.max_samples,
+        args.model_path, data_selection(args, locale), runtime(args, progress=True), logits_cache(args)
     )
     write_json_atomic(out, results)
     print(f"{locale} {args.dataset_split}: {performance_line(results['performance'])}")

@@ -7,15 +7,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from merginguriel.cli_options import (
+    add_cache_args,
     add_data_args,
     add_model_args,
     add_runtime_args,
-    resolve_device,
+    data_selection,
+    logits_cache,
     run_main,
+    runtime,
     setup_logging,
 )
 from merginguriel.locales import parse_locales
-from merginguriel.logits_cache import DEFAULT_CACHE_DIR, LogitsCache
 from merginguriel.model_paths import discover_models
 from merginguriel.nxn import MATRIX_FILE, NxNConfig, NxNError, latest_run_dir, new_run_dir, run_nxn
 
@@ -39,9 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         help="Evaluated locales (columns; space- or comma-separated), if different from --locales.",
     )
-    p.add_argument(
-        "--max-samples", type=int, default=None, help="Evaluate on the first N rows of each locale."
-    )
     p.add_argument("--output-root", default="nxn_results", help="Parent of the nxn_eval_{timestamp} folders.")
     p.add_argument(
         "--resume",
@@ -49,18 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         const="latest",
         help="Fill only the missing cells of an earlier run: its folder, or no value for the latest one.",
     )
-    p.add_argument(
-        "--logits-cache",
-        default=DEFAULT_CACHE_DIR,
-        help=f"Logits cache folder (default ./{DEFAULT_CACHE_DIR}).",
-    )
-    p.add_argument("--no-cache", action="store_true", help="Neither read nor write the logits cache.")
     p.add_argument("--no-heatmap", action="store_true", help="Skip the heatmap PNG.")
-    p.add_argument("--no-progress", action="store_true", help="No progress bars.")
     add_model_args(p)
     p.set_defaults(base_model=None)  # NxN: every model under the root unless --base-model narrows it
-    add_data_args(p, split="test")
-    add_runtime_args(p)
+    add_data_args(p, split="test", max_samples=True)
+    add_cache_args(p)
+    add_runtime_args(p, progress=True)
     return p
 
 
@@ -86,15 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         rows = wanted
     cols = parse_locales(args.eval_locales) if args.eval_locales else list(rows)
-    config = NxNConfig(
-        dataset_name=args.dataset_name,
-        split=args.dataset_split,
-        text_column=args.text_column,
-        max_samples=args.max_samples,
-        max_seq_length=args.max_seq_length,
-        batch_size=args.batch_size,
-        device=resolve_device(args.device),
-    )
+    config = NxNConfig(data_selection(args), runtime(args))
     if args.resume:
         # "latest" = the latest run on the same data (a validation matrix is not resumed as a test one)
         if args.resume == "latest":
@@ -106,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise NxNError(f"Nothing to resume: no {MATRIX_FILE} in {where}.")
     else:
         out = new_run_dir(args.output_root)
-    cache = None if args.no_cache else LogitsCache(args.logits_cache)
+    cache = logits_cache(args)
     run = run_nxn(
         {loc: found[loc] for loc in rows},
         cols,

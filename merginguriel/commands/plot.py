@@ -6,8 +6,8 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from merginguriel.aggregation import latest_csv, plot_comprehensive
 from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.result_plots import latest_csv, plot_comprehensive
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,34 +6,44 @@ import argparse
 import difflib
 from collections.abc import Sequence
 
+from merginguriel.catalogue import CatalogueError, MethodParams, resolve_preset, sweep_modes
 from merginguriel.cli_options import (
+    add_cache_args,
     add_data_args,
+    add_method_args,
     add_model_args,
     add_output_args,
+    add_preset_args,
     add_runtime_args,
     add_similarity_args,
-    resolve_device,
+    add_source_args,
+    add_statistics_args,
+    data_selection,
+    method_params,
     run_main,
+    runtime,
     setup_logging,
-    similarity_matrix_path,
+    source_selection,
+    statistics_options,
 )
 from merginguriel.locales import parse_locales
-from merginguriel.logits_cache import DEFAULT_CACHE_DIR
 from merginguriel.model_paths import discover_models
+from merginguriel.outputs import write_json_atomic
 from merginguriel.sweep import (
-    PRESET_HELP,
-    PRESETS,
     SlurmOptions,
     SweepError,
     SweepOptions,
-    available_modes,
     build_specs,
-    resolve_preset,
     run_local,
     run_slurm,
     select_locales,
     summarize,
     write_sweep_plan,
+)
+
+EXAMPLE = (
+    "example: merginguriel sweep --dataset-name builtin --num-languages 3 "
+    "--modes baseline similarity ties ensemble_soft --method-param ties.density=0.3"
 )
 
 
@@ -42,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="run_large_scale_experiment.py",
         description="Run every mode for every target locale. Finished experiments (same key) are skipped, so "
         "rerunning the same command after a crash completes the rest.",
+        epilog=EXAMPLE,
     )
     p.add_argument(
         "--modes",
@@ -62,67 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--sweep-name", default="sweep", help="Names the state folder {results_root}/sweep_{name}."
     )
     p.add_argument("--dry-run", action="store_true", help="Print the experiments and exit.")
-    p.add_argument(
-        "--preset",
-        choices=sorted(PRESETS),
-        help="; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items()) + " (explicit flags override).",
-    )
-    p.add_argument(
-        "--fisher-data",
-        choices=["sources", "target", "both"],
-        default=None,
-        help="Data the Fisher statistics of data-aware methods come from.",
-    )
-    p.add_argument(
-        "--preweights",
-        choices=["uriel", "equal"],
-        default=None,
-        help="Source weights handed to the method: URIEL similarity (default) or equal 1/K.",
-    )
-    p.add_argument(
-        "--num-fisher-examples",
-        type=int,
-        default=100,
-        help="Data-aware methods: examples per source model for its statistics (default 100).",
-    )
-    p.add_argument(
-        "--fisher-split", default="train", help="Split the statistics examples come from (default train)."
-    )
-    p.add_argument(
-        "--fisher-estimator",
-        choices=["expected", "sampled", "empirical"],
-        default="expected",
-        help="Fisher estimator (default expected).",
-    )
-    p.add_argument(
-        "--statistics-cache", default=None, help="Statistics cache folder (default: the merge pipeline's)."
-    )
-    p.add_argument(
-        "--method-param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="Merge-method parameter (JSON value), applied to every merge mode.",
-    )
-    p.add_argument(
-        "--head-merge", default="linear", help="How classifier heads are combined (default linear)."
-    )
-    p.add_argument(
-        "--available-only",
-        action="store_true",
-        help="Select sources only among locales that have a model under --models-root.",
-    )
-    p.add_argument("--max-eval-samples", type=int, default=None, help="Evaluate on the first N rows only.")
+    add_preset_args(p)
     p.add_argument(
         "--cleanup-after-eval",
         action="store_true",
         help="Delete merged weights once evaluated (merge details and results are kept).",
     )
-    p.add_argument(
-        "--logits-cache", default=DEFAULT_CACHE_DIR, help="Logits cache folder (ensembles, fingerprints)."
-    )
-    p.add_argument("--no-cache", action="store_true", help="Do not use the logits cache.")
-    p.add_argument("--no-progress", action="store_true", help="No progress bars.")
     launch = p.add_argument_group("launcher")
     launch.add_argument(
         "--launcher",
@@ -139,21 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument(
         "--slurm-array-parallelism", type=int, default=64, help="Array tasks running at once."
     )
-    launch.add_argument(
-        "--slurm-cluster", choices=["slurm", "local", "debug"], default="slurm", help=argparse.SUPPRESS
-    )  # submitit's local/debug executors, for tests
+    add_source_args(p)
     add_similarity_args(p, num_languages=5)
     add_model_args(p)
-    add_data_args(p, split="test")
+    add_data_args(p, split="test", max_samples=True)
+    add_statistics_args(p, cache_default=None)
+    add_cache_args(p)
     add_output_args(p, merged=True, results=True)
-    add_runtime_args(p)
+    add_runtime_args(p, progress=True)
+    add_method_args(p)
     return p
 
 
 def _check_modes(modes: Sequence[str]) -> list[str]:
     """Known modes pass; an unknown one that looks like a typo is an error; any other unknown mode is kept
     (its experiments will fail with a recorded error) with a warning."""
-    known = available_modes()
+    known = sweep_modes()
     for mode in modes:
         if mode in known:
             continue
@@ -167,11 +124,34 @@ def _check_modes(modes: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(modes))
 
 
+def options_from_args(args: argparse.Namespace, modes: Sequence[str]) -> SweepOptions:
+    """The sweep options of the parsed flags (preset applied, method parameters checked against the modes)."""
+    preset = resolve_preset(args.preset, args.fisher_data, args.preweight)
+    params: MethodParams = method_params(args)
+    params.check_sweep(modes)
+    return SweepOptions(
+        name=args.sweep_name,
+        sources=source_selection(args, preset["preweight"]),
+        data=data_selection(args),
+        runtime=runtime(args, progress=False),
+        statistics=statistics_options(args, preset["fisher_data"], args.batch_size),
+        method_params=params,
+        head_merge=args.head_merge,
+        preset=args.preset,
+        fisher_data=preset["fisher_data"],
+        seed=args.seed,
+        results_root=args.results_root,
+        merged_models_root=args.merged_models_root,
+        logits_cache=None if args.no_cache else args.logits_cache,
+        cleanup_after_eval=args.cleanup_after_eval,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
     if args.list_modes:
-        for name, text in available_modes().items():
+        for name, text in sweep_modes().items():
             print(f"{name:<28} {text}")
         return 0
     available = sorted(discover_models(args.models_root, args.base_model))
@@ -188,46 +168,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"No models under {args.models_root} for base {args.base_model}; nothing to sweep."
         )
     targets = select_locales(available, locales, args.start_from, args.max_locales)
-    from merginguriel.commands.merge import parse_method_params
-
-    preset = resolve_preset(args.preset, args.fisher_data, args.preweights)
-    options = SweepOptions(
-        name=args.sweep_name,
-        models_root=args.models_root,
-        base_model=args.base_model,
-        num_languages=args.num_languages,
-        similarity_matrix=similarity_matrix_path(args),
-        similarity_source=args.similarity_source,
-        top_k=args.top_k,
-        sinkhorn_iters=args.sinkhorn_iters,
-        available_only=args.available_only,
-        dataset_name=args.dataset_name,
-        split=args.dataset_split,
-        text_column=args.text_column,
-        max_eval_samples=args.max_eval_samples,
-        batch_size=args.batch_size,
-        max_seq_length=args.max_seq_length,
-        device=resolve_device(args.device),
-        seed=args.seed,
-        results_root=args.results_root,
-        merged_models_root=args.merged_models_root,
-        logits_cache=None if args.no_cache else args.logits_cache,
-        cleanup_after_eval=args.cleanup_after_eval,
-        method_params=parse_method_params(args.method_param),
-        head_merge=args.head_merge,
-        num_fisher_examples=args.num_fisher_examples,
-        fisher_split=args.fisher_split,
-        fisher_estimator=args.fisher_estimator,
-        statistics_cache=args.statistics_cache,
-        **preset,
-    )
+    try:
+        options = options_from_args(args, modes)
+    except CatalogueError as exc:
+        raise SweepError(str(exc)) from None
     specs = build_specs(targets, modes, options)
     print(
         f"sweep {options.name}: {len(targets)} locales x {len(modes)} modes = {len(specs)} experiments "
         f"({args.launcher} launcher)"
     )
     if args.preset:
-        print(f"preset {args.preset}: fisher_data={options.fisher_data} preweights={options.preweights}")
+        print(
+            f"preset {args.preset}: fisher_data={options.fisher_data} preweight={options.sources.preweight}"
+        )
     if args.dry_run:
         for spec in specs:
             print(f"  {spec.mode:<24} {spec.target}")
@@ -242,14 +195,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.slurm_mem,
             args.slurm_cpus,
             args.slurm_array_parallelism,
-            args.slurm_cluster,
         )
         outcomes = run_slurm(specs, slurm, progress)
     else:
         outcomes = run_local(specs, args.max_workers, progress)
     summary = summarize(outcomes)
-    from merginguriel.outputs import write_json_atomic
-
     write_json_atomic(options.sweep_dir / "last_summary.json", summary)
     print(
         f"\nsweep {options.name}: {summary['success']} succeeded, {summary['skipped']} skipped (finished before), "

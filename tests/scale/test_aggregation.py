@@ -6,10 +6,12 @@ import json
 import pandas as pd
 import pytest
 
-from merginguriel.aggregation import aggregate, parse_result_name, plot_comprehensive
+from merginguriel.aggregation import aggregate
 from merginguriel.commands import aggregate as aggregate_cmd
 from merginguriel.commands import plot as plot_cmd
+from merginguriel.naming import parse_experiment_name as parse_result_name
 from merginguriel.outputs import write_json_atomic
+from merginguriel.result_plots import plot_comprehensive
 
 LOCS = ["af-ZA", "de-DE", "nl-NL", "en-US"]
 # rows = model locale, columns = evaluated locale

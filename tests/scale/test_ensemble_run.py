@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from merginguriel import evaluation
+from merginguriel import inference
 from merginguriel.commands import ensemble as ensemble_cmd
 from merginguriel.logits_cache import LogitsCache
+from merginguriel.massive_data import DataSelection
 from merginguriel.model_paths import discover_models
 from merginguriel.nxn import NxNConfig, run_nxn
 from tests.scale.conftest import LOCALES
@@ -109,7 +110,7 @@ def test_ensemble_over_nxn_cache_needs_no_forward_pass(
     run_nxn(
         discover_models(scale_models),
         LOCALES,
-        NxNConfig(dataset_name=str(tiny_dataset)),
+        NxNConfig(DataSelection(str(tiny_dataset))),
         tmp_path / "nxn",
         LogitsCache(tmp_path / "cache"),
         progress=False,
@@ -119,7 +120,7 @@ def test_ensemble_over_nxn_cache_needs_no_forward_pass(
     def no_load(*a, **k):
         raise AssertionError("a model was loaded although every source is cached")
 
-    monkeypatch.setattr(evaluation, "load_classifier", no_load)
+    monkeypatch.setattr(inference, "load_classifier", no_load)
     assert (
         ensemble_cmd.run(
             args(
@@ -161,7 +162,7 @@ def test_sources_run_one_after_another(tmp_path, scale_models, tiny_dataset, sim
     import gc
     import weakref
 
-    real = evaluation.load_classifier
+    real = inference.load_classifier
     live: list[weakref.ref] = []
     alive_at_load: list[int] = []
 
@@ -172,7 +173,7 @@ def test_sources_run_one_after_another(tmp_path, scale_models, tiny_dataset, sim
         live.append(weakref.ref(model))
         return model, tokenizer
 
-    monkeypatch.setattr(evaluation, "load_classifier", tracking)
+    monkeypatch.setattr(inference, "load_classifier", tracking)
     argv = args(tmp_path, scale_models, tiny_dataset, similarity_csv, "--num-languages", "3")
     assert ensemble_cmd.run([*argv, "--voting-method", "all", "--no-cache"]) == 0
     assert alive_at_load == [0, 0, 0]

@@ -12,6 +12,7 @@ from merginguriel.evaluation import load_classifier, predict_logits
 from merginguriel.logits_cache import DataSelection, LogitsCache, cache_key, load_selection, model_fingerprint
 from merginguriel.model_paths import discover_models
 from merginguriel.nxn import NxNConfig, NxNError, read_matrix, run_nxn
+from merginguriel.runtime import Runtime
 from tests.scale.conftest import LOCALES
 
 # hand-computed: share of each locale's rows whose intent is the model's constant intent (6 rows each)
@@ -33,7 +34,7 @@ def test_nxn_matrix_one_load_per_model_and_cache_reuse(tmp_path, scale_models, t
     models = discover_models(scale_models)
     assert sorted(models) == sorted(LOCALES)
     cache = LogitsCache(tmp_path / "cache")
-    config = NxNConfig(dataset_name=str(tiny_dataset), split="test", batch_size=4)
+    config = NxNConfig(DataSelection(str(tiny_dataset), split="test"), Runtime(batch_size=4))
     loader = CountingLoader()
     run = run_nxn(
         models, LOCALES, config, tmp_path / "run1", cache, loader=loader, progress=False, heatmap=False
@@ -65,7 +66,7 @@ def test_nxn_matrix_one_load_per_model_and_cache_reuse(tmp_path, scale_models, t
 def test_resume_fills_only_missing_cells(tmp_path, scale_models, tiny_dataset):
     found = discover_models(scale_models)
     models = {loc: found[loc] for loc in ("af-ZA", "nl-NL")}
-    config = NxNConfig(dataset_name=str(tiny_dataset), split="test")
+    config = NxNConfig(DataSelection(str(tiny_dataset), split="test"))
     out = tmp_path / "run"
     run_nxn(models, ["af-ZA", "de-DE"], config, out, cache=None, progress=False, heatmap=False)
     loader = CountingLoader()
@@ -88,7 +89,7 @@ def test_resume_fills_only_missing_cells(tmp_path, scale_models, tiny_dataset):
         run_nxn(
             models,
             LOCALES,
-            NxNConfig(dataset_name=str(tiny_dataset), split="validation"),
+            NxNConfig(DataSelection(str(tiny_dataset), split="validation")),
             out,
             resume=True,
             progress=False,
@@ -166,7 +167,7 @@ def test_resume_keeps_unrequested_cells_and_recomputes_a_changed_model(tmp_path,
     models = {loc: tmp_path / "models" / found[loc].name for loc in LOCALES}
     for loc in LOCALES:
         shutil.copytree(found[loc], models[loc])
-    config = NxNConfig(dataset_name=str(tiny_dataset), split="test")
+    config = NxNConfig(DataSelection(str(tiny_dataset), split="test"))
     cache = LogitsCache(tmp_path / "cache")
     out = tmp_path / "run"
     run_nxn(models, LOCALES, config, out, cache, progress=False, heatmap=False)

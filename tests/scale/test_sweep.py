@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 from merginguriel.commands import sweep as sweep_cmd
-from merginguriel.sweep import parse_mem_gb, parse_slurm_time, read_state, resolve_preset
+from merginguriel.sweep import (
+    SlurmOptions,
+    build_specs,
+    parse_mem_gb,
+    parse_slurm_time,
+    read_state,
+    resolve_preset,
+    run_slurm,
+    summarize,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -145,10 +154,10 @@ def test_presets_set_flags_and_keys(tmp_path, scale_models, tiny_dataset, simila
     assert resolve_preset("fairness", None, None) == {
         "preset": "fairness",
         "fisher_data": "sources",
-        "preweights": "equal",
+        "preweight": "equal",
     }
-    assert resolve_preset("target", None, "equal")["preweights"] == "equal"  # explicit flag wins
-    assert resolve_preset(None, None, None) == {"preset": None, "fisher_data": None, "preweights": "uriel"}
+    assert resolve_preset("target", None, "equal")["preweight"] == "equal"  # explicit flag wins
+    assert resolve_preset(None, None, None) == {"preset": None, "fisher_data": None, "preweight": "uriel"}
     argv = sweep_args(
         tmp_path,
         scale_models,
@@ -199,8 +208,17 @@ def test_data_aware_mode_gets_statistics_options_from_presets(
     fair = perf(tmp_path, "fisher_dataset_merge_af-ZA_3merged_fairness")["experiment"]["options"]
     target = perf(tmp_path, "fisher_dataset_merge_af-ZA_3merged_target")["experiment"]["options"]
     assert fair["statistics"]["data_mode"] == "sources" and target["statistics"]["data_mode"] == "target"
-    assert fair["statistics"]["num_examples"] == 2 and fair["preweights"] == "equal"
+    assert fair["statistics"]["num_examples"] == 2 and fair["preweight"] == "equal"
     assert fair["plan_key"] != target["plan_key"]
+
+
+def submitit_sweep(argv, slurm: SlurmOptions) -> dict:
+    """The sweep of ``argv`` submitted through submitit's executor ``slurm.cluster`` (the same job function
+    a Slurm array task runs, executed on this machine); its summary."""
+    args = sweep_cmd.build_parser().parse_args(argv)
+    options = sweep_cmd.options_from_args(args, args.modes)
+    specs = build_specs(args.locales, args.modes, options)
+    return summarize(run_slurm(specs, slurm, progress=False))
 
 
 def test_slurm_launcher_through_submitit_debug_executor(
@@ -216,17 +234,9 @@ def test_slurm_launcher_through_submitit_debug_executor(
         "--modes",
         "baseline",
         "ensemble_weighted_majority",
-        "--launcher",
-        "slurm",
-        "--slurm-cluster",
-        "debug",
-        "--slurm-time",
-        "00:30:00",
-        "--slurm-mem",
-        "4G",
     )
-    assert sweep_cmd.run(argv) == 0
-    assert "2 succeeded" in capsys.readouterr().out
+    summary = submitit_sweep(argv, SlurmOptions(time="00:30:00", mem="4G", cluster="debug"))
+    assert summary["success"] == 2
     assert perf(tmp_path, "baseline_af-ZA")["performance"]["accuracy"] == pytest.approx(2 / 6)
     assert perf(tmp_path, "ensemble_weighted_majority_af-ZA_3src")["performance"][
         "accuracy"
@@ -244,12 +254,14 @@ def test_sigkill_mid_sweep_then_rerun_equals_uninterrupted(
     argv = sweep_args(
         killed, scale_models, tiny_dataset, similarity_csv, "--locales", "af-ZA", "de-DE", "--modes", *modes
     )
-    env = {**os.environ, "MERGINGURIEL_SWEEP_TEST_SLEEP": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "merginguriel" / "run_large_scale_experiment.py"), *argv],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    proc = (
+        subprocess.Popen(  # the sweep, with a 1 s pause before each results.json (see slow_results_sweep.py)
+            [sys.executable, str(Path(__file__).with_name("slow_results_sweep.py")), *argv],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     )
     first = killed / "results" / "baseline_af-ZA" / "results.json"
     deadline = time.time() + 60
@@ -295,27 +307,51 @@ def test_every_result_changing_option_changes_the_key(
     import shutil
     from dataclasses import replace
 
+    from merginguriel.catalogue import MethodParams
+    from merginguriel.massive_data import DataSelection
+    from merginguriel.runtime import Runtime
+    from merginguriel.sources import SimilarityOptions, SourceSelection
     from merginguriel.sweep import ExperimentSpec, SweepOptions, prepare
 
     models = tmp_path / "models"
     shutil.copytree(scale_models, models)
     opts = SweepOptions(
-        models_root=str(models),
-        base_model="tiny-xlmr",
-        num_languages=3,
-        similarity_matrix=str(similarity_csv),
-        dataset_name=str(tiny_dataset),
+        sources=SourceSelection(
+            models_root=str(models),
+            base_model="tiny-xlmr",
+            num_languages=3,
+            similarity=SimilarityOptions(str(similarity_csv)),
+        ),
+        data=DataSelection(str(tiny_dataset)),
         results_root=str(tmp_path / "results"),
         logits_cache=str(tmp_path / "cache"),
     )
+    where = {  # option -> the value object of SweepOptions that holds it
+        **dict.fromkeys(["split", "max_samples", "max_seq_length", "text_column", "dataset_name"], "data"),
+        **dict.fromkeys(["num_languages", "preweight"], "sources"),
+        **dict.fromkeys(["batch_size", "progress"], "runtime"),
+    }
 
     def key(**changes):
-        return prepare(ExperimentSpec(mode, "af-ZA", replace(opts, **changes))).key
+        changed = opts
+        for name, value in changes.items():
+            if name == "similarity_matrix":
+                sources = replace(changed.sources, similarity=SimilarityOptions(value))
+                changed = replace(changed, sources=sources)
+            elif name == "method_params":
+                changed = replace(changed, method_params=MethodParams(value))
+            elif name in where:
+                part = replace(getattr(changed, where[name]), **{name: value})
+                changed = replace(changed, **{where[name]: part})
+            else:
+                changed = replace(changed, **{name: value})
+        assert isinstance(changed.runtime, Runtime)
+        return prepare(ExperimentSpec(mode, "af-ZA", changed)).key
 
     base = key()
     data_changes = [
         {"split": "validation"},
-        {"max_eval_samples": 3},
+        {"max_samples": 3},
         {"max_seq_length": 64},
         {"text_column": "text"},
         {"dataset_name": str(tiny_dataset) + "/"},  # another dataset name
@@ -323,10 +359,12 @@ def test_every_result_changing_option_changes_the_key(
     ]
     source_changes = [
         {"num_languages": 2},  # K (and so the sources)
-        {"preweights": "equal"},  # the weights
+        {"preweight": "equal"},  # the weights
         {"similarity_matrix": str(_reweighted(similarity_csv, tmp_path))},  # same sources, other weights
     ]
-    merge_changes = [{"method_params": {"lambda_": 0.5}}, {"head_merge": "highest_weight"}]
+    # a method parameter changes the result (and key) only of the modes whose method takes it (ties here)
+    merge_changes = [{"method_params": {"lambda_": 0.5}}] if mode == "ties" else []
+    merge_changes.append({"head_merge": "highest_weight"})
     changes = data_changes
     if mode != "baseline":
         changes = changes + source_changes + ([] if mode.startswith("ensemble") else merge_changes)
@@ -335,6 +373,8 @@ def test_every_result_changing_option_changes_the_key(
     assert len(set(keys)) == len(keys)
     # options that do not change the result keep the key (so a rerun skips the experiment)
     assert key(batch_size=3, cleanup_after_eval=True, progress=True, name="other") == base
+    if mode != "ties":  # linear merges, ensembles and baselines take no lambda: it cannot change them
+        assert key(method_params={"lambda_": 0.5}) == base
     assert prepare(ExperimentSpec(mode, "de-DE", opts)).key != base
     # new model content under the same path: another key
     target_dir = next(models.glob("*_massive_k_af-ZA" if mode == "baseline" else "*_massive_k_nl-NL"))
@@ -368,13 +408,8 @@ def test_slurm_launcher_through_submitit_local_executor(
         "de-DE",
         "--modes",
         "ensemble_weighted_majority",
-        "--launcher",
-        "slurm",
-        "--slurm-cluster",
-        "local",
     )
-    assert sweep_cmd.run(argv) == 0
-    assert "1 succeeded" in capsys.readouterr().out
+    assert submitit_sweep(argv, SlurmOptions(cluster="local"))["success"] == 1
     assert perf(tmp_path, "ensemble_weighted_majority_de-DE_3src")["performance"][
         "accuracy"
     ] == pytest.approx(2 / 6)

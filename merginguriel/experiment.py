@@ -1,0 +1,113 @@
+"""The one program that runs a merge experiment, used by ``merge``, the sweep, iterative training, the demo
+and recipe selection:
+
+    statistics (data-aware methods only, cached) → merge (engine, streamed) → save (atomic folder)
+    → evaluate (the one evaluation path) → record (``merge_details.json``, then ``results.json`` last)
+
+``results.json`` is written last and atomically, so "finished" means "``results.json`` is there". A merged model
+is evaluated without the logits cache by default: it is new, and its logits would rarely be read again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from merginguriel.evaluation import evaluate_model
+from merginguriel.logits_cache import LogitsCache
+from merginguriel.massive_data import DataSelection
+from merginguriel.merge_statistics import compute_statistics
+from merginguriel.merging import MergePlan, execute_merge
+from merginguriel.outputs import OutputExistsError, write_json_atomic
+from merginguriel.runtime import Runtime
+
+SUMMARY_KEYS = ("mode", "method", "target", "sources", "key", "head_merge")
+
+
+@dataclass(frozen=True)
+class MergeOutputs:
+    """Where an experiment writes: the merged model folder and (optionally) its results folder."""
+
+    merged_dir: Path
+    results_dir: Path | None = None
+
+    @classmethod
+    def under(
+        cls, merged_root: str | os.PathLike, results_root: str | os.PathLike | None, name: str
+    ) -> MergeOutputs:
+        return cls(Path(merged_root) / name, Path(results_root) / name if results_root is not None else None)
+
+    def check_free(self, overwrite: bool) -> None:
+        """Refuse, before any work, to replace outputs that exist unless ``overwrite``."""
+        if overwrite:
+            return
+        for path in (self.merged_dir, self.results_dir):
+            if path is not None and path.exists():
+                raise OutputExistsError(f"{path} exists already. Pass --overwrite to replace it.")
+
+
+@dataclass
+class MergeOutcome:
+    details: dict[str, Any]
+    results: dict[str, Any] | None
+    outputs: MergeOutputs
+
+
+def remove_weights(merged_dir: Path) -> list[str]:
+    """Delete a merged model's weight files (details and config stay); the names removed."""
+    removed = []
+    for pattern in ("*.safetensors", "model.safetensors.index.json", "pytorch_model*.bin"):
+        for f in merged_dir.glob(pattern):
+            f.unlink()
+            removed.append(f.name)
+    return removed
+
+
+def run_merge_experiment(
+    plan: MergePlan,
+    outputs: MergeOutputs,
+    evaluation: DataSelection | None,
+    runtime: Runtime,
+    options: Mapping[str, Any],
+    *,
+    seed: int = 42,
+    overwrite: bool = False,
+    cache: LogitsCache | None = None,
+    experiment: Mapping[str, Any] | None = None,
+    cleanup_weights: bool = False,
+) -> MergeOutcome:
+    """Statistics → merge → save → evaluate on the target's ``evaluation`` selection → record.
+
+    ``evaluation=None`` only merges. ``experiment`` (a sweep's key block) is stored in ``results.json``;
+    ``cleanup_weights`` deletes the merged weights once evaluated.
+    """
+    outputs.check_free(overwrite)
+    statistics = compute_statistics(plan, runtime.device, runtime.progress)
+    details = execute_merge(
+        plan,
+        outputs.merged_dir,
+        options,
+        overwrite=overwrite,
+        device=runtime.device,
+        seed=seed,
+        statistics=statistics,
+        progress=runtime.progress,
+    )
+    if evaluation is None:
+        return MergeOutcome(details, None, outputs)
+    results = evaluate_model(outputs.merged_dir, evaluation.for_locale(plan.target), runtime, cache)
+    results["merge_details"] = {k: details[k] for k in SUMMARY_KEYS}
+    if outputs.results_dir is not None:
+        write_json_atomic(outputs.results_dir / "merge_details.json", details)
+        if cleanup_weights:
+            results["merge_details"]["weights_removed"] = remove_weights(outputs.merged_dir)
+        if experiment is not None:
+            results["experiment"] = dict(experiment)
+        write_json_atomic(outputs.results_dir / "results.json", results)
+    return MergeOutcome(details, results, outputs)
+
+
+__all__ = ["MergeOutcome", "MergeOutputs", "remove_weights", "run_merge_experiment"]
