@@ -205,6 +205,21 @@ def test_wudi_equals_adam_on_the_published_loss(shape, w, steps, lr):
         assert loss(out - base).item() < 0.7 * loss(init - base).item()
 
 
+def test_wudi_adam_is_torch_adam_bitwise():
+    from auto_merge_llm.methods.wudi import adam
+
+    a, x0 = 0.1 * _rand(7, 7, seed=1), _rand(5, 7, seed=2)
+    p = torch.nn.Parameter(x0.clone())
+    opt = torch.optim.Adam([p], lr=1e-2)
+    with torch.no_grad():
+        for _ in range(25):
+            p.grad = p @ a - 1.0
+            opt.step()
+    q = x0.clone()
+    adam(q, lambda m: m @ a - 1.0, 25, 1e-2)
+    assert torch.equal(p.detach(), q)
+
+
 def test_wudi_is_bitwise_reproducible_and_seed_free():
     base, xs = _models((12, 8), 3, seed=71)
     p = {"steps": 50, "lr": 1e-3}

@@ -17,6 +17,25 @@ def _check(params: Mapping[str, Any]) -> None:
         raise MergeError(f"method 'wudi': lr must be > 0, got {params['lr']}")
 
 
+def adam(param: torch.Tensor, grad_fn, steps: int, lr: float, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
+    """``steps`` in-place Adam updates of ``param`` (no weight decay, no AMSGrad): the arithmetic of
+    ``torch.optim.Adam``'s single-tensor path, without its per-step bookkeeping.
+
+    m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; θ ← θ − (lr / (1−β₁ᵗ)) · m / (√v / √(1−β₂ᵗ) + ε)."""
+    beta1, beta2 = betas
+    exp_avg = torch.zeros_like(param)
+    exp_avg_sq = torch.zeros_like(param)
+    denom = torch.empty_like(param)
+    for step in range(1, steps + 1):
+        grad = grad_fn(param)
+        exp_avg.lerp_(grad, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        bias_correction1 = 1 - beta1 ** float(step)
+        bias_correction2 = 1 - beta2 ** float(step)
+        torch.sqrt(exp_avg_sq, out=denom).div_(bias_correction2**0.5).add_(eps)
+        param.addcdiv_(exp_avg, denom, value=-(lr / bias_correction1))
+
+
 def wudi_solve(taus: list[torch.Tensor], steps: int, lr: float) -> torch.Tensor:
     """Minimise L(τ_m) = Σᵢ ‖(τ_m − τᵢ) τᵢᵀ‖²_F / ‖τᵢ‖²_F with ``steps`` Adam steps from τ_m = Σᵢ τᵢ.
 
@@ -25,24 +44,20 @@ def wudi_solve(taus: list[torch.Tensor], steps: int, lr: float) -> torch.Tensor:
     (out × in) · (in × out) of differentiating the loss by autograd (same gradient, exact arithmetic). Task
     vectors that are exactly zero contribute nothing to L and are skipped (their 0/0 term is undefined).
     """
-    init = torch.stack(taus).sum(dim=0)
+    merged = torch.stack(taus).sum(dim=0)
     nonzero = [(t, float(torch.linalg.vector_norm(t, dtype=torch.float64)) ** 2) for t in taus]
     nonzero = [(t, n2) for t, n2 in nonzero if n2 > 0]
     if not nonzero or steps == 0:
-        return init
-    a = torch.zeros(init.shape[1], init.shape[1], dtype=init.dtype, device=init.device)
-    b = torch.zeros_like(init)
+        return merged
+    a = torch.zeros(merged.shape[1], merged.shape[1], dtype=merged.dtype, device=merged.device)
+    b = torch.zeros_like(merged)
     for t, n2 in nonzero:
         g = (t.T @ t).div_(n2)
         a.add_(g)
         b.add_(t @ g)
-    merged = torch.nn.Parameter(init.clone())
-    optimizer = torch.optim.Adam([merged], lr=lr, weight_decay=0.0)
-    with torch.no_grad():
-        for _ in range(steps):
-            merged.grad = torch.addmm(b, merged, a, beta=-1.0).mul_(2.0)
-            optimizer.step()
-    return merged.detach()
+    grad = torch.empty_like(merged)
+    adam(merged, lambda m: torch.addmm(b, m, a, beta=-1.0, out=grad).mul_(2.0), steps, lr)
+    return merged
 
 
 @register_method(
