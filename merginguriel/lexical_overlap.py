@@ -109,9 +109,10 @@ def load_tokenizer(name: str | os.PathLike) -> Any:
     try:
         return AutoTokenizer.from_pretrained(str(name))
     except (OSError, ValueError) as exc:
+        reason = " ".join(str(exc).split()).rstrip(".")
         raise SimilarityError(
-            f"Could not load the tokenizer {name!r}: {exc}. Give --tokenizer a local model folder, or a hub id "
-            "that is in the local cache when running offline."
+            f"Could not load the tokenizer {name!r} ({reason}). Give --tokenizer a local model folder, or a hub "
+            "id that is in the local cache when running offline."
         ) from exc
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +155,7 @@ class SourceContext:
     learned_features: tuple[str, ...] = DEFAULT_LEARNED_FEATURES
     alpha: float = 1.0
     notes: list[str] = field(default_factory=list)
+    as_feature: bool = False  # building a feature of the learned ranker (changes only the notes)
 
 
 def build_source(spec: str | SourceSpec, locales: Sequence[str], ctx: SourceContext) -> pd.DataFrame:
@@ -169,9 +170,9 @@ def build_source(spec: str | SourceSpec, locales: Sequence[str], ctx: SourceCont
 
         result = urielplus_similarity(locales, spec.option or DEFAULT_DISTANCE, ctx.metric, ctx.unscored)
         if result.unscored:
-            ctx.notes.append(
-                describe_unscored(spec.label, result.unscored, result.filled, result.unscored_rule)
-            )
+            label = f"learned-ranker feature {spec.label}" if ctx.as_feature else spec.label
+            rule = "imputed" if ctx.as_feature else result.unscored_rule
+            ctx.notes.append(describe_unscored(label, result.unscored, result.filled, rule))
         return result.similarity
     if spec.name == "empirical":
         return empirical_similarity(_need_nxn(ctx, spec), locales)
@@ -196,7 +197,8 @@ def build_source(spec: str | SourceSpec, locales: Sequence[str], ctx: SourceCont
         raise SimilarityError(
             "The learned ranker's features cannot include 'learned' or 'empirical' (the latter is what it predicts)."
         )
-    features = {s.label: build_source(s, locales, ctx) for s in feature_specs}
+    as_features = replace(ctx, as_feature=True)  # shares ctx.notes
+    features = {s.label: build_source(s, locales, as_features) for s in feature_specs}
     return learned_similarity(empirical_similarity(nxn, locales), features, ctx.alpha).similarity
 
 
@@ -218,7 +220,9 @@ def describe_unscored(
     """One line naming the pairs a source could not score and what was done with them."""
     shown = ", ".join(f"{a}/{b}" for a, b in pairs[:limit])
     more = f" and {len(pairs) - limit} more" if len(pairs) > limit else ""
-    if rule == "fallback":
+    if rule == "imputed":
+        action = "the ranker sets such a cell to the feature's training mean"
+    elif rule == "fallback":
         action = f"{len(filled)} filled with the composite of the other URIEL+ types" + (
             f", {len(pairs) - len(filled)} left unscored" if len(filled) < len(pairs) else ""
         )

@@ -275,8 +275,9 @@ def plot_mean_spearman(summary: pd.DataFrame, path: str | os.PathLike) -> Path:
     low = np.nan_to_num(means - summary["ci_low"].to_numpy(dtype=float)[::-1])
     high = np.nan_to_num(summary["ci_high"].to_numpy(dtype=float)[::-1] - means)
     ax.barh(labels, means, xerr=[low, high], capsize=4, color=plt.get_cmap("tab10")(0))
-    for k, v in enumerate(means):
-        ax.text(v, k, f" {v:.3f}", va="center", fontsize=8)
+    for k, (v, h) in enumerate(zip(means, high)):
+        if not math.isnan(v):
+            ax.text(max(v + h, 0.0), k, f"  {v:.3f}", va="center", fontsize=8)
     ax.axvline(0.0, color="grey", linewidth=0.8)
     ax.set_xlabel("mean Spearman rho over targets (95% bootstrap interval)")
     ax.set_title("How well each similarity source predicts dev transfer")
@@ -292,7 +293,9 @@ def plot_scatter(
     names = list(similarities)
     cols = min(3, len(names))
     nrows = math.ceil(len(names) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.6 * nrows), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, cols, figsize=(4.2 * cols, 3.6 * nrows), squeeze=False, layout="constrained"
+    )
     for ax, name in zip(axes.flat, names):
         row = similarities[name].loc[target].drop(labels=[target], errors="ignore").reindex(transfer.columns)
         both = pd.concat([row.rename("s"), transfer.loc[target].rename("t")], axis=1).dropna()

@@ -76,3 +76,19 @@ def test_a_locale_without_tokens_is_a_clear_error(tokenizer):
         overlap_matrix({"de-DE": {1: 2}, "ja-JP": {}})
     with pytest.raises(SimilarityError, match="--overlap-weighting"):
         overlap_matrix({"de-DE": {1: 2}}, "jaccard")
+
+
+def test_command_on_the_builtin_corpus(tmp_path, tiny_base, capsys):
+    from merginguriel.commands.similarity import main
+    from merginguriel.similarity import load_matrix
+
+    out = tmp_path / "overlap.csv"
+    argv = ["--source", "overlap", "--dataset-name", "builtin", "--tokenizer", str(tiny_base)]
+    argv += ["--out-dense", str(out), "--out-sparse", str(tmp_path / "sp.csv"), "--out-plot", ""]
+    argv += ["--target", "es-ES", "--num-languages", "3", "--weighting", "softmax", "--temperature", "0.1"]
+    assert main(argv) == 0
+    sim = load_matrix(out)
+    assert len(sim) == 10  # the built-in corpus's locales
+    assert sim.equals(sim.T) and ((sim.to_numpy() >= 0) & (sim.to_numpy() <= 1)).all()
+    assert sim.loc["es-ES", "pt-PT"] > sim.loc["es-ES", "de-DE"]
+    assert "es-ES (softmax):" in capsys.readouterr().out
