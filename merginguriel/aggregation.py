@@ -327,6 +327,59 @@ class AggregateOutputs:
     summary: dict[str, Any]
 
 
+def _baseline_matrix(
+    evaluation_matrix: str | os.PathLike | None,
+    nxn_root: str | os.PathLike,
+    want: Mapping[str, Any] | None,
+    warnings: list[str],
+) -> tuple[Path | None, pd.DataFrame | None]:
+    """The NxN matrix the baselines come from: the one given, else the newest on the results' data."""
+    if evaluation_matrix:
+        matrix_path = Path(evaluation_matrix)
+        if not matrix_path.is_file():
+            raise FileNotFoundError(f"Evaluation matrix {matrix_path} not found.")
+        recorded = matrix_data(matrix_path)
+        if want is not None and recorded is not None and recorded != want:
+            warnings.append(
+                f"--evaluation-matrix {matrix_path} was computed on {recorded}, but the results on {want}: "
+                "its baselines are not on the same rows."
+            )
+    else:
+        matrix_path = find_latest_matrix(nxn_root, want)
+    if matrix_path is None:
+        warnings.append(
+            f"No NxN evaluation matrix on the results' data under {nxn_root}: baselines other than native "
+            "runs are empty. Run run_nxn_evaluation.py (same --dataset-name/--split/--max-samples) or pass "
+            "--evaluation-matrix."
+        )
+        return None, None
+    return matrix_path, read_matrix(matrix_path)
+
+
+def _filtered(
+    frame: pd.DataFrame, locales: Sequence[str] | None, types: Sequence[str] | None
+) -> pd.DataFrame:
+    if locales:
+        frame = frame[frame["locale"].isin(locales)]
+    if types:
+        frame = frame[frame["method"].isin(set(types)) | frame["mode"].isin(set(types))]
+    return frame.reset_index(drop=True)
+
+
+def _output_paths(output_dir: str | os.PathLike, stamp: str) -> dict[str, Path]:
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = {
+        "aggregated": "results_aggregated_{}.csv",
+        "comparison": "results_comparison_{}.csv",
+        "comprehensive": "results_comprehensive_{}.csv",
+        "summary": "results_summary_{}.json",
+        "win_analysis": "results_win_analysis_{}.json",
+        "report": "results_report_{}.md",
+    }
+    return {kind: out / name.format(stamp) for kind, name in names.items()}
+
+
 def aggregate(
     results_root: str | os.PathLike = "results",
     output_dir: str | os.PathLike = ".",
@@ -339,15 +392,7 @@ def aggregate(
     timestamp: str | None = None,
 ) -> AggregateOutputs:
     """Scan, join baselines, and write the six timestamped outputs; returns them and their paths."""
-    frame = scan_results(results_root, progress)
-    if locales:
-        frame = frame[frame["locale"].isin(locales)]
-    if experiment_types:
-        wanted = set(experiment_types)
-        frame = frame[frame["method"].isin(wanted) | frame["mode"].isin(wanted)]
-    frame = frame.reset_index(drop=True)
-    matrix_path: Path | None = None
-    matrix = None
+    frame = _filtered(scan_results(results_root, progress), locales, experiment_types)
     warnings: list[str] = []
     want, others = results_data(frame)
     if others:
@@ -356,50 +401,21 @@ def aggregate(
             "from a matrix on that data, which does not match them. Filter with --locales/--experiment-types "
             "or aggregate them separately."
         )
-    if baselines:
-        if evaluation_matrix:
-            matrix_path = Path(evaluation_matrix)
-            if not matrix_path.is_file():
-                raise FileNotFoundError(f"Evaluation matrix {matrix_path} not found.")
-            recorded = matrix_data(matrix_path)
-            if want is not None and recorded is not None and recorded != want:
-                warnings.append(
-                    f"--evaluation-matrix {matrix_path} was computed on {recorded}, but the results on {want}: "
-                    "its baselines are not on the same rows."
-                )
-        else:
-            matrix_path = find_latest_matrix(nxn_root, want)
-        if matrix_path is not None:
-            matrix = read_matrix(matrix_path)
-        else:
-            warnings.append(
-                f"No NxN evaluation matrix on the results' data under {nxn_root}: baselines other than native "
-                "runs are empty. Run run_nxn_evaluation.py (same --dataset-name/--split/--max-samples) or pass "
-                "--evaluation-matrix."
-            )
+    matrix_path, matrix = (
+        _baseline_matrix(evaluation_matrix, nxn_root, want, warnings) if baselines else (None, None)
+    )
     for text in warnings:
         logger.warning("%s", text)
     comprehensive = add_baselines(frame, matrix) if baselines else frame.copy()
     wins = win_analysis(comprehensive) if baselines else {}
     missing = missing_experiments(frame, results_root, locales, experiment_types)
-    per_method = (
-        method_summary(comprehensive, wins)
-        if baselines
-        else (frame.groupby("method")["accuracy"].agg(["count", "mean"]).reset_index())
-    )
+    if baselines:
+        per_method = method_summary(comprehensive, wins)
+    else:
+        per_method = frame.groupby("method")["accuracy"].agg(["count", "mean"]).reset_index()
     stamp = timestamp or time.strftime("%Y%m%d_%H%M%S")
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "aggregated": out / f"results_aggregated_{stamp}.csv",
-        "comparison": out / f"results_comparison_{stamp}.csv",
-        "comprehensive": out / f"results_comprehensive_{stamp}.csv",
-        "summary": out / f"results_summary_{stamp}.json",
-        "win_analysis": out / f"results_win_analysis_{stamp}.json",
-        "report": out / f"results_report_{stamp}.md",
-    }
-    raw = frame.drop(columns=["mtime"])
-    write_text_atomic(paths["aggregated"], raw.to_csv(index=False))
+    paths = _output_paths(output_dir, stamp)
+    write_text_atomic(paths["aggregated"], frame.drop(columns=["mtime"]).to_csv(index=False))
     comparison = comparison_table(comprehensive) if len(comprehensive) else pd.DataFrame()
     write_text_atomic(paths["comparison"], comparison.to_csv())
     write_text_atomic(paths["comprehensive"], comprehensive.drop(columns=["mtime"]).to_csv(index=False))

@@ -12,53 +12,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("demo", "run_demo.py", "Offline end-to-end demo on the built-in corpus."),
     "similarity": ("similarity", "generate_sparse_similarity_unified.py", "Build URIEL similarity matrices."),
     "train": ("train", "training_bert.py", "Fine-tune an intent classifier on one or more locales."),
-    "train-lolo": (
-        "train_multilang",
-        "run_multilang_training.py",
-        "Train leave-one-language-out / all-language models.",
-    ),
-    "fill-missing": (
-        "train_missing",
-        "train_missing_models.py",
-        "Train the per-locale models missing from the models folder.",
-    ),
-    "copy-models": (
-        "copy_models",
-        "copy_models_to_haryos.py",
-        "Copy finished training runs into the models folder.",
-    ),
-    "iterative": (
-        "iterative",
-        "run_iterative_training.py",
-        "Train sources with periodic merging for a target.",
-    ),
-    "snapshot-avg": (
-        "snapshot_average",
-        "run_snapshot_averaging.py",
-        "Accumulative snapshot averaging (One-For-All).",
-    ),
+    "train-lolo": ("train_multilang", "run_multilang_training.py", "Train leave-one-language-out / all-language models."),
+    "fill-missing": ("train_missing", "train_missing_models.py", "Train the per-locale models missing from the models folder."),
+    "copy-models": ("copy_models", "copy_models_to_haryos.py", "Copy finished training runs into the models folder."),
+    "iterative": ("iterative", "run_iterative_training.py", "Train sources with periodic merging for a target."),
+    "snapshot-avg": ("snapshot_average", "run_snapshot_averaging.py", "Accumulative snapshot averaging (One-For-All)."),
     "fusion": ("fusion", "train_fusion_model.py", "Train / evaluate an expert-fusion model."),
-    "merge": (
-        "merge",
-        "run_merging_pipeline_refactored.py",
-        "Merge source models for a target and evaluate.",
-    ),
+    "merge": ("merge", "run_merging_pipeline_refactored.py", "Merge source models for a target and evaluate."),
     "evaluate": ("evaluate", "evaluate_specific_model.py", "Evaluate one model on a locale."),
-    "ensemble": (
-        "ensemble",
-        "uriel_ensemble_inference.py",
-        "Ensemble source models' predictions for a target.",
-    ),
+    "ensemble": ("ensemble", "uriel_ensemble_inference.py", "Ensemble source models' predictions for a target."),
     "nxn": ("nxn", "run_nxn_evaluation.py", "Evaluate every model on every locale (NxN matrix)."),
-    "transfer-report": (
-        "transfer_report",
-        "run_transfer_report.py",
-        "Score similarity sources by how well they predict dev transfer.",
-    ),
+    "transfer-report": ("transfer_report", "run_transfer_report.py", "Score similarity sources by how well they predict dev transfer."),
     "sweep": ("sweep", "run_large_scale_experiment.py", "Sweep locales x modes with resume."),
     "aggregate": ("aggregate", "aggregate_results.py", "Aggregate results, baselines and win rates."),
     "plot": ("plot", "../plot_results.py", "Plot aggregated results."),
-}
+}  # fmt: skip
 
 
 def usage() -> str:

@@ -40,22 +40,25 @@ CACHE_FORMAT = 1
 DEFAULT_CACHE_DIR = "logits_cache"
 
 
-def cache_key(model_fp: str, selection: DataSelection, data_fp: str) -> str:
-    """sha256 (first 24 hex digits) of the model fingerprint, the data selection and the rows' digest."""
+def selection_fields(selection: DataSelection) -> dict[str, Any]:
+    """The data-selection part of a cache key and of an entry's metadata (``sample_seed`` only when set)."""
     sel = selection.normalized()
     fields = {
-        "format": CACHE_FORMAT,
-        "model": model_fp,
         "dataset_name": sel.dataset_name,
         "locale": sel.locale,
         "split": sel.split,
         "text_column": sel.text_column,
         "max_samples": sel.max_samples,
         "max_seq_length": sel.max_seq_length,
-        "data": data_fp,
     }
     if sel.sample_seed is not None:
         fields["sample_seed"] = sel.sample_seed
+    return fields
+
+
+def cache_key(model_fp: str, selection: DataSelection, data_fp: str) -> str:
+    """sha256 (first 24 hex digits) of the model fingerprint, the data selection and the rows' digest."""
+    fields = {"format": CACHE_FORMAT, "model": model_fp, **selection_fields(selection), "data": data_fp}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -145,17 +148,10 @@ class LogitsCache:
 
 
 def _entry_meta(model_dir: str | os.PathLike, model_fp: str | None, split: LoadedSplit) -> dict[str, Any]:
-    sel = split.selection
     return {
         "model_path": str(model_dir),
         "model_fingerprint": model_fp,
-        "dataset_name": sel.dataset_name,
-        "locale": sel.locale,
-        "split": sel.split,
-        "text_column": sel.text_column,
-        "max_samples": sel.max_samples,
-        "max_seq_length": sel.max_seq_length,
-        "sample_seed": sel.sample_seed,
+        **selection_fields(split.selection),
         "data_fingerprint": split.digest,
         "num_rows": len(split.texts),
     }

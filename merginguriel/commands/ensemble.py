@@ -5,21 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from merginguriel.cli_options import (
-    add_cache_args,
-    add_data_args,
-    add_deprecated,
-    add_model_args,
-    add_output_args,
-    add_runtime_args,
-    add_similarity_args,
-    add_source_args,
-    data_selection,
-    run_main,
-    runtime,
-    setup_logging,
-    source_selection,
-)
+from merginguriel import cli_options as opts
+from merginguriel.cli_options import run_main, setup_logging
 from merginguriel.ensemble import VOTING_METHODS, EnsembleRequest, run_ensemble
 from merginguriel.metrics import performance_line
 
@@ -37,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLE,
     )
     p.add_argument("--target-lang", dest="target", required=True, help="Target locale, e.g. af-ZA.")
-    add_deprecated(p, "--target", "--target-lang", "target")
+    opts.add_deprecated(p, "--target", "--target-lang", "target")
     p.add_argument(
         "--voting-method",
         dest="voting_methods",
@@ -46,13 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[*VOTING_METHODS, "all"],
         help=VOTING_HELP,
     )
-    add_source_args(p)
-    add_similarity_args(p, num_languages=5)
-    add_model_args(p)
-    add_data_args(p, split="test", max_samples=True)
-    add_cache_args(p)
-    add_output_args(p, results=True)
-    add_runtime_args(p)
+    opts.add_source_args(p)
+    opts.add_similarity_args(p, num_languages=5)
+    opts.add_model_args(p)
+    opts.add_data_args(p, split="test", max_samples=True)
+    opts.add_cache_args(p)
+    opts.add_output_args(p, results=True)
+    opts.add_runtime_args(p)
     return p
 
 
@@ -65,9 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     request = EnsembleRequest(
         target=args.target,
         voting_methods=methods,
-        sources=source_selection(args),
-        data=data_selection(args),
-        runtime=runtime(args, progress=True),
+        sources=opts.source_selection(args),
+        data=opts.data_selection(args),
+        runtime=opts.runtime(args, progress=True),
         cache_dir=None if args.no_cache else args.logits_cache,
         results_root=args.results_root,
         overwrite=args.overwrite,

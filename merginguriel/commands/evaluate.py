@@ -6,17 +6,8 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from merginguriel.cli_options import (
-    add_cache_args,
-    add_data_args,
-    add_deprecated,
-    add_runtime_args,
-    data_selection,
-    logits_cache,
-    run_main,
-    runtime,
-    setup_logging,
-)
+from merginguriel import cli_options as opts
+from merginguriel.cli_options import run_main, setup_logging
 from merginguriel.evaluation import evaluate_model
 from merginguriel.locales import validate_locale
 from merginguriel.metrics import performance_line
@@ -37,9 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model-path", dest="model_path", required=True, help="Model folder (or hub id) to evaluate."
     )
-    add_deprecated(p, "--base-model", "--model-path", "model_path")
+    opts.add_deprecated(p, "--base-model", "--model-path", "model_path")
     p.add_argument("--locale", dest="locale", required=True, help="Locale to evaluate on, e.g. af-ZA.")
-    add_deprecated(p, "--target-lang", "--locale", "locale")
+    opts.add_deprecated(p, "--target-lang", "--locale", "locale")
     p.add_argument(
         "--results-root", default="results", help="Parent of the results folder (default ./results)."
     )
@@ -47,9 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-name", help="Results folder name (default eval_{model folder}_{locale}_{split})."
     )
     p.add_argument("--overwrite", action="store_true", help="Replace an existing results.json.")
-    add_data_args(p, split="test", max_samples=True)
-    add_cache_args(p, on_by_default=False)
-    add_runtime_args(p)
+    opts.add_data_args(p, split="test", max_samples=True)
+    opts.add_cache_args(p, on_by_default=False)
+    opts.add_runtime_args(p)
     return p
 
 
@@ -66,7 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if out.exists() and not args.overwrite:
         raise OutputExistsError(f"{out} exists already. Pass --overwrite to replace it.")
     results = evaluate_model(
-        args.model_path, data_selection(args, locale), runtime(args, progress=True), logits_cache(args)
+        args.model_path,
+        opts.data_selection(args, locale),
+        opts.runtime(args, progress=True),
+        opts.logits_cache(args),
     )
     write_json_atomic(out, results)
     print(f"{locale} {args.dataset_split}: {performance_line(results['performance'])}")

@@ -5,26 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from merginguriel import cli_options as opts
 from merginguriel.catalogue import check_mode, engine_method, merge_modes, needs_statistics, resolve_preset
-from merginguriel.cli_options import (
-    add_data_args,
-    add_deprecated,
-    add_method_args,
-    add_model_args,
-    add_output_args,
-    add_preset_args,
-    add_runtime_args,
-    add_similarity_args,
-    add_source_args,
-    add_statistics_args,
-    data_selection,
-    method_params,
-    run_main,
-    runtime,
-    setup_logging,
-    source_selection,
-    statistics_options,
-)
+from merginguriel.cli_options import run_main, setup_logging
 from merginguriel.experiment import MergeOutputs, run_merge_experiment
 from merginguriel.merging import MergeRequest, plan_merge
 from merginguriel.metrics import performance_line
@@ -44,23 +27,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--mode", default="similarity", help="Merge mode (see --list-modes).")
     p.add_argument("--target-lang", dest="target", help="Target locale, e.g. af-ZA.")
-    add_deprecated(p, "--target", "--target-lang", "target")
+    opts.add_deprecated(p, "--target", "--target-lang", "target")
     p.add_argument(
         "--list-modes", action="store_true", help="List merge modes with one-line descriptions and exit."
     )
-    add_source_args(p)
-    add_preset_args(p)
+    opts.add_source_args(p)
+    opts.add_preset_args(p)
     p.add_argument(
         "--output-name", help="Merged model folder name (default {mode}_merge_{target}_{N}merged)."
     )
     p.add_argument("--no-eval", action="store_true", help="Only merge; skip the evaluation on the target.")
-    add_similarity_args(p, num_languages=5)
-    add_model_args(p)
-    add_data_args(p, split="test", max_samples=True)
-    add_statistics_args(p)
-    add_output_args(p, merged=True, results=True)
-    add_runtime_args(p)
-    add_method_args(p)
+    opts.add_similarity_args(p, num_languages=5)
+    opts.add_model_args(p)
+    opts.add_data_args(p, split="test", max_samples=True)
+    opts.add_statistics_args(p)
+    opts.add_output_args(p, merged=True, results=True)
+    opts.add_runtime_args(p)
+    opts.add_method_args(p)
     return p
 
 
@@ -72,10 +55,10 @@ def request_from_args(args: argparse.Namespace) -> MergeRequest:
     return MergeRequest(
         mode=args.mode,
         target=args.target,
-        sources=source_selection(args, preset["preweight"]),
-        method_params=method_params(args).for_mode(args.mode, strict=True),
+        sources=opts.source_selection(args, preset["preweight"]),
+        method_params=opts.method_params(args).for_mode(args.mode, strict=True),
         head_merge=args.head_merge,
-        statistics=statistics_options(args, preset["fisher_data"], args.batch_size)
+        statistics=opts.statistics_options(args, preset["fisher_data"], args.batch_size)
         if needs_statistics(method)
         else None,
         seed=args.seed,
@@ -92,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.target:
         parser.error("--target-lang is required (e.g. --target-lang af-ZA)")
-    run = runtime(args, progress=True)
+    run = opts.runtime(args, progress=True)
     plan = plan_merge(request_from_args(args))
     name = check_output_name(args.output_name) if args.output_name else plan.name
     outputs = MergeOutputs.under(args.merged_models_root, None if args.no_eval else args.results_root, name)
@@ -102,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {s.locale:<7} weight {s.weight:.4f}  {s.path}")
     for note in plan.notes:
         print(f"  note: {note}")
-    evaluation = None if args.no_eval else data_selection(args)
+    evaluation = None if args.no_eval else opts.data_selection(args)
     outcome = run_merge_experiment(
         plan, outputs, evaluation, run, vars(args), seed=args.seed, overwrite=args.overwrite
     )

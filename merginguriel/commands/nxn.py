@@ -6,17 +6,8 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from merginguriel.cli_options import (
-    add_cache_args,
-    add_data_args,
-    add_model_args,
-    add_runtime_args,
-    data_selection,
-    logits_cache,
-    run_main,
-    runtime,
-    setup_logging,
-)
+from merginguriel import cli_options as opts
+from merginguriel.cli_options import run_main, setup_logging
 from merginguriel.locales import parse_locales
 from merginguriel.model_paths import discover_models
 from merginguriel.nxn import MATRIX_FILE, NxNConfig, NxNError, latest_run_dir, new_run_dir, run_nxn
@@ -49,11 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Fill only the missing cells of an earlier run: its folder, or no value for the latest one.",
     )
     p.add_argument("--no-heatmap", action="store_true", help="Skip the heatmap PNG.")
-    add_model_args(p)
+    opts.add_model_args(p)
     p.set_defaults(base_model=None)  # NxN: every model under the root unless --base-model narrows it
-    add_data_args(p, split="test", max_samples=True)
-    add_cache_args(p)
-    add_runtime_args(p, progress=True)
+    opts.add_data_args(p, split="test", max_samples=True)
+    opts.add_cache_args(p)
+    opts.add_runtime_args(p, progress=True)
     return p
 
 
@@ -79,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         rows = wanted
     cols = parse_locales(args.eval_locales) if args.eval_locales else list(rows)
-    config = NxNConfig(data_selection(args), runtime(args))
+    config = NxNConfig(opts.data_selection(args), opts.runtime(args))
     if args.resume:
         # "latest" = the latest run on the same data (a validation matrix is not resumed as a test one)
         if args.resume == "latest":
@@ -91,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise NxNError(f"Nothing to resume: no {MATRIX_FILE} in {where}.")
     else:
         out = new_run_dir(args.output_root)
-    cache = logits_cache(args)
+    cache = opts.logits_cache(args)
     run = run_nxn(
         {loc: found[loc] for loc in rows},
         cols,

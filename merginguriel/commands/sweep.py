@@ -6,26 +6,9 @@ import argparse
 import difflib
 from collections.abc import Sequence
 
+from merginguriel import cli_options as opts
 from merginguriel.catalogue import CatalogueError, MethodParams, resolve_preset, sweep_modes
-from merginguriel.cli_options import (
-    add_cache_args,
-    add_data_args,
-    add_method_args,
-    add_model_args,
-    add_output_args,
-    add_preset_args,
-    add_runtime_args,
-    add_similarity_args,
-    add_source_args,
-    add_statistics_args,
-    data_selection,
-    method_params,
-    run_main,
-    runtime,
-    setup_logging,
-    source_selection,
-    statistics_options,
-)
+from merginguriel.cli_options import run_main, setup_logging
 from merginguriel.locales import parse_locales
 from merginguriel.model_paths import discover_models
 from merginguriel.outputs import write_json_atomic
@@ -73,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sweep-name", default="sweep", help="Names the state folder {results_root}/sweep_{name}."
     )
     p.add_argument("--dry-run", action="store_true", help="Print the experiments and exit.")
-    add_preset_args(p)
+    opts.add_preset_args(p)
     p.add_argument(
         "--cleanup-after-eval",
         action="store_true",
@@ -95,15 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument(
         "--slurm-array-parallelism", type=int, default=64, help="Array tasks running at once."
     )
-    add_source_args(p)
-    add_similarity_args(p, num_languages=5)
-    add_model_args(p)
-    add_data_args(p, split="test", max_samples=True)
-    add_statistics_args(p, cache_default=None)
-    add_cache_args(p)
-    add_output_args(p, merged=True, results=True)
-    add_runtime_args(p, progress=True)
-    add_method_args(p)
+    opts.add_source_args(p)
+    opts.add_similarity_args(p, num_languages=5)
+    opts.add_model_args(p)
+    opts.add_data_args(p, split="test", max_samples=True)
+    opts.add_statistics_args(p, cache_default=None)
+    opts.add_cache_args(p)
+    opts.add_output_args(p, merged=True, results=True)
+    opts.add_runtime_args(p, progress=True)
+    opts.add_method_args(p)
     return p
 
 
@@ -127,14 +110,14 @@ def _check_modes(modes: Sequence[str]) -> list[str]:
 def options_from_args(args: argparse.Namespace, modes: Sequence[str]) -> SweepOptions:
     """The sweep options of the parsed flags (preset applied, method parameters checked against the modes)."""
     preset = resolve_preset(args.preset, args.fisher_data, args.preweight)
-    params: MethodParams = method_params(args)
+    params: MethodParams = opts.method_params(args)
     params.check_sweep(modes)
     return SweepOptions(
         name=args.sweep_name,
-        sources=source_selection(args, preset["preweight"]),
-        data=data_selection(args),
-        runtime=runtime(args, progress=False),
-        statistics=statistics_options(args, preset["fisher_data"], args.batch_size),
+        sources=opts.source_selection(args, preset["preweight"]),
+        data=opts.data_selection(args),
+        runtime=opts.runtime(args, progress=False),
+        statistics=opts.statistics_options(args, preset["fisher_data"], args.batch_size),
         method_params=params,
         head_merge=args.head_merge,
         preset=args.preset,
