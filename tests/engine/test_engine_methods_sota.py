@@ -239,14 +239,14 @@ def _sha_seed(*parts):
     return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
 
 
-def _della_keep_ref(t, density, eps):
-    """Row by row: rank by |τ| ascending (stable), q = density − ε + 2ε·rank/(n−1)."""
+def _della_keep_ref(t, density, window):
+    """Row by row: rank by |τ| ascending (stable), drop p = (1 − density) + ε/2 − ε·rank/(n−1), q = 1 − p."""
     rows = t.reshape(t.shape[0], -1).numpy() if t.dim() > 1 else t.reshape(1, -1).numpy()
     q = np.zeros_like(rows, dtype=np.float64)
     n = rows.shape[1]
     for i, row in enumerate(rows):
         for rank, j in enumerate(np.argsort(np.abs(row), kind="stable")):
-            q[i, j] = density - eps + 2 * eps * rank / (n - 1)
+            q[i, j] = 1.0 - ((1.0 - density) + window / 2 - window * rank / (n - 1))
     return q.reshape(t.shape)
 
 
@@ -267,12 +267,12 @@ def _disjoint_ref(taus, w):
 def test_della_formula(shape, combine):
     base, xs = _models(shape, 3, seed=81)
     w = [0.5, 0.3, 0.2]
-    p = {"density": 0.6, "epsilon": 0.2, "lambda_": 1.1, "della_combine": combine}
+    p = {"density": 0.6, "window_size": 0.4, "lambda_": 1.1, "della_combine": combine}
     out = merge_tensors("della", xs, w, base=base, method_params=p, name="layer.dense.weight", seed=5)
     sparse = []
     for i, x in enumerate(xs):
         tau = x - base
-        q = _della_keep_ref(tau, 0.6, 0.2)
+        q = _della_keep_ref(tau, 0.6, 0.4)
         g = torch.Generator().manual_seed(_sha_seed("della", 5, "layer.dense.weight", i))
         keep = torch.rand(shape, generator=g).numpy() < q.astype(np.float32)
         sparse.append(np.where(keep, tau.double().numpy() / q, 0.0))
@@ -285,13 +285,13 @@ def test_della_formula(shape, combine):
 def test_della_keep_rate_follows_magnitude_rank_and_reproducibility():
     base = torch.zeros(400, 50)
     x = _rand(400, 50, seed=3)
-    p = {"density": 0.5, "epsilon": 0.4}
+    p = {"density": 0.5, "window_size": 0.8}
     out = merge_tensors("della", [x], [1], base=base, method_params=p, name="w", seed=2)
     ranks = torch.argsort(torch.argsort(x.abs(), dim=1, stable=True), dim=1)
     kept = out != 0
     low, high = kept[ranks < 10].float().mean().item(), kept[ranks >= 40].float().mean().item()
     assert 0.10 < low < 0.20 and 0.80 < high < 0.90  # q from 0.1 (smallest) to 0.9 (largest)
-    torch.testing.assert_close(out[kept] * _torch_keep(x, 0.5, 0.4)[kept], x[kept])  # rescaled by 1/q
+    torch.testing.assert_close(out[kept] * _torch_keep(x, 0.5, 0.8)[kept], x[kept])  # rescaled by 1/q
     again = merge_tensors("della", [x], [1], base=base, method_params=p, name="w", seed=2)
     assert torch.equal(out, again)
     assert not torch.equal(
@@ -306,14 +306,16 @@ def test_della_keep_rate_follows_magnitude_rank_and_reproducibility():
     b = merge_tensors("della", xs[::-1], [3, 2, 1], base=base3, name="w", seed=4, model_indices=[2, 1, 0])
     torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
     # nothing dropped (density 1, ε 0): TIES without trimming
-    full = merge_tensors("della", xs, [1, 2, 3], base=base3, method_params={"density": 1.0, "epsilon": 0.0})
+    full = merge_tensors(
+        "della", xs, [1, 2, 3], base=base3, method_params={"density": 1.0, "window_size": 0.0}
+    )
     torch.testing.assert_close(
         full, merge_tensors("ties", xs, [1, 2, 3], base=base3, method_params={"density": 1.0})
     )
 
 
-def _torch_keep(x, density, eps):
-    return torch.from_numpy(_della_keep_ref(x, density, eps)).float()
+def _torch_keep(x, density, window):
+    return torch.from_numpy(_della_keep_ref(x, density, window)).float()
 
 
 # ---------------------------------------------------------------- SCE
@@ -472,8 +474,8 @@ def test_bitwise_reproducible_from_seed(method):
         ("wudi", {"lr": 0.0}, "lr must be > 0"),
         ("wudi", {"steps": -1}, "below the minimum"),
         ("wudi", {"other_tensors": "zero"}, "must be one of"),
-        ("della", {"density": 0.05, "epsilon": 0.1}, r"density ± epsilon must lie in \(0, 1\]"),
-        ("della", {"density": 0.95, "epsilon": 0.1}, r"density ± epsilon must lie in \(0, 1\]"),
+        ("della", {"density": 0.05, "window_size": 0.2}, r"density ± window_size/2 must lie in \(0, 1\]"),
+        ("della", {"density": 0.95, "window_size": 0.2}, r"density ± window_size/2 must lie in \(0, 1\]"),
         ("sce", {"select_topk": 2.0}, "above the maximum"),
         ("karcher", {"max_iter": 2.5}, "must be int"),
         ("multislerp", {"eps": -1.0}, "below the minimum"),

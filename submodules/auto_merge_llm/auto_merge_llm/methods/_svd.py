@@ -56,12 +56,18 @@ def scaled_task_vectors(ctx: TensorContext) -> list[torch.Tensor]:
     return [(x - ctx.base).mul_(w / mean_w) for w, x in kept]
 
 
+def model_sum(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Σᵢ tᵢ added in model order, one addition per model (``stack(...).sum(dim=0)`` changes its summation
+    order with the thread count and vector width, so only this order gives the same bits everywhere)."""
+    out = tensors[0].clone()
+    for t in tensors[1:]:
+        out.add_(t)
+    return out
+
+
 def mean_task_vector(scaled: Sequence[torch.Tensor]) -> torch.Tensor:
     """(1/T) Σᵢ sᵢ τᵢ = Σᵢ w̄ᵢ τᵢ: the weighted mean task vector (the non-matrix rule of the SVD methods)."""
-    out = torch.zeros_like(scaled[0])
-    for t in scaled:
-        out.add_(t)
-    return out.div_(len(scaled))
+    return model_sum(scaled).div_(len(scaled))
 
 
 def polar(a: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..registry import TensorContext, register_method
-from ._svd import is_matrix_param, mean_task_vector, polar, scaled_task_vectors
+from ._svd import is_matrix_param, mean_task_vector, model_sum, polar, scaled_task_vectors
 
 
 @register_method(
@@ -26,8 +26,8 @@ def iso_c(ctx: TensorContext, *, alpha: float = 1.0) -> torch.Tensor:
     1-D tensors, embeddings (see :mod:`._svd`) and ≥3-D tensors: θ = θ₀ + α Σᵢ w̄ᵢ τᵢ (the mean task vector,
     as the reference code), no SVD.
 
-    α: the paper selects it on held-out validation data (no fixed published value); the default 1.0 is
-    fusion_bench's. (The Iso-C copy in the TSV repository averages instead of summing, which divides σ̄ by T;
+    α: the authors' code selects it on validation splits (a grid of 31 values; there is no fixed published
+    value); the default 1.0 is fusion_bench's. (The Iso-C copy in the TSV repository averages instead of summing, which divides σ̄ by T;
     the paper and the authors' code sum.) U Vᵀ is the polar factor of Δ, so the result does not depend on the
     SVD's sign convention; it is unique when Δ has full rank (with a rank-deficient Δ the directions given σ̄
     in its null space are those LAPACK returns). One model (T = 1) is *not* returned unchanged: its spectrum is
@@ -37,8 +37,7 @@ def iso_c(ctx: TensorContext, *, alpha: float = 1.0) -> torch.Tensor:
     taus = scaled_task_vectors(ctx)
     if not is_matrix_param(ctx.name, ctx.base):
         return ctx.base + alpha * mean_task_vector(taus)
-    delta = torch.stack(taus).sum(dim=0)
-    u, s, vh = torch.linalg.svd(delta, full_matrices=False)
+    u, s, vh = torch.linalg.svd(model_sum(taus), full_matrices=False)
     return ctx.base + (alpha * s.mean()) * (u @ vh)
 
 
@@ -76,7 +75,7 @@ def iso_cts(ctx: TensorContext, *, alpha: float = 1.0, common_space_fraction: fl
     1-D tensors, embeddings (see :mod:`._svd`) and ≥3-D tensors: θ = θ₀ + α Σᵢ w̄ᵢ τᵢ, no SVD.
 
     Defaults: ``common_space_fraction`` = 0.8 as in the authors' config and README; α = 1.0
-    (fusion_bench's default — the paper selects α on validation data). The reference concatenates the task
+    (fusion_bench's default — the authors select α on validation data). The reference concatenates the task
     blocks first and the common block last; the order does not matter (a common column permutation of U* and
     V* cancels in U⊥ V⊥ᵀ, and σ̄ is one number). ``common_space_fraction`` = 1 gives k = r, d = 0: Iso-C. With
     one model, U* holds all r singular vectors of τ and the result is Iso-C of that model.
@@ -88,7 +87,7 @@ def iso_cts(ctx: TensorContext, *, alpha: float = 1.0, common_space_fraction: fl
         return ctx.base + alpha * mean_task_vector(taus)
     r = min(ctx.base.shape)
     k, d = cts_split(r, len(taus), common_space_fraction)
-    u, s, vh = torch.linalg.svd(torch.stack(taus).sum(dim=0), full_matrices=False)
+    u, s, vh = torch.linalg.svd(model_sum(taus), full_matrices=False)
     u_k = u[:, :k]
     us, ss, vhs = [u_k], [s[:k]], [vh[:k]]
     if d > 0:

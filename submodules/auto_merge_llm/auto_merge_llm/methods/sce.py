@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..registry import TensorContext, register_method
+from ._svd import model_sum
 
 
 def top_variance_mask(variance: torch.Tensor, select_topk: float) -> torch.Tensor:
@@ -30,7 +31,7 @@ def top_variance_mask(variance: torch.Tensor, select_topk: float) -> torch.Tenso
 )
 def sce(ctx: TensorContext, *, select_topk: float = 1.0, lambda_: float = 1.0) -> torch.Tensor:
     """SCE (Wan, Zhong, Yang, Chen & Quan, "FuseChat: Knowledge Fusion of Chat Models", arXiv:2408.07990,
-    2024, §3.3; reference code: mergekit ``merge_methods/sce.py``, contributed by the FuseChat authors).
+    2024; reference code: mergekit ``merge_methods/sce.py``, which follows the FuseChat description).
 
     Per tensor, with task vectors τᵢ = θᵢ − θ₀ of the T models with wᵢ > 0:
       1. Select: v = Var_i(τᵢ) entrywise (population variance over the models); keep, in every τᵢ, the
@@ -43,7 +44,7 @@ def sce(ctx: TensorContext, *, select_topk: float = 1.0, lambda_: float = 1.0) -
 
     Weights: the paper and mergekit use no per-model weights (ηᵢ ∝ ‖τ̂ᵢ‖²); here ηᵢ is multiplied by wᵢ, so
     equal weights reproduce them exactly, and a model with wᵢ = 0 is left out entirely. The sign vote is the
-    plain sum, as published, and exact ties count as +1 (mergekit). λ (default 1, not in the paper) scales the
+    unweighted sum and exact ties count as +1, as in mergekit. λ (default 1, not in the paper) scales the
     merged task vector like the other task-vector methods. ``select_topk`` defaults to 1.0 (mergekit's
     default: no selection). Equal variances at the selection cut-off are taken lowest index first, so the mask
     is the same on every device (mergekit uses ``topk``, which breaks such ties arbitrarily).
@@ -52,15 +53,18 @@ def sce(ctx: TensorContext, *, select_topk: float = 1.0, lambda_: float = 1.0) -
     kept = [(float(w), x - ctx.base) for w, x in zip(ctx.weights, ctx.tensors) if w > 0]
     stack = torch.stack([t for _, t in kept])
     if select_topk < 1.0 and len(kept) > 1:
-        stack = stack * top_variance_mask(stack.var(dim=0, unbiased=False), select_topk)
+        mean = model_sum(list(stack)).div_(len(kept))
+        variance = model_sum([(t - mean).square_() for t in stack]).div_(len(kept))
+        stack = stack * top_variance_mask(variance, select_topk)
     energy = [
         w * float(torch.linalg.vector_norm(t, dtype=torch.float64)) ** 2 for (w, _), t in zip(kept, stack)
     ]
     total = sum(energy)
     eta = [e / total for e in energy] if total > 0 else [w / sum(w for w, _ in kept) for w, _ in kept]
-    eta_t = torch.tensor(eta, dtype=stack.dtype, device=stack.device).view(-1, *([1] * ctx.base.dim()))
-    majority = torch.where(stack.sum(dim=0) >= 0, 1.0, -1.0).to(stack.dtype)
-    survive = (torch.sign(stack) == majority.unsqueeze(0)).to(stack.dtype) * eta_t
-    num = (stack * survive).sum(dim=0)
-    den = survive.sum(dim=0)
+    majority = torch.where(model_sum(list(stack)) >= 0, 1.0, -1.0).to(stack.dtype)
+    num, den = torch.zeros_like(ctx.base), torch.zeros_like(ctx.base)
+    for e, t in zip(eta, stack):  # model order (see model_sum)
+        survive = (torch.sign(t) == majority).to(t.dtype) * e
+        num.add_(t * survive)
+        den.add_(survive)
     return ctx.base + lambda_ * torch.where(den > 0, num / den.clamp_min(torch.finfo(num.dtype).tiny), 0.0)

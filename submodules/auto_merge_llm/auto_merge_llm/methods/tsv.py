@@ -29,7 +29,7 @@ def tsv(ctx: TensorContext, *, alpha: float = 1.0) -> torch.Tensor:
     as the reference code does for every non-matrix tensor), no SVD.
 
     Conventions: rank per task k = ⌊r/T⌋ (the reference's ``int(r · 1/T)``, identical for all r, T); α = 1.0
-    as in the paper and fusion_bench's default (no coefficient search). The reference writes the blocks into
+    (fusion_bench's default; TSV-M is meant to need no coefficient search). The reference writes the blocks into
     r-column buffers whose last r − Tk columns stay zero; dropping those columns gives the same product (the
     zero columns only meet zero singular values) and is what is computed here. Triplets whose singular value is
     exactly 0 (a task vector that is zero on this matrix) are left out, because their singular vectors are

@@ -9,7 +9,7 @@ import torch
 
 from ..errors import MergeError
 from ..registry import TensorContext, register_method
-from ._svd import is_matrix_param, mean_task_vector, scaled_task_vectors
+from ._svd import is_matrix_param, mean_task_vector, model_sum, scaled_task_vectors
 
 
 def _check(params: Mapping[str, Any]) -> None:
@@ -44,7 +44,7 @@ def wudi_solve(taus: list[torch.Tensor], steps: int, lr: float) -> torch.Tensor:
     (out × in) · (in × out) of differentiating the loss by autograd (same gradient, exact arithmetic). Task
     vectors that are exactly zero contribute nothing to L and are skipped (their 0/0 term is undefined).
     """
-    merged = torch.stack(taus).sum(dim=0)
+    merged = model_sum(taus)
     nonzero = [(t, float(torch.linalg.vector_norm(t, dtype=torch.float64)) ** 2) for t in taus]
     nonzero = [(t, n2) for t, n2 in nonzero if n2 > 0]
     if not nonzero or steps == 0:
@@ -94,7 +94,7 @@ def wudi(
     reproducible for a given torch build and thread count. One model returns itself exactly (the gradient at
     τ_m = τ₁ is exactly zero). Cost per matrix: T products for A and B (T · out · in² multiply-adds), then
     ``steps`` × out · in² multiply-adds: 300 steps are ≈ 2.5·10¹² multiply-adds for a whole MiniLM-size
-    encoder (6 layers, hidden 384; 143 s on one core of a loaded 2-core machine) and ≈ 3.9·10¹³ for XLM-R base
+    encoder (6 layers, hidden 384; 2–3 min on one core of a loaded 2-core machine) and ≈ 3.9·10¹³ for XLM-R base
     (12 layers, hidden 768; the FFN output matrix alone 300 × 768 · 3072² ≈ 2.2·10¹²), i.e. minutes to tens
     of minutes per CPU core (on a GPU, ``device="cuda"``, a few TFLOP: seconds; not measured here).
     Memory: in² + 4 · out · in floats.
