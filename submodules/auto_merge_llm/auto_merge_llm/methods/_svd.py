@@ -48,12 +48,28 @@ def is_matrix_param(name: str, t: torch.Tensor) -> bool:
     return t.dim() == 2 and not is_embedding_like(name, tuple(t.shape))
 
 
-def scaled_task_vectors(ctx: TensorContext) -> list[torch.Tensor]:
-    """sᵢ τᵢ for the models with wᵢ > 0, sᵢ = wᵢ / mean(w) over those models (1 for equal weights)."""
-    assert ctx.base is not None
+def task_scales(ctx: TensorContext) -> list[tuple[float, torch.Tensor]]:
+    """(sᵢ, θᵢ) for the models with wᵢ > 0, sᵢ = wᵢ / mean(w) over those models (1 for equal weights)."""
     kept = [(float(w), x) for w, x in zip(ctx.weights, ctx.tensors) if w > 0]
     mean_w = sum(w for w, _ in kept) / len(kept)
-    return [(x - ctx.base).mul_(w / mean_w) for w, x in kept]
+    return [(w / mean_w, x) for w, x in kept]
+
+
+def scaled_task_vectors(ctx: TensorContext) -> list[torch.Tensor]:
+    """sᵢ τᵢ for the models with wᵢ > 0 (see :func:`task_scales`)."""
+    assert ctx.base is not None
+    return [(x - ctx.base).mul_(s) for s, x in task_scales(ctx)]
+
+
+def mean_task_vector_of(ctx: TensorContext) -> torch.Tensor:
+    """(1/T) Σᵢ sᵢ τᵢ = Σᵢ w̄ᵢ τᵢ accumulated in model order with one task vector alive at a time (the
+    non-matrix rule; for the 250k-row embedding this avoids holding T task-vector copies)."""
+    assert ctx.base is not None
+    scales = task_scales(ctx)
+    out = torch.zeros_like(ctx.base)
+    for s, x in scales:
+        out.add_((x - ctx.base).mul_(s))
+    return out.div_(len(scales))
 
 
 def model_sum(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -63,11 +79,6 @@ def model_sum(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     for t in tensors[1:]:
         out.add_(t)
     return out
-
-
-def mean_task_vector(scaled: Sequence[torch.Tensor]) -> torch.Tensor:
-    """(1/T) Σᵢ sᵢ τᵢ = Σᵢ w̄ᵢ τᵢ: the weighted mean task vector (the non-matrix rule of the SVD methods)."""
-    return model_sum(scaled).div_(len(scaled))
 
 
 def polar(a: torch.Tensor) -> torch.Tensor:

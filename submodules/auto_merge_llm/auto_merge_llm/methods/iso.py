@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..registry import TensorContext, register_method
-from ._svd import is_matrix_param, mean_task_vector, model_sum, polar, scaled_task_vectors
+from ._svd import is_matrix_param, mean_task_vector_of, model_sum, polar, scaled_task_vectors
 
 
 @register_method(
@@ -34,9 +34,9 @@ def iso_c(ctx: TensorContext, *, alpha: float = 1.0) -> torch.Tensor:
     flattened too. Cost: one thin SVD per matrix.
     """
     assert ctx.base is not None
-    taus = scaled_task_vectors(ctx)
     if not is_matrix_param(ctx.name, ctx.base):
-        return ctx.base + alpha * mean_task_vector(taus)
+        return ctx.base + alpha * mean_task_vector_of(ctx)
+    taus = scaled_task_vectors(ctx)
     u, s, vh = torch.linalg.svd(model_sum(taus), full_matrices=False)
     return ctx.base + (alpha * s.mean()) * (u @ vh)
 
@@ -82,9 +82,9 @@ def iso_cts(ctx: TensorContext, *, alpha: float = 1.0, common_space_fraction: fl
     Cost per matrix: T + 1 thin SVDs of m × n plus two of m × r and n × r.
     """
     assert ctx.base is not None
-    taus = scaled_task_vectors(ctx)
     if not is_matrix_param(ctx.name, ctx.base):
-        return ctx.base + alpha * mean_task_vector(taus)
+        return ctx.base + alpha * mean_task_vector_of(ctx)
+    taus = scaled_task_vectors(ctx)
     r = min(ctx.base.shape)
     k, d = cts_split(r, len(taus), common_space_fraction)
     u, s, vh = torch.linalg.svd(model_sum(taus), full_matrices=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..registry import TensorContext, register_method
-from ._svd import is_matrix_param, mean_task_vector, polar, scaled_task_vectors
+from ._svd import is_matrix_param, mean_task_vector_of, polar, scaled_task_vectors
 
 
 @register_method(
@@ -39,9 +39,9 @@ def tsv(ctx: TensorContext, *, alpha: float = 1.0) -> torch.Tensor:
     up to float error (U Σ Vᵀ = τ). Cost per matrix: T thin SVDs of m × n plus two of m × Tk and n × Tk.
     """
     assert ctx.base is not None
-    taus = scaled_task_vectors(ctx)
     if not is_matrix_param(ctx.name, ctx.base):
-        return ctx.base + alpha * mean_task_vector(taus)
+        return ctx.base + alpha * mean_task_vector_of(ctx)
+    taus = scaled_task_vectors(ctx)
     r = min(ctx.base.shape)
     k = r // len(taus)
     us, ss, vhs = [], [], []

@@ -9,7 +9,7 @@ import torch
 
 from ..errors import MergeError
 from ..registry import TensorContext, register_method
-from ._svd import is_matrix_param, mean_task_vector, model_sum, scaled_task_vectors
+from ._svd import is_matrix_param, mean_task_vector_of, model_sum, scaled_task_vectors
 
 
 def _check(params: Mapping[str, Any]) -> None:
@@ -100,9 +100,8 @@ def wudi(
     Memory: in² + 4 · out · in floats.
     """
     assert ctx.base is not None
-    taus = scaled_task_vectors(ctx)
     if not is_matrix_param(ctx.name, ctx.base):
         if other_tensors == "base":
             return ctx.base.clone()
-        return ctx.base + mean_task_vector(taus)
-    return ctx.base + wudi_solve(taus, steps, lr)
+        return ctx.base + mean_task_vector_of(ctx)
+    return ctx.base + wudi_solve(scaled_task_vectors(ctx), steps, lr)
