@@ -74,7 +74,8 @@ def karcher(ctx: TensorContext, *, max_iter: int = 10, tol: float = 1e-5) -> tor
     splines and interpolation", ACM TOG 2001; as mergekit ``merge_methods/karcher.py``).
 
     Per tensor, on the flattened weights (no base; raw θᵢ, not task vectors): uᵢ = θᵢ/‖θᵢ‖, aᵢ = wᵢ / Σ wⱼ
-    over the models with ‖θᵢ‖ > tol. The mean direction u minimises Σᵢ aᵢ d(u, uᵢ)², d = geodesic angle:
+    over the models with ‖θᵢ‖ > tol and wᵢ > 0. The mean direction u minimises Σᵢ aᵢ d(u, uᵢ)² (d: the
+    geodesic angle):
       u₀ = Σ aᵢuᵢ / ‖Σ aᵢuᵢ‖ (the first uᵢ if that norm is < tol);
       repeat up to ``max_iter`` times: T = Σᵢ aᵢ θᵢ/sin θᵢ · (uᵢ − cos θᵢ · u), θᵢ = arccos⟨u, uᵢ⟩ (terms with
       θᵢ < tol skipped) — the weighted mean of the log maps; stop when ‖T‖ < tol; else
