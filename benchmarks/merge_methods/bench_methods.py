@@ -132,26 +132,24 @@ def worker(method: str, base: str, paths: list[str], out: str, threads: int) -> 
 
 def measure(method: str, base: str, paths: list[str], out: str, threads: int) -> dict:
     """Run one worker in a child process; report its times and peak RSS (RUSAGE_CHILDREN)."""
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        method,
+        "--base",
+        base,
+        "--out",
+        out,
+        "--threads",
+        str(threads),
+    ]
     t0 = time.perf_counter()
-    res = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--worker",
-            method,
-            "--base",
-            base,
-            "--out",
-            out,
-            "--threads",
-            str(threads),
-            *paths,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    res = subprocess.run([*cmd, *paths], capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    if res.returncode != 0:
+        sys.stderr.write(res.stderr)
+        raise SystemExit(res.returncode)
     inner = json.loads(res.stdout.strip().splitlines()[-1])
     rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {"method": method, "process_seconds": wall, "peak_rss_mb": rss_kb / 1024, **inner}
@@ -161,10 +159,10 @@ def run_cell(method: str, base: Path, paths: list[Path], tmp: Path, threads: int
     out = tmp / f"out_{method}"
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, __file__, "--measure", method, "--base", str(base), "--out", str(out)]
-    res = subprocess.run(
-        [*cmd, "--threads", str(threads), *map(str, paths)], check=True, capture_output=True, text=True
-    )
+    res = subprocess.run([*cmd, "--threads", str(threads), *map(str, paths)], capture_output=True, text=True)
     shutil.rmtree(out, ignore_errors=True)
+    if res.returncode != 0:
+        raise SystemExit(f"{method}: the measurement failed:\n{res.stderr[-4000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
