@@ -1,9 +1,23 @@
 """The streaming merge engine behind :func:`merge_models`.
 
-Memory model: the K fine-tuned checkpoints (and the base, if any) are opened lazily; for each parameter name
-the engine reads that one tensor from every model, calls the method, and appends the result to the current
-output shard, which is flushed to disk once it reaches ``max_shard_size``. Peak memory is therefore about one
-output shard plus K (+1) float32 copies of the largest tensor, independent of the number of parameters.
+The K fine-tuned checkpoints (and the base, if any) are opened lazily and merged one parameter at a time; each
+result is written straight to its place in the output shard (:class:`~auto_merge_llm.io.PlannedShardWriter`,
+from a writer thread, so no shard is held in memory) while the kernel reads the next parameter ahead
+(``posix_fadvise``). How one parameter is computed depends on what its method declares
+(:mod:`auto_merge_llm.registry`):
+
+* an :class:`~auto_merge_llm.registry.Accumulator` (``linear``, ``task_arithmetic``, DARE + task arithmetic,
+  ``breadcrumbs``): the models' tensors are added one at a time (``linear`` reads them zero-copy from a memory
+  map of that tensor alone), so peak memory is about 3 × the largest tensor (+ the one being written) for any K;
+* a :class:`~auto_merge_llm.registry.RowMerger` (``ties``, DARE + TIES): per-model quantities from each model's
+  whole tensor, one model at a time, then row chunks of the K tensors (``ROW_CHUNK_BYTES`` in all);
+* otherwise the method's function on all K whole tensors (``slerp``, ``model_stock``, ``widen``, ``regmean``,
+  ``fisher``, the SVD methods, and every tensor whose label rows must be permuted): K (+1) float32 copies of
+  the tensor.
+
+Every source tensor (and base tensor) is checked to be finite before it is used, and every merged tensor
+before it is written (``allow_nonfinite=True`` turns both off). Accumulators that promise NaN/Inf propagation
+skip the input check; a non-finite result then makes the engine scan the inputs to name the culprit.
 """
 
 from __future__ import annotations
@@ -22,10 +36,24 @@ import torch
 from . import __version__
 from .errors import MergeError
 from .heads import id2label_list, is_head_param, label_permutations, output_layer_params
-from .io import CheckpointReader, ShardedWriter, parse_size, resolve_model_dir
-from .registry import MethodInfo, TensorContext, get_method, resolve_params
+from .io import CheckpointReader, PlannedShardWriter, parse_size, resolve_model_dir
+from .registry import (
+    Accumulator,
+    MethodInfo,
+    RowMerger,
+    StreamContext,
+    TensorContext,
+    get_method,
+    resolve_params,
+)
 
 HEAD_POLICIES: tuple[str, ...] = ("linear", "first", "keep_first", "highest_weight", "method")
+OUT_DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+ROW_CHUNK_BYTES = 128 * 2**20  # float32 bytes of the K models' row chunks together (RowMerger methods)
 
 
 @dataclass
@@ -51,6 +79,8 @@ class MergeResult:
     model_paths: list[str] = field(default_factory=list)
     output_files: list[str] = field(default_factory=list)
     params_without_base: list[str] = field(default_factory=list)
+    out_dtype: str | None = None
+    allow_nonfinite: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -69,6 +99,30 @@ def resolve_device(device: str) -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise MergeError(f"unsupported device {device!r}; use 'cpu', 'cuda' or 'auto'")
     return dev
+
+
+def resolve_out_dtype(out_dtype: str | torch.dtype | None) -> torch.dtype | None:
+    """``None`` (keep each tensor's input dtype), ``"float32"``, ``"bfloat16"``, ``"float16"`` or the
+    matching ``torch.dtype``."""
+    if out_dtype is None:
+        return None
+    if isinstance(out_dtype, torch.dtype) and out_dtype in OUT_DTYPES.values():
+        return out_dtype
+    if isinstance(out_dtype, str) and out_dtype in OUT_DTYPES:
+        return OUT_DTYPES[out_dtype]
+    raise MergeError(
+        f"unknown out_dtype {out_dtype!r}; use None (the input dtype) or one of {list(OUT_DTYPES)}"
+    )
+
+
+def nonfinite_count(t: torch.Tensor) -> int:
+    """Number of NaN/Inf entries of ``t`` (0 for integer tensors). A finite sum proves there are none, so the
+    entrywise check runs only when the sum is not finite."""
+    if not t.is_floating_point() or t.numel() == 0:
+        return 0
+    if bool(torch.isfinite(t.sum(dtype=torch.float32))):
+        return 0
+    return int((~torch.isfinite(t)).sum())
 
 
 def check_weights(weights: Sequence[float], k: int) -> list[float]:
@@ -215,6 +269,8 @@ class _Request:
     w_used: list[float]
     policy: str
     device: torch.device
+    out_dtype: torch.dtype | None = None
+    allow_nonfinite: bool = False
 
 
 @dataclass
@@ -241,6 +297,8 @@ def _validate_request(
     device: str,
     statistics: Sequence[Mapping[str, torch.Tensor]] | None,
     max_shard_size: str | int,
+    out_dtype: str | torch.dtype | None = None,
+    allow_nonfinite: bool = False,
 ) -> _Request:
     """Every check that needs no file, in the order the errors are reported."""
     if output_dir is None:
@@ -275,7 +333,8 @@ def _validate_request(
         raise MergeError(f"got {len(statistics)} statistics mappings for {k} models; pass one per model")
     dev = resolve_device(device)
     parse_size(max_shard_size)
-    return _Request(info, params, paths, w_given, w_used, policy, dev)
+    dtype = resolve_out_dtype(out_dtype)
+    return _Request(info, params, paths, w_given, w_used, policy, dev, dtype, bool(allow_nonfinite))
 
 
 def _inspect_sources(
@@ -394,16 +453,21 @@ def merge_models(
     statistics: Sequence[Mapping[str, torch.Tensor]] | None = None,
     max_shard_size: str | int = "2GB",
     progress: bool = True,
+    out_dtype: str | torch.dtype | None = None,
+    allow_nonfinite: bool = False,
 ) -> MergeResult:
     """Merge K Hugging Face classifier folders into ``output_dir``, one parameter at a time.
 
     Writes ``model.safetensors`` (or shards + ``model.safetensors.index.json``) and ``config.json`` (copied
-    from the first model, ``id2label``/``label2id`` set to the output label order). Raises
-    :class:`MergeError` for every invalid request. See the package README for the full contract.
+    from the first model, ``id2label``/``label2id`` set to the output label order). ``out_dtype`` sets the
+    dtype of the floating-point output tensors (``None``: each tensor's input dtype). Source tensors with
+    NaN/Inf, and merged tensors that are not finite, raise :class:`MergeError` naming the tensor unless
+    ``allow_nonfinite``; ``config.json`` (the mark of a complete model) is written only after every tensor.
+    Raises :class:`MergeError` for every invalid request. See the package README for the full contract.
     """
     req = _validate_request(
         model_paths, weights, method, output_dir, base_model, method_params, normalize_weights,
-        head_merge, device, statistics, max_shard_size,
+        head_merge, device, statistics, max_shard_size, out_dtype, allow_nonfinite,
     )  # fmt: skip
     info, paths = req.info, req.paths
     readers = [CheckpointReader(p, role=f"model {i} ({p})") for i, p in enumerate(paths)]
@@ -416,11 +480,16 @@ def merge_models(
         no_base = [n for n in layout.names if info.needs_base and not is_head_param(n) and n not in base_map]
         by_policy = set() if req.policy == "method" else set(layout.head_names) | set(no_base)
         out = _prepare_output_dir(output_dir)  # type: ignore[arg-type]
-        writer = ShardedWriter(out, max_shard_size)
-        _merge_stream(
-            req, layout, readers, base_reader, base_map, by_policy, writer, seed, statistics, progress
-        )
-        files = writer.finalize()
+        writer = PlannedShardWriter(out, _output_plan(req, layout, readers), max_shard_size)
+        try:
+            streamer = _Streamer(
+                req, layout, readers, base_reader, base_map, by_policy, writer, seed, statistics
+            )
+            streamer.run(progress)
+            files = writer.finalize()
+        except BaseException:
+            writer.abort()
+            raise
         _write_config(readers[0].config, out, layout.out_labels)
     finally:
         for r in readers:
@@ -447,65 +516,251 @@ def merge_models(
         model_paths=[str(p) for p in paths],
         output_files=files,
         params_without_base=no_base,
+        out_dtype=None if req.out_dtype is None else str(req.out_dtype).removeprefix("torch."),
+        allow_nonfinite=req.allow_nonfinite,
     )
 
 
-def _merge_stream(
-    req: _Request,
-    layout: _Layout,
-    readers: Sequence[CheckpointReader],
-    base_reader: CheckpointReader | None,
-    base_map: Mapping[str, str],
-    by_policy: set[str],
-    writer: ShardedWriter,
-    seed: int,
-    statistics: Sequence[Mapping[str, torch.Tensor]] | None,
-    progress: bool,
-) -> None:
-    """The streaming loop: per parameter, read it from every model (and the base), merge, append to the
-    current output shard."""
-    info, dev, k = req.info, req.device, len(readers)
-    run_cache: dict[str, Any] = {}
-    iterator: Any = layout.names
-    if progress:
-        from tqdm.auto import tqdm
+def _output_plan(
+    req: _Request, layout: _Layout, readers: Sequence[CheckpointReader]
+) -> list[tuple[str, torch.dtype, tuple[int, ...]]]:
+    """(name, dtype, shape) of every output tensor in merge order: integer tensors keep their dtype,
+    floating-point ones get ``out_dtype`` (or keep the first model's dtype)."""
+    plan = []
+    for n in layout.names:
+        dtype = readers[0].dtype(n)
+        if dtype.is_floating_point and req.out_dtype is not None:
+            dtype = req.out_dtype
+        plan.append((n, dtype, tuple(layout.shapes[n])))
+    return plan
 
-        iterator = tqdm(layout.names, desc=f"merging ({info.name})", unit="tensor")
-    for n in iterator:
-        out_dtype = readers[0].dtype(n)
-        raw = [r.get(n) for r in readers]
-        if not out_dtype.is_floating_point:
-            writer.add(n, raw[0])
-            continue
-        permuted = n in layout.out_layer
-        tensors = [
-            _permute_rows(t.to(dev, torch.float32), layout.perms[i] if permuted else None)
-            for i, t in enumerate(raw)
-        ]
-        del raw
-        if n in by_policy:
-            merged = combine_head(req.policy, tensors, req.w_used)
-        else:
-            stats = None
-            if statistics is not None and info.needs_statistics:
-                stats = _param_statistics(
-                    statistics, n, info, dev, layout.perms if permuted else None, tensors
+
+class _Fallback(Exception):
+    """A streamed path met an allowed non-finite input: merge this tensor with the whole-tensor function."""
+
+
+class _Streamer:
+    """The merge loop: per parameter, choose the streamed or whole-tensor path, check, write."""
+
+    def __init__(
+        self,
+        req: _Request,
+        layout: _Layout,
+        readers: Sequence[CheckpointReader],
+        base_reader: CheckpointReader | None,
+        base_map: Mapping[str, str],
+        by_policy: set[str],
+        writer: PlannedShardWriter,
+        seed: int,
+        statistics: Sequence[Mapping[str, torch.Tensor]] | None,
+    ) -> None:
+        self.req, self.layout, self.readers = req, layout, readers
+        self.base_reader, self.base_map, self.by_policy = base_reader, base_map, by_policy
+        self.writer, self.seed, self.statistics = writer, seed, statistics
+        self.run_cache: dict[str, Any] = {}
+        # reusable read buffers: [whole tensors, row chunks of model 0 … K−1, base]
+        self._scratch = [torch.empty(0, dtype=torch.uint8) for _ in range(len(readers) + 2)]
+
+    # ------------------------------------------------------------------ loop
+
+    def run(self, progress: bool) -> None:
+        names = self.layout.names
+        iterator: Any = names
+        if progress:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(names, desc=f"merging ({self.req.info.name})", unit="tensor")
+        for j, n in enumerate(iterator):
+            if j + 1 < len(names):
+                self._prefetch(names[j + 1])
+            if not self.readers[0].dtype(n).is_floating_point:
+                self.writer.write(n, self.readers[0].get(n))
+                continue
+            merged = self._merge(n)
+            if tuple(merged.shape) != tuple(self.layout.shapes[n]):
+                raise MergeError(
+                    f"method {self.req.info.name!r} returned shape {list(merged.shape)} for {n!r}, "
+                    f"expected {list(self.layout.shapes[n])}"
                 )
-            base_t = (
-                base_reader.get(base_map[n]).to(dev, torch.float32) if n in base_map and base_reader else None
+            dtype = self.req.out_dtype or self.readers[0].dtype(n)
+            out = merged.to(dtype)
+            del merged
+            if not self.req.allow_nonfinite and nonfinite_count(out):
+                self._raise_nonfinite(n, out)
+            self.writer.write(n, out)
+
+    def _merge(self, n: str) -> torch.Tensor:
+        if n in self.by_policy:
+            tensors = self._whole_inputs(n)
+            return combine_head(self.req.policy, tensors, self.req.w_used)
+        factory = self.req.info.streamed
+        if factory is not None and n not in self.layout.out_layer:
+            try:
+                merged = self._streamed(n, factory)
+                if merged is not None:
+                    return merged
+            except _Fallback:
+                pass
+        return self._whole(n)
+
+    def _prefetch(self, n: str) -> None:
+        for r in self.readers:
+            r.prefetch(n)
+        if n in self.base_map and self.base_reader is not None:
+            self.base_reader.prefetch(self.base_map[n])
+
+    # ------------------------------------------------------------------ reading
+
+    def _buffer(self, slot: int, nbytes: int) -> torch.Tensor:
+        """A reusable CPU byte buffer (one per model, one for the base): no page faults after first use."""
+        if self._scratch[slot].numel() < nbytes:
+            self._scratch[slot] = torch.empty(nbytes, dtype=torch.uint8)
+        return self._scratch[slot][:nbytes]
+
+    def _owned(self, i: int, n: str, rows: tuple[int, int] | None = None) -> torch.Tensor:
+        """Model ``i``'s tensor (or rows of it) as float32 on the device, in a buffer the caller may modify.
+        Whole tensors share one buffer (valid until the next whole read: models are read one at a time); each
+        model has its own buffer for row chunks (valid until its next chunk)."""
+        r = self.readers[i]
+        dtype, shape = r.dtype(n), r.shape(n)
+        if rows is None:
+            raw = r.get(n, out=self._buffer(0, r.nbytes(n)))
+        else:
+            nbytes = (rows[1] - rows[0]) * (math.prod(shape[1:]) if shape else 1) * dtype.itemsize
+            raw = r.get_rows(n, rows[0], rows[1], out=self._buffer(1 + i, nbytes))
+        return raw.to(self.req.device, torch.float32)
+
+    def _check_input(self, t: torch.Tensor, i: int | None, n: str) -> None:
+        """Refuse a non-finite source (``i``) or base (``i=None``) tensor; with ``allow_nonfinite`` leave the
+        streamed path (raise :class:`_Fallback`)."""
+        count = nonfinite_count(t)
+        if not count:
+            return
+        if self.req.allow_nonfinite:
+            raise _Fallback
+        raise self._input_error(i, n, count, t.numel())
+
+    def _input_error(self, i: int | None, n: str, count: int, numel: int) -> MergeError:
+        who = (
+            f"model {i} ({self.req.paths[i]})"
+            if i is not None
+            else f"base model ({self.base_reader.path if self.base_reader else '?'})"
+        )
+        return MergeError(
+            f"{who}: tensor {n!r} has {count} NaN/Inf value(s) out of {numel}; the checkpoint is broken "
+            "(fix or drop it), or pass allow_nonfinite=True (--allow-nonfinite) to merge it anyway"
+        )
+
+    def _raise_nonfinite(self, n: str, out: torch.Tensor) -> None:
+        """A merged tensor is not finite: name the non-finite input if there is one, else the result."""
+        for i, r in enumerate(self.readers):
+            count = nonfinite_count(r.get(n))
+            if count:
+                raise self._input_error(i, n, count, out.numel())
+        if n in self.base_map and self.base_reader is not None:
+            count = nonfinite_count(self.base_reader.get(self.base_map[n]))
+            if count:
+                raise self._input_error(None, self.base_map[n], count, out.numel())
+        raise MergeError(
+            f"merging {n!r} with method {self.req.info.name!r} produced {nonfinite_count(out)} NaN/Inf value(s) "
+            f"from finite inputs (out_dtype {out.dtype}); the merged model was not written. Check the method "
+            "parameters and weights (or an out_dtype too narrow for the values), or pass allow_nonfinite=True"
+        )
+
+    def _base(self, n: str) -> torch.Tensor | None:
+        if n not in self.base_map or self.base_reader is None:
+            return None
+        bn = self.base_map[n]
+        raw = self.base_reader.get(bn, out=self._buffer(len(self.readers) + 1, self.base_reader.nbytes(bn)))
+        return raw.to(self.req.device, torch.float32)
+
+    # ------------------------------------------------------------------ paths
+
+    def _streamed(self, n: str, factory: Any) -> torch.Tensor | None:
+        base = self._base(n)
+        ctx = StreamContext(
+            name=n, shape=tuple(self.layout.shapes[n]), weights=self.req.w_used, base=base, seed=self.seed,
+            model_indices=list(range(len(self.readers))), device=self.req.device,
+        )  # fmt: skip
+        merger = factory(ctx, **self.req.params)
+        if isinstance(merger, Accumulator):
+            if base is not None and not merger.propagates_nonfinite:
+                self._check_input(base, None, self.base_map[n])
+            return self._accumulate(n, merger)
+        if isinstance(merger, RowMerger):
+            if base is not None:
+                self._check_input(base, None, self.base_map[n])
+            return self._rows(n, merger, base)
+        return None
+
+    def _accumulate(self, n: str, acc: Accumulator) -> torch.Tensor:
+        zero_copy = (
+            not acc.owned and self.req.device.type == "cpu" and self.readers[0].dtype(n) == torch.float32
+        )
+        for i, r in enumerate(self.readers):
+            if zero_copy:
+                with r.mapped(n) as view:
+                    acc.add(i, view)
+                continue
+            x = self._owned(i, n)
+            if not acc.propagates_nonfinite:
+                self._check_input(x, i, n)
+            acc.add(i, x)
+        return acc.result()
+
+    def _rows(self, n: str, merger: RowMerger, base: torch.Tensor | None) -> torch.Tensor:
+        k, shape = len(self.readers), tuple(self.layout.shapes[n])
+        if merger.prepares:
+            for i in range(k):
+                x = self._owned(i, n)
+                self._check_input(x, i, n)
+                merger.prepare(i, x)
+        if not shape:
+            xs = [self._owned(i, n, (0, 1)) for i in range(k)]
+            for i, x in enumerate(xs):
+                self._check_input(x, i, n)
+            return merger.finish(merger.rows(0, 1, xs, base))
+        out = torch.empty(shape, dtype=torch.float32, device=self.req.device)
+        step = max(1, ROW_CHUNK_BYTES // max(1, k * math.prod(shape[1:]) * 4))
+        for a in range(0, shape[0], step):
+            b = min(shape[0], a + step)
+            xs = [self._owned(i, n, (a, b)) for i in range(k)]
+            if not merger.prepares:
+                for i, x in enumerate(xs):
+                    self._check_input(x, i, n)
+            out[a:b] = merger.rows(a, b, xs, None if base is None else base[a:b])
+        return merger.finish(out)
+
+    def _whole_inputs(self, n: str) -> list[torch.Tensor]:
+        permuted = n in self.layout.out_layer
+        tensors = []
+        for i, r in enumerate(self.readers):
+            t = _permute_rows(
+                r.get(n).to(self.req.device, torch.float32), self.layout.perms[i] if permuted else None
             )
-            ctx = TensorContext(
-                name=n, tensors=tensors, weights=req.w_used, base=base_t, stats=stats, seed=seed,
-                model_indices=list(range(k)), statistics=statistics, run_cache=run_cache,
-            )  # fmt: skip
-            merged = info.fn(ctx, **req.params)
-        if tuple(merged.shape) != tuple(layout.shapes[n]):
-            raise MergeError(
-                f"method {info.name!r} returned shape {list(merged.shape)} for {n!r}, "
-                f"expected {list(layout.shapes[n])}"
-            )
-        writer.add(n, merged.to(out_dtype).cpu())
-        del tensors, merged
+            if not self.req.allow_nonfinite and nonfinite_count(t):
+                raise self._input_error(i, n, nonfinite_count(t), t.numel())
+            tensors.append(t)
+        return tensors
+
+    def _whole(self, n: str) -> torch.Tensor:
+        """The method's function on the K whole tensors (the pre-streaming path, unchanged)."""
+        info, dev = self.req.info, self.req.device
+        tensors = self._whole_inputs(n)
+        stats = None
+        if self.statistics is not None and info.needs_statistics:
+            perms = self.layout.perms if n in self.layout.out_layer else None
+            stats = _param_statistics(self.statistics, n, info, dev, perms, tensors)
+        base_t = None
+        if n in self.base_map and self.base_reader is not None:
+            base_t = self.base_reader.get(self.base_map[n]).to(dev, torch.float32)
+            if not self.req.allow_nonfinite and nonfinite_count(base_t):
+                raise self._input_error(None, self.base_map[n], nonfinite_count(base_t), base_t.numel())
+        ctx = TensorContext(
+            name=n, tensors=tensors, weights=self.req.w_used, base=base_t, stats=stats, seed=self.seed,
+            model_indices=list(range(len(self.readers))), statistics=self.statistics, run_cache=self.run_cache,
+        )  # fmt: skip
+        return info.fn(ctx, **self.req.params)
 
 
 def _check_base_is_not_a_source(

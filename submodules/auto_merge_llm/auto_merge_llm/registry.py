@@ -4,6 +4,21 @@ Every method is one small function ``fn(ctx: TensorContext, *, p1: T1 = d1, ...)
 The keyword-only parameters of the function *are* its parameter schema (mergekit style): their names,
 annotations and defaults are what :func:`list_methods` reports and what ``method_params`` is validated
 against. The docstring of each method carries its formula and paper reference (fusion_bench style).
+
+``fn`` sees every model's whole tensor at once (:class:`TensorContext`). A method may also declare how it can
+be computed with less memory, with ``register_method(..., streamed=factory)``: ``factory(ctx: StreamContext,
+**params)`` returns, for one parameter,
+
+* an :class:`Accumulator` — the engine feeds it the models' whole tensors one at a time, in model order
+  (elementwise-accumulable methods: ``linear``, ``task_arithmetic``, DARE + task arithmetic, breadcrumbs), so
+  memory does not grow with K;
+* a :class:`RowMerger` — the engine first shows it each model's whole tensor once (:meth:`RowMerger.prepare`,
+  for per-model quantities such as TIES' magnitude cut-off), then calls :meth:`RowMerger.rows` on row ranges
+  of all K tensors (methods elementwise across models: ``ties``, DARE + TIES), so only row chunks of the K
+  tensors are alive;
+* or ``None`` — no streamed form for these parameters: the engine calls ``fn`` on whole tensors.
+
+A streamed form must give bitwise the result of ``fn`` on the whole tensors (the tests check each one).
 """
 
 from __future__ import annotations
@@ -16,7 +31,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 import torch
 
@@ -68,6 +83,81 @@ class TensorContext:
         return [t - self.base for t in self.tensors]
 
 
+@dataclass
+class StreamContext:
+    """What a streamed method sees for one parameter before any model tensor is read.
+
+    Attributes:
+        name: parameter name (as in the first fine-tuned model).
+        shape: the parameter's shape.
+        weights: the weights actually used (normalised when ``normalize_weights`` is true).
+        base: the pretrained value (float32, on the compute device) or ``None``.
+        seed: the run's seed.
+        model_indices: index of each model in the caller's ``model_paths``.
+        device: the compute device.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    weights: list[float]
+    base: torch.Tensor | None = None
+    seed: int = 0
+    model_indices: list[int] = field(default_factory=list)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def weight_tensor(self, dim: int) -> torch.Tensor:
+        """Weights as float32 on the device, shaped (K, 1, …, 1) to broadcast over a stack of ``dim``-D tensors
+        (the same tensor :meth:`TensorContext.weight_tensor` gives for ``dim``-D tensors)."""
+        return torch.tensor(self.weights, dtype=torch.float32, device=self.device).view(-1, *([1] * dim))
+
+
+class Accumulator:
+    """Streamed form of an elementwise-accumulable method, for one parameter.
+
+    The engine calls :meth:`add` once per model, in model order, with that model's whole tensor (float32, on
+    the compute device), then :meth:`result`. ``owned = True`` means ``add`` may modify its argument in place
+    (the engine then passes a private copy); otherwise the argument may be a read-only memory-mapped view.
+    ``propagates_nonfinite = True`` promises that any NaN/Inf in an input (or the base) makes the result
+    non-finite, so the engine checks only the result and scans the inputs only to name the culprit; otherwise
+    the engine checks every input before it is added.
+    """
+
+    owned: ClassVar[bool] = False
+    propagates_nonfinite: ClassVar[bool] = False
+
+    def add(self, i: int, x: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def result(self) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class RowMerger:
+    """Streamed form of a method that is elementwise across models but needs all K values of an entry.
+
+    If ``prepares`` is true the engine first calls :meth:`prepare` once per model with its whole tensor (float32,
+    owned, on the device), one model at a time, for per-model quantities (e.g. a magnitude cut-off). It then
+    calls :meth:`rows` for consecutive row ranges ``[start, stop)`` of the first dimension, in order, with the K
+    models' rows (owned) and the base's rows (or ``None``), and assembles the returned rows; :meth:`finish` may
+    adjust the assembled result once at the end (e.g. for a decision that needs the whole tensor). The engine
+    only streams finite inputs (it checks each one).
+    """
+
+    prepares: ClassVar[bool] = False
+
+    def prepare(self, i: int, x: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def rows(self, start: int, stop: int, xs: list[torch.Tensor], base: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def finish(self, out: torch.Tensor) -> torch.Tensor:
+        return out
+
+
+StreamedFactory = Callable[..., Accumulator | RowMerger | None]
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """One method parameter: name, annotation (as text), default, and allowed range/choices."""
@@ -97,6 +187,7 @@ class MethodInfo:
     )
     annotations: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
     statistics_kind: str = "per_parameter"
+    streamed: StreamedFactory | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.parameters}
@@ -131,6 +222,7 @@ def register_method(
     min_models: int = 1,
     check: Callable[[Mapping[str, Any]], None] | None = None,
     statistics_kind: Literal["per_parameter", "gram"] = "per_parameter",
+    streamed: StreamedFactory | None = None,
 ) -> Callable[[MethodFn], MethodFn]:
     """Decorator registering ``fn`` under ``name``.
 
@@ -139,7 +231,7 @@ def register_method(
     default head policy ``"linear"`` for this method; ``statistics_kind`` says what a per-model statistic is:
     ``"per_parameter"`` (same shape as the parameter, e.g. a Fisher diagonal: its label rows are permuted with
     the parameter's) or ``"gram"`` (an in×in input Gram matrix of a linear layer: never permuted, its axes are
-    input features, not labels).
+    input features, not labels); ``streamed`` is the optional low-memory form (see the module docstring).
     """
 
     def decorator(fn: MethodFn) -> MethodFn:
@@ -171,6 +263,7 @@ def register_method(
             check=check,
             annotations=annotations,
             statistics_kind=statistics_kind,
+            streamed=streamed,
         )
         return fn
 

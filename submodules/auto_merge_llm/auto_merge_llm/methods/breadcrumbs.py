@@ -8,8 +8,8 @@ from typing import Any
 import torch
 
 from ..errors import MergeError
-from ..registry import TensorContext, register_method
-from ._common import keep_count, weighted_sum
+from ..registry import Accumulator, StreamContext, TensorContext, register_method
+from ._common import RankWindow, apply_in_chunks, keep_count, weighted_sum
 
 
 def breadcrumbs_mask(t: torch.Tensor, density: float, gamma: float) -> torch.Tensor:
@@ -32,12 +32,38 @@ def _check(params: Mapping[str, Any]) -> None:
         )
 
 
+class BreadcrumbsSum(Accumulator):
+    """Breadcrumbs one model at a time: τᵢ in place, its rank window (:class:`RankWindow`, the same mask as
+    :func:`breadcrumbs_mask`) applied chunk by chunk, then the weighted sum in model order and θ₀ + λ·Σ, as in
+    :func:`breadcrumbs`."""
+
+    owned = True
+
+    def __init__(
+        self, ctx: StreamContext, *, density: float = 0.9, gamma: float = 0.01, lambda_: float = 1.0
+    ) -> None:
+        assert ctx.base is not None
+        self.base, self.weights = ctx.base, ctx.weights
+        self.density, self.gamma, self.lambda_ = density, gamma, lambda_
+        self.acc = torch.zeros(ctx.shape, dtype=torch.float32, device=ctx.device)
+
+    def add(self, i: int, x: torch.Tensor) -> None:
+        tau = x.sub_(self.base)
+        window = RankWindow(tau, self.density, self.gamma)
+        apply_in_chunks(tau, lambda c: c.mul_(window.mask(c)))
+        self.acc.add_(tau, alpha=float(self.weights[i]))
+
+    def result(self) -> torch.Tensor:
+        return self.acc.mul_(self.lambda_).add_(self.base)
+
+
 @register_method(
     "breadcrumbs",
     description="Model Breadcrumbs: drop the largest outliers and the small tail of each task vector, then add.",
     needs_base=True,
     ranges={"density": (0.0, 1.0), "gamma": (0.0, 1.0)},
     check=_check,
+    streamed=BreadcrumbsSum,
 )
 def breadcrumbs(
     ctx: TensorContext, *, density: float = 0.9, gamma: float = 0.01, lambda_: float = 1.0

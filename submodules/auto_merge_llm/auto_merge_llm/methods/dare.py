@@ -2,24 +2,107 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
 import torch
 
 from ..errors import MergeError
-from ..registry import TensorContext, register_method
-from ._common import stable_seed, weighted_sum
+from ..registry import Accumulator, RowMerger, StreamContext, TensorContext, register_method
+from ._common import DeferredMajority, apply_in_chunks, stable_seed, weighted_sum
 from .ties import ties_combine
+
+
+def _mask_generator(seed: int, name: str, model_index: int) -> torch.Generator:
+    g = torch.Generator(device="cpu")
+    g.manual_seed(stable_seed("dare", seed, name, model_index))
+    return g
 
 
 def dare_mask(shape: torch.Size, drop_rate: float, seed: int, name: str, model_index: int) -> torch.Tensor:
     """Keep-mask with P(keep) = 1 − drop_rate, drawn on the CPU from a generator seeded by
     sha256(seed, parameter name, model index): bitwise reproducible and independent of iteration order and
     device."""
-    g = torch.Generator(device="cpu")
-    g.manual_seed(stable_seed("dare", seed, name, model_index))
+    g = _mask_generator(seed, name, model_index)
     return torch.rand(shape, generator=g, dtype=torch.float32) >= drop_rate
+
+
+class DareMaskStream:
+    """:func:`dare_mask` in consecutive pieces: ``torch.rand`` on the CPU draws one number per entry in flat
+    order, so pieces drawn in order from the same generator are exactly the slices of the whole mask (the
+    tests check it)."""
+
+    def __init__(self, drop_rate: float, seed: int, name: str, model_index: int) -> None:
+        self.drop_rate = drop_rate
+        self.g = _mask_generator(seed, name, model_index)
+
+    def next(self, shape: tuple[int, ...] | torch.Size, device: torch.device) -> torch.Tensor:
+        return (torch.rand(shape, generator=self.g, dtype=torch.float32) >= self.drop_rate).to(device)
+
+
+def _scale(drop_rate: float, rescale: bool) -> float:
+    return 1.0 / (1.0 - drop_rate) if rescale else 1.0
+
+
+class DareSum(Accumulator):
+    """DARE + task arithmetic one model at a time: τᵢ in place, masked and rescaled chunk by chunk with the
+    mask drawn in pieces (:class:`DareMaskStream`), then the weighted sum in model order and θ₀ + λ·Σ."""
+
+    owned = True
+    propagates_nonfinite = True  # a dropped NaN/Inf entry is still NaN (NaN·0, Inf·0)
+
+    def __init__(self, ctx: StreamContext, *, drop_rate: float, lambda_: float, rescale: bool) -> None:
+        assert ctx.base is not None
+        self.ctx, self.drop_rate, self.lambda_ = ctx, drop_rate, lambda_
+        self.scale = _scale(drop_rate, rescale)
+        self.acc = torch.zeros(ctx.shape, dtype=torch.float32, device=ctx.device)
+
+    def add(self, i: int, x: torch.Tensor) -> None:
+        ctx = self.ctx
+        assert ctx.base is not None
+        masks = DareMaskStream(self.drop_rate, ctx.seed, ctx.name, ctx.model_indices[i])
+        tau = x.sub_(ctx.base)
+        apply_in_chunks(tau, lambda c: c.mul_(masks.next(c.shape, c.device)).mul_(self.scale))
+        self.acc.add_(tau, alpha=float(ctx.weights[i]))
+
+    def result(self) -> torch.Tensor:
+        assert self.ctx.base is not None
+        return self.acc.mul_(self.lambda_).add_(self.ctx.base)
+
+
+class DareTiesRows(RowMerger):
+    """DARE + TIES over row chunks: each model's mask drawn in pieces in row order, then the TIES election
+    and disjoint mean chunk by chunk (:class:`DeferredMajority`)."""
+
+    def __init__(self, ctx: StreamContext, *, drop_rate: float, lambda_: float, rescale: bool) -> None:
+        self.device, self.scale = ctx.device, _scale(drop_rate, rescale)
+        self.masks = [DareMaskStream(drop_rate, ctx.seed, ctx.name, idx) for idx in ctx.model_indices]
+        row_numel = math.prod(ctx.shape[1:]) if ctx.shape else 1
+        self.election = DeferredMajority(ctx.weight_tensor(len(ctx.shape)), lambda_, row_numel)
+
+    def rows(self, start: int, stop: int, xs: list[torch.Tensor], base: torch.Tensor | None) -> torch.Tensor:
+        assert base is not None
+        sparse = []
+        for x, masks in zip(xs, self.masks):
+            tau = x.sub_(base)
+            sparse.append(tau.mul_(masks.next(tau.shape, self.device)).mul_(self.scale))
+        return self.election.rows(start, sparse, base)
+
+    def finish(self, out: torch.Tensor) -> torch.Tensor:
+        return self.election.finish(out)
+
+
+def _streamed(
+    ctx: StreamContext,
+    *,
+    drop_rate: float = 0.9,
+    lambda_: float = 1.0,
+    dare_combine: str = "linear",
+    rescale: bool = True,
+) -> Accumulator | RowMerger:
+    kind = DareSum if dare_combine == "linear" else DareTiesRows
+    return kind(ctx, drop_rate=drop_rate, lambda_=lambda_, rescale=rescale)
 
 
 def _check(params: Mapping[str, Any]) -> None:
@@ -32,6 +115,7 @@ def _check(params: Mapping[str, Any]) -> None:
     description="DARE: randomly drop task-vector entries, rescale survivors, then task arithmetic or TIES.",
     needs_base=True,
     check=_check,
+    streamed=_streamed,
 )
 def dare(
     ctx: TensorContext,

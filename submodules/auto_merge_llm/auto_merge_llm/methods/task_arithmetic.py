@@ -4,14 +4,35 @@ from __future__ import annotations
 
 import torch
 
-from ..registry import TensorContext, register_method
+from ..registry import Accumulator, StreamContext, TensorContext, register_method
 from ._common import weighted_sum
+
+
+class TaskArithmeticSum(Accumulator):
+    """θ₀ + λ Σᵢ wᵢ (θᵢ − θ₀), one model at a time: τᵢ is formed in place in the model's own buffer, the sum
+    runs in model order and θ₀ + λ·Σ is formed in the accumulator (the same operations as
+    :func:`task_arithmetic`, so the same bits), so only θ₀, the sum and one model's tensor are alive."""
+
+    owned = True
+    propagates_nonfinite = True
+
+    def __init__(self, ctx: StreamContext, *, lambda_: float = 1.0) -> None:
+        assert ctx.base is not None
+        self.base, self.weights, self.lambda_ = ctx.base, ctx.weights, lambda_
+        self.acc = torch.zeros(ctx.shape, dtype=torch.float32, device=ctx.device)
+
+    def add(self, i: int, x: torch.Tensor) -> None:
+        self.acc.add_(x.sub_(self.base), alpha=float(self.weights[i]))
+
+    def result(self) -> torch.Tensor:
+        return self.acc.mul_(self.lambda_).add_(self.base)
 
 
 @register_method(
     "task_arithmetic",
     description="Base plus the scaled weighted sum of task vectors.",
     needs_base=True,
+    streamed=TaskArithmeticSum,
 )
 def task_arithmetic(ctx: TensorContext, *, lambda_: float = 1.0) -> torch.Tensor:
     """θ = θ₀ + λ Σᵢ wᵢ τᵢ,  τᵢ = θᵢ − θ₀.
