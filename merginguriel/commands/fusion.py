@@ -18,7 +18,8 @@ import pandas as pd
 
 from merginguriel.cli_options import add_data_args, add_model_args, resolve_device, run_main, setup_logging
 from merginguriel.evaluation import evaluate_model
-from merginguriel.expert_fusion import FUSION_TYPES, FusionTrainConfig, load_fusion_model, train_fusion
+from merginguriel.fusion_model import FUSION_TYPES, load_fusion_model
+from merginguriel.fusion_training import FusionTrainConfig, train_fusion
 from merginguriel.locales import parse_locales
 from merginguriel.model_paths import find_model
 from merginguriel.outputs import write_json_atomic, write_text_atomic

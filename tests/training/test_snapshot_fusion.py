@@ -12,7 +12,7 @@ from safetensors.numpy import load_file
 from merginguriel.commands import fusion as fusion_cmd
 from merginguriel.commands import snapshot_average as snapshot_cmd
 from merginguriel.evaluation import evaluate_model, predict_logits
-from merginguriel.expert_fusion import (
+from merginguriel.fusion_model import (
     FUSION_TYPES,
     build_fusion_model,
     load_fusion_model,
