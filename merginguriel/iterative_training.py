@@ -33,7 +33,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ from merginguriel.merging import (
 from merginguriel.model_paths import model_dir_name
 from merginguriel.outputs import atomic_output_dir, is_complete, write_json_atomic, write_text_atomic
 from merginguriel.plotting import bar_chart
-from merginguriel.training import train_classifier
+from merginguriel.training import train_classifier, training_arguments
 
 logger = logging.getLogger("merginguriel.iterative_training")
 
@@ -95,7 +95,8 @@ class IterativeConfig:
     performance_merge_trigger: bool = False
     convergence_threshold: float = 0.001
     eval_split: str = "validation"
-    trainer_args: list[str] = field(default_factory=list)
+    # training_bert.py fields by name (``--additional-args``), winning over the settings above
+    trainer_overrides: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
     progress: bool = True
 
@@ -114,23 +115,16 @@ def _train_segment(
     config: IterativeConfig, locale: str, init: str, out: Path, epochs: int, cycle: int
 ) -> dict:
     """Fine-tune ``init`` on ``locale`` for ``epochs`` epochs into ``out`` (atomic); returns the metrics."""
-    from merginguriel.commands.train import parse_train_args
-
-    argv = [
-        "--model_name_or_path", init, "--dataset_config_name", locale, "--dataset_name", str(config.dataset_name),
-        "--text_column", config.text_column, "--output_dir", str(out), "--overwrite", "--do_train",
-        "--num_train_epochs", str(epochs), "--learning_rate", str(config.learning_rate),
-        "--per_device_train_batch_size", str(config.batch_size), "--max_seq_length", str(config.max_seq_length),
-        "--seed", str(config.seed + cycle - 1), "--disable_tqdm", "true", "--logging_strategy", "epoch",
-    ]  # fmt: skip
-    if config.max_train_samples is not None:
-        argv += ["--max_train_samples", str(config.max_train_samples)]
-    if config.performance_merge_trigger:
-        argv += ["--do_eval"]
-        if config.max_eval_samples is not None:
-            argv += ["--max_eval_samples", str(config.max_eval_samples)]
-    model_args, data_args, extra_args, training_args = parse_train_args(argv + list(config.trainer_args))
-    metrics = train_classifier(model_args, data_args, training_args, extra_args)
+    trigger = config.performance_merge_trigger
+    args = training_arguments(
+        init, locale, config.dataset_name, out, overrides=config.trainer_overrides,
+        text_column=config.text_column, overwrite=True, do_train=True, num_train_epochs=epochs,
+        learning_rate=config.learning_rate, per_device_train_batch_size=config.batch_size,
+        max_seq_length=config.max_seq_length, seed=config.seed + cycle - 1, disable_tqdm=True,
+        logging_strategy="epoch", max_train_samples=config.max_train_samples,
+        do_eval=trigger, max_eval_samples=config.max_eval_samples if trigger else None,
+    )  # fmt: skip
+    metrics = train_classifier(args)
     gc.collect()
     return metrics
 
@@ -138,8 +132,16 @@ def _train_segment(
 class IterativeTrainer:
     """Runs (or resumes) an iterative-training job described by an :class:`IterativeConfig`."""
 
-    def __init__(self, config: IterativeConfig, overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        config: IterativeConfig,
+        overwrite: bool = False,
+        parse_trainer_flags: Callable[[list[str]], dict[str, Any]] | None = None,
+    ) -> None:
+        """``parse_trainer_flags`` turns ``training_bert.py`` flags into ``{field: value}``; it is needed only to
+        resume a run started before trainer options were typed (its state holds the flags themselves)."""
         self.config = config
+        self.parse_trainer_flags = parse_trainer_flags
         self.out = Path(config.output_dir)
         if overwrite and self.out.exists():
             shutil.rmtree(self.out)
@@ -169,9 +171,8 @@ class IterativeTrainer:
                 "resumed": 0,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             }
-        differing = sorted(
-            k for k in wanted if k not in _RESUMABLE_CHANGES and state["config"].get(k) != wanted[k]
-        )
+        saved = self._upgraded(state["config"])
+        differing = sorted(k for k in wanted if k not in _RESUMABLE_CHANGES and saved.get(k) != wanted[k])
         if differing:
             raise ValueError(
                 f"{self.out} holds an iterative run with other settings ({', '.join(differing)}); "
@@ -188,6 +189,22 @@ class IterativeTrainer:
             state["epochs_done"],
         )
         return state
+
+    def _upgraded(self, saved: dict[str, Any]) -> dict[str, Any]:
+        """A saved config in today's form: runs started before trainer options were typed saved the
+        ``--additional-args`` flags as ``trainer_args``; they become ``trainer_overrides`` (parsed)."""
+        if "trainer_args" not in saved or "trainer_overrides" in saved:
+            return saved
+        flags = list(saved["trainer_args"])
+        if flags and self.parse_trainer_flags is None:
+            raise ValueError(
+                f"{self.out} holds an iterative run whose trainer options were saved as flags "
+                f"({' '.join(flags)}); resume it through the iterative command (which parses them), or pass "
+                "--overwrite to start again."
+            )
+        overrides = self.parse_trainer_flags(flags) if flags else {}
+        upgraded = {k: v for k, v in saved.items() if k != "trainer_args"}
+        return {**upgraded, "trainer_overrides": overrides}
 
     def _save(self) -> None:
         self.state["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")

@@ -1,5 +1,6 @@
-"""Filling the models folder: find the locales that have no model yet (and train them), or copy finished runs
-from another folder into the ``{models_root}/{base}_massive_k_{locale}`` layout.
+"""Filling the models folder: find the locales that have no model yet and train them
+(:class:`MissingModelTraining`, :func:`train_missing`), or copy finished runs from another folder into the
+``{models_root}/{base}_massive_k_{locale}`` layout.
 
 A run folder is *complete* when it holds a model (``config.json`` + weights), a tokenizer, and either the
 ``COMPLETE`` marker of an atomic write or the ``all_results.json`` a finished ``Trainer`` run leaves; runs
@@ -14,10 +15,12 @@ import os
 import re
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from merginguriel.locales import ALL_LOCALES, parse_locales
 from merginguriel.model_paths import MODEL_INFIX, discover_models, is_model_dir, model_dir_name
@@ -47,28 +50,49 @@ def missing_locales(
     return [loc for loc in (wanted if wanted is not None else ALL_LOCALES) if loc not in have]
 
 
-def train_argv(
-    base_model: str,
-    locale: str,
-    models_root: str | os.PathLike,
-    dataset_name: str,
-    epochs: float,
-    learning_rate: float,
-    train_bs: int,
-    eval_bs: int,
-    fp16: bool,
-    extra: Sequence[str] = (),
-) -> list[str]:
-    """The ``training_bert.py`` arguments that train ``locale``'s model into its expected folder."""
-    argv = [
-        "--model_name_or_path", base_model, "--dataset_config_name", locale, "--dataset_name", str(dataset_name),
-        "--output_dir", str(Path(models_root) / model_dir_name(base_model, locale)),
-        "--do_train", "--do_eval", "--num_train_epochs", str(epochs), "--learning_rate", str(learning_rate),
-        "--per_device_train_batch_size", str(train_bs), "--per_device_eval_batch_size", str(eval_bs),
-    ]  # fmt: skip
-    if fp16:
-        argv.append("--fp16")
-    return argv + list(extra)
+@dataclass
+class MissingModelTraining:
+    """How each missing locale's model is trained (``fill-missing``)."""
+
+    base_model: str
+    models_root: str
+    dataset_name: str
+    epochs: float = 3.0
+    learning_rate: float = 5e-5
+    train_batch_size: int = 32
+    eval_batch_size: int = 64
+    fp16: bool = False
+    text_column: str = "utt"
+    # training_bert.py fields by name (``--additional-args``), winning over the settings above
+    trainer_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def fields(self, locale: str) -> dict[str, Any]:
+        """The trainer fields by name that train ``locale``'s model into its expected folder."""
+        from merginguriel.training import training_fields  # torch and transformers: only when training
+
+        return training_fields(
+            self.base_model, locale, self.dataset_name, Path(self.models_root) / model_dir_name(self.base_model, locale),
+            overrides=self.trainer_overrides, do_train=True, do_eval=True, num_train_epochs=self.epochs,
+            learning_rate=self.learning_rate, per_device_train_batch_size=self.train_batch_size,
+            per_device_eval_batch_size=self.eval_batch_size, **({"fp16": True} if self.fp16 else {}),
+            text_column=self.text_column,
+        )  # fmt: skip
+
+
+def train_missing(training: MissingModelTraining, locales: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """Train each locale's model in turn; returns (trained locales, locale -> error). A failure is recorded and
+    the next locale runs."""
+    from merginguriel.training import TrainArguments, train_classifier
+
+    done, failed = [], {}
+    for loc in tqdm(locales, desc="missing models", unit="model"):
+        try:
+            metrics = train_classifier(TrainArguments.from_fields(training.fields(loc)))
+            logger.info("%s: metrics %s", loc, metrics)
+            done.append(loc)
+        except Exception as exc:  # record and go on with the next locale
+            failed[loc] = f"{type(exc).__name__}: {exc}"
+    return done, failed
 
 
 @dataclass

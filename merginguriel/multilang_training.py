@@ -2,8 +2,9 @@
 
 A LOLO model for ``af-ZA`` is trained on every other locale of the pool and saved as
 ``{models_root}/{base}_massive_LOLO_without_af_ZA``; the super model on all of them as
-``{models_root}/{base}_massive_LOLO_all_languages``. Training goes through ``merginguriel.commands.train``, so
-every trainer option (``--use_lora``, ``--class_weights``, ``--mixture_rates`` …) can be passed through.
+``{models_root}/{base}_massive_LOLO_all_languages``. Training goes through
+:func:`merginguriel.training.training_arguments`, so every trainer option (``use_lora``, ``class_weights``,
+``mixture_rates`` …) can be passed through as ``trainer_overrides``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from merginguriel.locales import ALL_LOCALES, parse_locales, validate_locale
 from merginguriel.massive_data import local_locales, resolve_dataset
 from merginguriel.model_paths import base_model_short_name
+from merginguriel.training import TrainArguments, train_classifier, training_arguments
 
 logger = logging.getLogger("merginguriel.multilang_training")
 
@@ -67,7 +70,17 @@ class MultilangJob:
     models_root: str
     pool: list[str]
     excluded: str | None
-    trainer_args: list[str] = field(default_factory=list)
+    text_column: str = "utt"
+    epochs: float = 3.0
+    learning_rate: float = 5e-5
+    batch_size: int = 32
+    max_seq_length: int = 128
+    max_train_samples: int | None = None
+    seed: int = 42
+    overwrite: bool = False
+    progress: bool = True
+    # training_bert.py fields by name (``--additional-args``), winning over the settings above
+    trainer_overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def output_dir(self) -> Path:
@@ -77,25 +90,23 @@ class MultilangJob:
     def locales(self) -> list[str]:
         return training_locales(self.pool, self.excluded)
 
-    def argv(self) -> list[str]:
-        """Arguments for ``merginguriel.commands.train.main``; ``trainer_args`` come last and win."""
-        return [
-            "--model_name_or_path", self.base_model,
-            "--dataset_config_name", ",".join(self.locales),
-            "--dataset_name", str(self.dataset_name),
-            "--output_dir", str(self.output_dir),
-            "--do_train",
-            *self.trainer_args,
-        ]  # fmt: skip
+    def train_arguments(self) -> TrainArguments:
+        """The trainer arguments of this job; ``trainer_overrides`` win."""
+        return training_arguments(
+            self.base_model, self.locales, self.dataset_name, self.output_dir, overrides=self.trainer_overrides,
+            do_train=True, num_train_epochs=self.epochs, learning_rate=self.learning_rate,
+            per_device_train_batch_size=self.batch_size, max_seq_length=self.max_seq_length, seed=self.seed,
+            text_column=self.text_column, max_train_samples=self.max_train_samples, overwrite=self.overwrite,
+            **({} if self.progress else {"disable_tqdm": True}),
+        )  # fmt: skip
 
 
 def run_job(job: MultilangJob) -> dict:
     """Train one multi-language model; returns ``{"excluded", "output_dir", "locales", "status", ...}``."""
-    from merginguriel.commands import train as train_cmd
-
     started = time.time()
     logger.info("training %s on %d locales", job.output_dir.name, len(job.locales))
-    train_cmd.main(job.argv())
+    metrics = train_classifier(job.train_arguments())
+    logger.info("metrics: %s", metrics)
     return {
         "excluded": job.excluded,
         "output_dir": str(job.output_dir),

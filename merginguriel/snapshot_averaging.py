@@ -32,6 +32,7 @@ from merginguriel.evaluation import evaluate_model
 from merginguriel.labels import INTENT_LABELS
 from merginguriel.locales import parse_locales, validate_locale
 from merginguriel.outputs import atomic_output_dir, is_complete, write_json_atomic, write_text_atomic
+from merginguriel.training import TrainArguments, train_classifier, training_arguments
 
 logger = logging.getLogger("merginguriel.snapshot_averaging")
 
@@ -56,7 +57,8 @@ class SnapshotConfig:
     target_split: str = "test"
     device: str = "cpu"
     progress: bool = True
-    trainer_args: list[str] = field(default_factory=list)
+    # training_bert.py fields by name (``--additional-args``), winning over the settings above
+    trainer_overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.source_locales = parse_locales(self.source_locales)
@@ -122,9 +124,6 @@ class SnapshotAveraging:
         return self.out / "runs" / f"run_{index}"
 
     def train_runs(self) -> list[Path]:
-        from merginguriel.commands.train import parse_train_args
-        from merginguriel.training import train_classifier
-
         c = self.config
         dirs = []
         for i, (seed, lr) in enumerate(
@@ -137,24 +136,25 @@ class SnapshotAveraging:
                     "run %d (seed %d, learning rate %g) is done already: reusing %s", i, seed, lr, out
                 )
                 continue
-            argv = [
-                "--model_name_or_path", c.base_model, "--dataset_config_name", ",".join(c.source_locales),
-                "--dataset_name", str(c.dataset_name), "--text_column", c.text_column, "--output_dir", str(out),
-                "--overwrite", "--do_train", "--num_train_epochs", str(c.epochs), "--learning_rate", str(lr),
-                "--per_device_train_batch_size", str(c.batch_size), "--max_seq_length", str(c.max_seq_length),
-                "--seed", str(seed), "--save_only_model", "--keep_checkpoints", "--disable_tqdm", "true",
-                "--logging_strategy", "epoch",
-            ]  # fmt: skip
-            if c.snapshot_steps:
-                argv += ["--save_strategy", "steps", "--save_steps", str(c.snapshot_steps)]
-            else:
-                argv += ["--save_strategy", "epoch"]
-            if c.max_train_samples is not None:
-                argv += ["--max_train_samples", str(c.max_train_samples)]
-            model_args, data_args, extra_args, training_args = parse_train_args(argv + list(c.trainer_args))
-            train_classifier(model_args, data_args, training_args, extra_args)
+            train_classifier(self.run_arguments(out, seed, lr))
             gc.collect()
         return dirs
+
+    def run_arguments(self, out: Path, seed: int, lr: float) -> TrainArguments:
+        """One run's trainer arguments: a snapshot every ``snapshot_steps`` steps (or epoch), all kept."""
+        c = self.config
+        snapshot = (
+            {"save_strategy": "steps", "save_steps": c.snapshot_steps}
+            if c.snapshot_steps
+            else {"save_strategy": "epoch"}
+        )
+        return training_arguments(
+            c.base_model, c.source_locales, c.dataset_name, out, overrides=c.trainer_overrides,
+            text_column=c.text_column, overwrite=True, do_train=True, num_train_epochs=c.epochs, learning_rate=lr,
+            per_device_train_batch_size=c.batch_size, max_seq_length=c.max_seq_length, seed=seed,
+            save_only_model=True, keep_checkpoints=True, disable_tqdm=True, logging_strategy="epoch", **snapshot,
+            max_train_samples=c.max_train_samples,
+        )  # fmt: skip
 
     def _same_run(self, out: Path, seed: int, lr: float) -> bool:
         """Whether the finished run in ``out`` was trained as this run would be (else it is trained again)."""

@@ -25,6 +25,7 @@ from merginguriel.cli_options import (
     setup_logging,
     similarity_matrix_path,
 )
+from merginguriel.commands.train import add_trainer_overrides, explicit_fields
 from merginguriel.iterative_training import IterativeConfig, IterativeTrainer, select_source_locales
 from merginguriel.locales import parse_locales, validate_locale
 from merginguriel.merging import parse_weights
@@ -105,12 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_args(p)
     add_data_args(p, split=None)
     add_similarity_args(p, num_languages=3)
-    p.add_argument(
-        "--additional-args",
-        nargs=argparse.REMAINDER,
-        default=[],
-        help="Everything after this flag is passed to the trainer (training_bert.py options); it must come last.",
-    )
+    add_trainer_overrides(p)
     return p
 
 
@@ -169,14 +165,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_eval_samples=args.max_eval_samples, seed=args.seed, checkpoint_before_merge=args.checkpoint_before_merge,
         adaptive_merge_frequency=args.adaptive_merge_frequency, performance_merge_trigger=args.performance_merge_trigger,
         convergence_threshold=args.convergence_threshold, eval_split=args.eval_split,
-        trainer_args=list(args.additional_args), device=resolve_device(args.device), progress=not args.no_progress,
+        trainer_overrides=args.trainer_overrides, device=resolve_device(args.device), progress=not args.no_progress,
     )  # fmt: skip
     # user errors before anything is written: every locale in the dataset, a loadable base model
     from merginguriel.training import check_dataset_locales, check_model_source
 
     check_dataset_locales(args.dataset_name, [*config.locales, config.target])
     check_model_source(config.base_model, "--base-model")
-    trainer = IterativeTrainer(config, overwrite=args.overwrite)
+    trainer = IterativeTrainer(config, overwrite=args.overwrite, parse_trainer_flags=explicit_fields)
     state = trainer.run()
     print(
         f"{state['cycles_completed']} cycles, {state['epochs_done']} epochs; per cycle on {target} {args.eval_split}:"

@@ -14,7 +14,8 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from merginguriel.cli_options import add_data_args, add_model_args, resolve_device, run_main, setup_logging
+from merginguriel.cli_options import resolve_device, run_main, setup_logging
+from merginguriel.commands.train import add_training_options
 from merginguriel.snapshot_averaging import SnapshotAveraging, SnapshotConfig
 
 
@@ -54,14 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", choices=["auto", "cpu", "cuda"], default="auto", help="Device for averaging/evaluation."
     )
     p.add_argument("--no-progress", action="store_true")
-    add_model_args(p)
-    add_data_args(p, split=None)
-    p.add_argument(
-        "--additional-args",
-        nargs=argparse.REMAINDER,
-        default=[],
-        help="Everything after this flag is passed to the trainer; it must come last.",
-    )
+    add_training_options(p)
     return p
 
 
@@ -77,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         snapshot_steps=args.snapshot_steps, batch_size=args.batch_size, max_seq_length=args.max_seq_length,
         max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples,
         text_column=args.text_column, order_seed=args.order_seed, target_split=args.target_split,
-        device=resolve_device(args.device), progress=not args.no_progress, trainer_args=list(args.additional_args),
+        device=resolve_device(args.device), progress=not args.no_progress, trainer_overrides=args.trainer_overrides,
     )  # fmt: skip
     from merginguriel.training import check_dataset_locales, check_model_source
 

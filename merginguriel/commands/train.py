@@ -5,83 +5,160 @@ Every ``TrainingArguments`` option works (``--lr_scheduler_type cosine``, ``--gr
 the toolkit's own (``--class_weights``, ``--early_stopping_patience``, ``--use_lora``, ``--mixture_rates``,
 ``--keep_checkpoints``, ``--precision``). Multi-GPU: ``torchrun --nproc_per_node 4 merginguriel/training_bert.py …``
 or ``accelerate launch merginguriel/training_bert.py …`` with the same arguments. See docs/training.md.
+
+The commands that train through this trainer (``train-lolo``, ``fill-missing``, ``iterative``,
+``snapshot-avg``) take its flags after ``--additional-args`` (:func:`add_trainer_overrides`): they are parsed
+once, by this parser, into the fields they set, and passed to the core as typed overrides.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import argparse
+import json
 import logging
+import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import HfArgumentParser
 
-from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.cli_options import add_data_args, add_model_args, run_main, setup_logging
 from merginguriel.locales import parse_locales
 from merginguriel.training import (
-    DataArguments,
-    ExtraTrainingArguments,
-    ModelArguments,
+    ARGUMENT_CLASSES,
+    TRAINER_DEFAULTS,
+    WARMUP_RATIO_FIELD,
+    TrainArguments,
     default_output_dir,
     train_classifier,
+    training_field_names,
 )
+
+SCRIPT = "merginguriel/training_bert.py"
 
 
 def build_parser() -> HfArgumentParser:
-    parser = HfArgumentParser((ModelArguments, DataArguments, ExtraTrainingArguments, TrainingArguments))
+    parser = HfArgumentParser(ARGUMENT_CLASSES)
     parser.prog = "training_bert.py"
     parser.description = (
         "Fine-tune a sequence classifier on MASSIVE intents (one locale or a comma-separated list)."
     )
-    parser.set_defaults(
-        save_strategy="no",
-        eval_strategy="no",
-        report_to="tensorboard",
-        logging_steps=25,
-        learning_rate=5e-5,
-        per_device_train_batch_size=32,
-        per_device_eval_batch_size=64,
-    )
+    parser.set_defaults(**TRAINER_DEFAULTS)
     return parser
 
 
 def compat_argv(argv: Sequence[str]) -> list[str]:
     """Translate options renamed across transformers versions: ``--warmup_ratio R`` (transformers 4) becomes
     ``--warmup_steps R`` on transformers 5, where a ``warmup_steps`` below 1 is a ratio of the total steps."""
-    if any(f.name == "warmup_ratio" for f in dataclasses.fields(TrainingArguments)):
+    if WARMUP_RATIO_FIELD == "warmup_ratio":
         return list(argv)
     out = []
     for arg in argv:
         if arg == "--warmup_ratio" or arg == "--warmup-ratio":
-            out.append("--warmup_steps")
+            out.append(f"--{WARMUP_RATIO_FIELD}")
         elif arg.startswith(("--warmup_ratio=", "--warmup-ratio=")):
-            out.append("--warmup_steps=" + arg.split("=", 1)[1])
+            out.append(f"--{WARMUP_RATIO_FIELD}=" + arg.split("=", 1)[1])
         else:
             out.append(arg)
     return out
 
 
-def parse_train_args(
-    argv: Sequence[str],
-) -> tuple[ModelArguments, DataArguments, ExtraTrainingArguments, TrainingArguments]:
-    """``training_bert.py`` arguments -> (model, data, extra, training) dataclasses."""
-    return tuple(build_parser().parse_args_into_dataclasses(args=compat_argv(argv)))
+def parse_train_args(argv: Sequence[str]) -> TrainArguments:
+    """``training_bert.py`` arguments -> the four argument objects."""
+    model, data, extra, training = build_parser().parse_args_into_dataclasses(args=compat_argv(argv))
+    return TrainArguments(model=model, data=data, extra=extra, training=training)
+
+
+class TrainerFlagError(ValueError):
+    """A ``training_bert.py`` flag that does not parse (argparse's message)."""
+
+
+def _raise_flag_error(message: str) -> None:
+    raise TrainerFlagError(message)
+
+
+def explicit_fields(argv: Sequence[str]) -> dict[str, Any]:
+    """The fields that ``training_bert.py`` flags ``argv`` set, with their parsed values (a flag given with its
+    default value counts as set). A bad flag raises :class:`TrainerFlagError` with argparse's message."""
+    parser = build_parser()
+    parser.error = _raise_flag_error  # report to the calling command instead of exiting as training_bert.py
+    unset = object()
+    parser.set_defaults(**dict.fromkeys(training_field_names(), unset))
+    namespace = parser.parse_args(compat_argv(argv))
+    return {name: value for name, value in vars(namespace).items() if value is not unset}
+
+
+class _TrainerOverrides(argparse.Action):
+    """``--additional-args FLAG …``: the trainer flags after it, parsed into ``{field: value}``."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        try:
+            setattr(namespace, self.dest, explicit_fields(list(values)))
+        except TrainerFlagError as exc:
+            parser.error(f"--additional-args (training_bert.py options): {exc}")
+
+
+def add_trainer_overrides(parser: argparse.ArgumentParser) -> None:
+    """``--additional-args``: everything after it is ``training_bert.py`` flags, parsed (and checked) at once
+    into ``args.trainer_overrides`` ``{field: value}``; they win over the command's own options."""
+    parser.add_argument(
+        "--additional-args",
+        dest="trainer_overrides",
+        nargs=argparse.REMAINDER,
+        action=_TrainerOverrides,
+        default={},
+        help="Everything after this flag is passed to the trainer (training_bert.py options, e.g. --use_lora "
+        "--lr_scheduler_type cosine) and wins over this command's own options; it must come last.",
+    )
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """The option groups of a command that trains through this trainer: the models (``--base-model``,
+    ``--models-root``), the data (``--dataset-name``, ``--text-column``) and ``--additional-args``, last."""
+    add_model_args(parser)
+    add_data_args(parser, split=None)
+    add_trainer_overrides(parser)
+
+
+def command_line(fields: Mapping[str, Any]) -> str:
+    """The ``python merginguriel/training_bert.py …`` command line that sets ``fields`` (as built by
+    :func:`merginguriel.training.training_fields`), shell-quoted; ``None`` values are left out."""
+    argv = []
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if value is True:
+            argv.append(f"--{name}")
+        elif isinstance(value, (list, tuple)):
+            argv += [f"--{name}", *(str(v) for v in value)]
+        elif isinstance(value, dict):
+            argv += [f"--{name}", json.dumps(value)]
+        else:
+            argv += [f"--{name}", "false" if value is False else str(value)]
+    return f"python {SCRIPT} {shlex.join(argv)}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    model_args, data_args, extra_args, training_args = parse_train_args(argv)
+    args = parse_train_args(argv)
     setup_logging()
     if not any(a == f"--{n}" or a.startswith(f"--{n}=") for a in argv for n in ("output_dir", "output-dir")):
-        locales = parse_locales(data_args.dataset_config_name)
-        training_args.output_dir = str(
-            default_output_dir(data_args.models_root, model_args.model_name_or_path, locales)
+        locales = parse_locales(args.data.dataset_config_name)
+        args.training.output_dir = str(
+            default_output_dir(args.data.models_root, args.model.model_name_or_path, locales)
         )
-    if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
+    if not (args.training.do_train or args.training.do_eval or args.training.do_predict):
         raise ValueError("Nothing to do: pass --do_train, --do_eval and/or --do_predict.")
-    metrics = train_classifier(model_args, data_args, training_args, extra_args)
+    metrics = train_classifier(args)
     logging.getLogger("merginguriel.training").info("metrics: %s", metrics)
-    print(f"model folder: {training_args.output_dir}")
+    print(f"model folder: {args.training.output_dir}")
     for key in ("eval_accuracy", "eval_macro_f1", "predict_accuracy", "predict_macro_f1"):
         if key in metrics:
             print(f"{key}: {metrics[key]:.4f}")

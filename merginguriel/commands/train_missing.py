@@ -9,14 +9,12 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import shlex
 from collections.abc import Sequence
 
-from tqdm.auto import tqdm
-
-from merginguriel.cli_options import add_data_args, add_model_args, run_main, setup_logging
+from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.commands.train import add_training_options, command_line
 from merginguriel.locales import ALL_LOCALES, parse_locales
-from merginguriel.missing_models import mapping_locales, missing_locales, train_argv
+from merginguriel.missing_models import MissingModelTraining, mapping_locales, missing_locales, train_missing
 from merginguriel.outputs import write_json_atomic
 
 
@@ -42,14 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=5e-5, help="Learning rate (default 5e-5).")
     p.add_argument("--fp16", action="store_true", help="Train in fp16 (CUDA only).")
     p.add_argument("--summary", default=None, help="Write a JSON summary here.")
-    add_model_args(p)
-    add_data_args(p, split=None)
-    p.add_argument(
-        "--additional-args",
-        nargs=argparse.REMAINDER,
-        default=[],
-        help="Everything after this flag is passed to training_bert.py; it must come last.",
-    )
+    add_training_options(p)
     return p
 
 
@@ -81,34 +72,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"not in dataset {args.dataset_name}, so not trained: {', '.join(no_data)}")
     trainable = [loc for loc in missing if loc not in no_data]
     todo = trainable[: args.max] if args.max is not None else trainable
-    commands = {
-        loc: train_argv(
-            args.base_model,
-            loc,
-            args.models_root,
-            args.dataset_name,
-            args.epochs,
-            args.lr,
-            args.train_bs,
-            args.eval_bs,
-            args.fp16,
-            ["--text_column", args.text_column, *args.additional_args],
-        )
-        for loc in todo
-    }
+    training = MissingModelTraining(
+        base_model=args.base_model, models_root=args.models_root, dataset_name=args.dataset_name,
+        epochs=args.epochs, learning_rate=args.lr, train_batch_size=args.train_bs, eval_batch_size=args.eval_bs,
+        fp16=args.fp16, text_column=args.text_column, trainer_overrides=args.trainer_overrides,
+    )  # fmt: skip
     if args.dry_run:
-        for loc, cmd in commands.items():
-            print(f"would train {loc}: python merginguriel/training_bert.py {shlex.join(cmd)}")
+        for loc in todo:
+            print(f"would train {loc}: {command_line(training.fields(loc))}")
         return 0
-    from merginguriel.commands import train as train_cmd
-
-    done, failed = [], {}
-    for loc in tqdm(todo, desc="missing models", unit="model"):
-        try:
-            train_cmd.main(commands[loc])
-            done.append(loc)
-        except Exception as exc:  # record and go on with the next locale
-            failed[loc] = f"{type(exc).__name__}: {exc}"
+    done, failed = train_missing(training, todo)
     print(f"trained {len(done)}: {', '.join(done) or '-'}; failed {len(failed)}")
     for loc, err in failed.items():
         print(f"  {loc}: {err}")

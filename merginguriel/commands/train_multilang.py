@@ -15,7 +15,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from merginguriel.cli_options import add_data_args, add_model_args, run_main, setup_logging
+from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.commands.train import add_training_options
 from merginguriel.multilang_training import MultilangJob, locale_pool, run_all_lolo, run_job, training_locales
 from merginguriel.outputs import is_complete, write_json_atomic
 
@@ -51,30 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="Where --all-lolo writes its JSON summary (default {models-root}/lolo_summary.json).",
     )
     p.add_argument("--no-progress", action="store_true", help="No progress bars.")
-    add_model_args(p)
-    add_data_args(p, split=None)
-    p.add_argument(
-        "--additional-args",
-        nargs=argparse.REMAINDER,
-        default=[],
-        help="Everything after this flag is passed to the trainer (training_bert.py options); it must come last.",
-    )
+    add_training_options(p)
     return p
-
-
-def trainer_args(args: argparse.Namespace) -> list[str]:
-    out = [
-        "--num_train_epochs", str(args.epochs), "--learning_rate", str(args.learning_rate),
-        "--per_device_train_batch_size", str(args.batch_size), "--max_seq_length", str(args.max_seq_length),
-        "--seed", str(args.seed), "--text_column", args.text_column,
-    ]  # fmt: skip
-    if args.max_train_samples is not None:
-        out += ["--max_train_samples", str(args.max_train_samples)]
-    if args.no_progress:
-        out += ["--disable_tqdm", "true"]
-    if args.overwrite:
-        out.append("--overwrite")
-    return out + list(args.additional_args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,12 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_dataset_locales(args.dataset_name, training_locales(pool, args.exclude))
     check_model_source(args.base_model, "--base-model")
     common = dict(
-        base_model=args.base_model,
-        dataset_name=args.dataset_name,
-        models_root=args.models_root,
-        pool=pool,
-        trainer_args=trainer_args(args),
-    )
+        base_model=args.base_model, dataset_name=args.dataset_name, models_root=args.models_root, pool=pool,
+        text_column=args.text_column, epochs=args.epochs, learning_rate=args.learning_rate,
+        batch_size=args.batch_size, max_seq_length=args.max_seq_length, max_train_samples=args.max_train_samples,
+        seed=args.seed, overwrite=args.overwrite, progress=not args.no_progress,
+        trainer_overrides=args.trainer_overrides,
+    )  # fmt: skip
     if not args.all_lolo:
         job = MultilangJob(excluded=args.exclude, **common)
         result = run_job(job)

@@ -188,3 +188,43 @@ def test_iterative_user_errors_write_nothing(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and message in err[0], err
     assert not out.exists()
+
+
+def test_resume_of_a_run_saved_before_trainer_options_were_typed(tmp_path, tiny_data, matrix_csv):
+    """Old states saved ``--additional-args`` as ``trainer_args`` (flags); they resume when the flags parse to
+    the same overrides, and a run whose overrides differ is refused."""
+    import json
+
+    from merginguriel.commands.train import explicit_fields
+
+    def legacy_state(out, flags):
+        config = it.IterativeConfig(
+            target="af-ZA", locales=["de-DE"], output_dir=str(out), base_model="unused",
+            dataset_name=str(tiny_data), similarity_matrix=str(matrix_csv),
+            trainer_overrides={"report_to": "none"} if flags else {},
+        )  # fmt: skip
+        trainer = it.IterativeTrainer(config)
+        trainer._save()
+        state = read_json(out / "state_summary.json")
+        del state["config"]["trainer_overrides"]
+        state["config"]["trainer_args"] = flags
+        (out / "state_summary.json").write_text(json.dumps(state))
+        return config
+
+    config = legacy_state(tmp_path / "none", [])
+    assert it.IterativeTrainer(config).state["resumed"] == 1  # no flags: nothing to parse
+    config = legacy_state(tmp_path / "flags", ["--report_to", "none"])
+    with pytest.raises(ValueError, match="saved as flags"):
+        it.IterativeTrainer(config)
+    resumed = it.IterativeTrainer(config, parse_trainer_flags=explicit_fields)
+    assert resumed.state["resumed"] == 1 and resumed.state["config"]["trainer_overrides"] == {
+        "report_to": "none"
+    }
+    resumed._save()
+    assert (
+        "trainer_args" not in read_json(tmp_path / "flags" / "state_summary.json")["config"]
+    )  # upgraded once
+    config = legacy_state(tmp_path / "other", ["--report_to", "none"])
+    config.trainer_overrides = {"report_to": "none", "max_steps": 3}
+    with pytest.raises(ValueError, match=r"other settings \(trainer_overrides\)"):
+        it.IterativeTrainer(config, parse_trainer_flags=explicit_fields)

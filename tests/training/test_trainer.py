@@ -27,8 +27,7 @@ def parse(argv):
 
 
 def train(argv, callbacks=None):
-    model_args, data_args, extra, training_args = parse(argv)
-    return train_classifier(model_args, data_args, training_args, extra, callbacks=callbacks)
+    return train_classifier(parse(argv), callbacks=callbacks)
 
 
 def test_inverse_frequency_weights_by_hand():
