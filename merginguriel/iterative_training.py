@@ -7,7 +7,8 @@ One cycle ``n``:
    the previous cycle's merged model (cycle 1: the pretrained base), for ``merge_frequency`` epochs — or, with
    ``performance_merge_trigger``, one epoch at a time until the mean dev accuracy of the sources improves by
    less than ``convergence_threshold`` (at most ``merge_frequency`` epochs);
-2. the trained sources are merged with :func:`merginguriel.merging.plan_merge` / ``execute_merge`` (any merge
+2. the trained sources are merged and evaluated by the one experiment program,
+   :func:`merginguriel.experiment.run_merge_experiment` (any merge
    mode, similarity weights for the target) into ``merged_models/merged_cycle_{n}/``;
 3. the merged model is evaluated on the target (``eval_split``), and the cycle is recorded in
    ``merge_history.json``; ``state_summary.json`` is rewritten after every step, so a crashed run resumes
@@ -41,20 +42,17 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from merginguriel.evaluation import evaluate_model
+from merginguriel.catalogue import engine_method, needs_statistics
+from merginguriel.experiment import MergeOutcome, MergeOutputs, run_merge_experiment
 from merginguriel.locales import parse_locales, validate_locale
+from merginguriel.massive_data import DataSelection
 from merginguriel.merge_statistics import StatisticsOptions
-from merginguriel.merging import (
-    MergeRequest,
-    SourceModel,
-    engine_method,
-    execute_merge,
-    needs_statistics,
-    plan_merge,
-)
+from merginguriel.merging import MergeRequest, SourceModel, plan_merge
 from merginguriel.model_paths import model_dir_name
 from merginguriel.outputs import atomic_output_dir, is_complete, write_json_atomic, write_text_atomic
 from merginguriel.plotting import bar_chart
+from merginguriel.runtime import Runtime
+from merginguriel.sources import SimilarityOptions, SourceSelection
 from merginguriel.training import train_classifier, training_arguments
 
 logger = logging.getLogger("merginguriel.iterative_training")
@@ -74,10 +72,7 @@ class IterativeConfig:
     dataset_name: str
     text_column: str = "utt"
     mode: str = "similarity"
-    similarity_matrix: str = "sparsed_language_similarity_matrix_unified.csv"
-    similarity_source: str = "sparse"
-    top_k: int = 20
-    sinkhorn_iters: int = 20
+    similarity: SimilarityOptions = field(default_factory=SimilarityOptions)
     weights: dict[str, float] | None = None
     method_params: dict[str, Any] = field(default_factory=dict)
     head_merge: str = "linear"
@@ -101,6 +96,8 @@ class IterativeConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        if isinstance(self.similarity, dict):  # read back from a state file
+            self.similarity = SimilarityOptions(**self.similarity)
         self.target = validate_locale(self.target)
         self.locales = parse_locales(self.locales)
         if self.target in self.locales:
@@ -127,6 +124,19 @@ def _train_segment(
     metrics = train_classifier(args)
     gc.collect()
     return metrics
+
+
+_FLAT_SIMILARITY = {"similarity_matrix": "matrix", "similarity_source": "source", "top_k": "top_k",
+                    "sinkhorn_iters": "sinkhorn_iters"}  # fmt: skip
+
+
+def _flat_similarity_upgraded(saved: dict[str, Any]) -> dict[str, Any]:
+    """A config saved before the similarity options were one value object, in today's form."""
+    if "similarity" in saved or "similarity_matrix" not in saved:
+        return saved
+    upgraded = {k: v for k, v in saved.items() if k not in _FLAT_SIMILARITY}
+    upgraded["similarity"] = {new: saved[old] for old, new in _FLAT_SIMILARITY.items() if old in saved}
+    return upgraded
 
 
 class IterativeTrainer:
@@ -171,7 +181,7 @@ class IterativeTrainer:
                 "resumed": 0,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             }
-        saved = self._upgraded(state["config"])
+        saved = _flat_similarity_upgraded(self._upgraded(state["config"]))
         differing = sorted(k for k in wanted if k not in _RESUMABLE_CHANGES and saved.get(k) != wanted[k])
         if differing:
             raise ValueError(
@@ -256,41 +266,45 @@ class IterativeTrainer:
         self.state["cycle"]["epochs"] = done
         return {loc: progress[loc]["path"] for loc in config.locales}, reason
 
-    def _merge(self, cycle: int, sources: dict[str, str]) -> tuple[Path, dict]:
+    def _merge(self, cycle: int, sources: dict[str, str]) -> MergeOutcome:
+        """Merge this cycle's sources for the target and evaluate the merge (the one experiment program)."""
         config = self.config
         merged = self.out / "merged_models" / f"merged_cycle_{cycle}"
         links = self.out / "merged_models" / f".inputs_cycle_{cycle}"
         shutil.rmtree(links, ignore_errors=True)
         links.mkdir(parents=True)
-        try:
+        try:  # the sources are found under a temporary models root of links to this cycle's folders
             for loc, path in sources.items():
                 os.symlink(Path(path).resolve(), links / model_dir_name(config.base_model, loc))
+            selection = SourceSelection(
+                models_root=str(links),
+                base_model=config.base_model,
+                source_locales=None if config.weights else tuple(config.locales),
+                weights=config.weights,
+                similarity=config.similarity,
+            )
             request = MergeRequest(
                 mode=config.mode,
                 target=config.target,
-                models_root=str(links),
-                base_model=config.base_model,
-                source_locales=None if config.weights else list(config.locales),
-                weights=config.weights,
-                similarity_matrix=config.similarity_matrix,
-                similarity_source=config.similarity_source,
-                top_k=config.top_k,
-                sinkhorn_iters=config.sinkhorn_iters,
+                sources=selection,
                 method_params=dict(config.method_params),
                 head_merge=config.head_merge,
-                device=config.device,
+                statistics=self._statistics_options(),
                 seed=config.seed,
             )
-            request.statistics = self._statistics_options()
             plan = plan_merge(request)
-            plan.sources = [SourceModel(s.locale, sources[s.locale], s.weight) for s in plan.sources]
-            options = {"iterative_cycle": cycle, "output_dir": str(self.out), **asdict(request)}
-            details = execute_merge(
-                plan, merged, options, overwrite=True, device=config.device, seed=config.seed
-            )
         finally:
             shutil.rmtree(links, ignore_errors=True)
-        return merged, details
+        plan.sources = [SourceModel(s.locale, sources[s.locale], s.weight) for s in plan.sources]
+        evaluation = DataSelection(
+            str(config.dataset_name), split=config.eval_split, text_column=config.text_column,
+            max_samples=config.max_eval_samples, max_seq_length=config.max_seq_length,
+        )  # fmt: skip
+        options = {"iterative_cycle": cycle, "output_dir": str(self.out), **asdict(request)}
+        runtime = Runtime(config.device, 64, config.progress)
+        return run_merge_experiment(
+            plan, MergeOutputs(merged), evaluation, runtime, options, seed=config.seed, overwrite=True
+        )
 
     def _statistics_options(self) -> StatisticsOptions | None:
         """Data statistics for the data-aware methods (``fisher``, ``regmean``): each source's own training
@@ -298,11 +312,11 @@ class IterativeTrainer:
         config = self.config
         if not needs_statistics(engine_method(config.mode)):
             return None
-        return StatisticsOptions(
-            dataset_name=str(config.dataset_name), text_column=config.text_column, split="train",
-            num_examples=config.num_fisher_examples, max_seq_length=config.max_seq_length, seed=config.seed,
-            cache_dir=str(self.out / "statistics_cache"),
+        data = DataSelection(
+            str(config.dataset_name), split="train", text_column=config.text_column,
+            max_samples=config.num_fisher_examples, max_seq_length=config.max_seq_length, sample_seed=config.seed,
         )  # fmt: skip
+        return StatisticsOptions(data, cache_dir=str(self.out / "statistics_cache"))
 
     def _adapt_frequency(self, accuracy: float) -> str:
         config = self.config
@@ -328,13 +342,9 @@ class IterativeTrainer:
             self.state["cycle"].setdefault("planned_epochs", epochs)
             epochs = self.state["cycle"]["planned_epochs"]
             sources, reason = self._train_sources(cycle, epochs)
-            merged, details = self._merge(cycle, sources)
-            result = evaluate_model(
-                merged, config.dataset_name, config.target, config.eval_split, config.text_column,
-                max_length=config.max_seq_length, device=config.device, max_samples=config.max_eval_samples,
-                progress=config.progress,
-            )  # fmt: skip
-            perf = result["performance"]
+            outcome = self._merge(cycle, sources)
+            merged, details = outcome.outputs.merged_dir, outcome.details
+            perf = outcome.results["performance"]
             trained = self.state["cycle"]["epochs"]
             self.state["epochs_done"] += trained
             record = {
@@ -403,16 +413,11 @@ class IterativeTrainer:
 def select_source_locales(
     target: str,
     num_languages: int,
-    similarity_matrix: str,
-    similarity_source: str = "sparse",
-    top_k: int = 20,
-    sinkhorn_iters: int = 20,
+    similarity: SimilarityOptions,
     candidates: Sequence[str] | None = None,
 ) -> list[str]:
-    """The ``num_languages`` locales most similar to ``target`` (among ``candidates``), by the URIEL matrix."""
+    """The ``num_languages`` locales most similar to ``target`` (among ``candidates``), by the similarity matrix."""
     from merginguriel.similarity import select_sources
-    from merginguriel.similarity import similarity_matrix as load_matrix
 
-    matrix = load_matrix(similarity_matrix, similarity_source, top_k, sinkhorn_iters)
     cands = [c for c in candidates if c != target] if candidates is not None else None
-    return [s.locale for s in select_sources(target, matrix, num_languages, cands)]
+    return [s.locale for s in select_sources(target, similarity.load(), num_languages, cands)]

@@ -12,24 +12,18 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from merginguriel.cli_options import (
-    add_data_args,
-    add_model_args,
-    add_similarity_args,
-    resolve_device,
-    run_main,
-    setup_logging,
-    similarity_matrix_path,
-)
+from merginguriel import cli_options as opts
+from merginguriel.catalogue import check_mode, merge_modes
+from merginguriel.cli_options import run_main, setup_logging
 from merginguriel.commands.train import add_trainer_overrides, explicit_fields
 from merginguriel.iterative_training import IterativeConfig, IterativeTrainer, select_source_locales
 from merginguriel.locales import parse_locales, validate_locale
-from merginguriel.merging import parse_weights
 from merginguriel.multilang_training import locale_pool
+from merginguriel.runtime import resolve_device
+from merginguriel.sources import parse_weights
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,8 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="Merge mode: similarity, average, uriel, manual or any auto_merge_llm method (ties, dare, …).",
     )
     p.add_argument("--weights", default=None, help="Manual weights LOCALE=W,… (mode manual).")
-    p.add_argument("--method-params", default="{}", help="JSON object of merge-method parameters.")
-    p.add_argument("--head-merge", default="linear", help="Classifier-head policy of the merge engine.")
     p.add_argument(
         "--num-fisher-examples",
         type=int,
@@ -103,20 +95,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="Discard an existing run in --output-dir and start again."
     )
     p.add_argument("--no-progress", action="store_true", help="No progress bars.")
-    add_model_args(p)
-    add_data_args(p, split=None)
-    add_similarity_args(p, num_languages=3)
+    opts.add_model_args(p)
+    opts.add_data_args(p, split=None)
+    opts.add_similarity_args(p, num_languages=3)
+    opts.add_method_args(p)
     add_trainer_overrides(p)
     return p
 
 
 def check_merge_mode(mode: str, has_weights: bool) -> None:
     """An unknown ``--mode`` (or ``manual`` without ``--weights``) is an error before any training."""
-    from merginguriel.commands.merge import available_modes
-
-    modes = available_modes()
-    if mode not in modes:
-        raise ValueError(f"Unknown --mode {mode!r}; choose one of {', '.join(modes)}.")
+    check_mode(mode, merge_modes())
     if mode in ("manual", "linear") and not has_weights:
         raise ValueError(f"--mode {mode} needs --weights LOCALE=WEIGHT,... (e.g. de-DE=0.5,nl-NL=0.5).")
 
@@ -126,39 +115,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     target = validate_locale(args.target_lang)
     check_merge_mode(args.mode, bool(args.weights))
-    matrix = similarity_matrix_path(args)
+    similarity = opts.similarity_options(args)
     weights = parse_weights(args.weights) if args.weights else None
     if weights:
         locales = list(weights)
     elif args.locales:
         locales = parse_locales(args.locales)
-        from merginguriel.similarity import similarity_matrix, source_weights
+        from merginguriel.similarity import source_weights
 
         # the target's similarity weights, now rather than after the first cycle's training
-        source_weights(target, similarity_matrix(matrix, args.similarity_source, args.top_k, args.sinkhorn_iters),
-                       locales)  # fmt: skip
+        source_weights(target, similarity.load(), locales)
     else:
         pool = locale_pool(args.dataset_name)
-        locales = select_source_locales(
-            target,
-            args.num_languages,
-            matrix,
-            args.similarity_source,
-            args.top_k,
-            args.sinkhorn_iters,
-            candidates=pool,
-        )
+        locales = select_source_locales(target, args.num_languages, similarity, candidates=pool)
         print(f"sources for {target} (top {args.num_languages} by similarity): {', '.join(locales)}")
-    try:
-        method_params = json.loads(args.method_params)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--method-params is not a JSON object: {exc}") from None
+    method_params = opts.method_params(args).for_mode(args.mode, strict=True)
     config = IterativeConfig(
         target=target, locales=locales,
         output_dir=args.output_dir or str(Path("iterative_results") / f"{args.mode}_{target}"),
         base_model=args.base_model, dataset_name=args.dataset_name, text_column=args.text_column, mode=args.mode,
-        similarity_matrix=matrix, similarity_source=args.similarity_source, top_k=args.top_k,
-        sinkhorn_iters=args.sinkhorn_iters, weights=weights, method_params=method_params, head_merge=args.head_merge,
+        similarity=similarity, weights=weights, method_params=method_params, head_merge=args.head_merge,
         num_fisher_examples=args.num_fisher_examples,
         merge_frequency=args.merge_frequency, max_epochs=args.max_epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, max_seq_length=args.max_seq_length, max_train_samples=args.max_train_samples,

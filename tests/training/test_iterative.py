@@ -11,9 +11,11 @@ import pandas as pd
 import pytest
 from safetensors.numpy import load_file
 
+import merginguriel.experiment as experiment
 import merginguriel.iterative_training as it
 from merginguriel.commands import iterative as iterative_cmd
 from merginguriel.outputs import atomic_output_dir
+from merginguriel.sources import SimilarityOptions
 from tests.training.conftest import read_json
 
 LOCS = ["af-ZA", "de-DE", "nl-NL", "en-US"]
@@ -34,7 +36,7 @@ def test_iterative_cycles_merge_history_and_resume(tmp_path, tiny_base, tiny_dat
             "--base-model", str(tiny_base), "--max-train-samples", "8", "--batch-size", "4", "--max-seq-length", "32",
             "--learning-rate", "1e-3", "--max-eval-samples", "4", "--device", "cpu", "--output-dir", str(out),
             "--no-progress", "--additional-args", "--report_to", "none", "--logging_strategy", "no"]  # fmt: skip
-    real_merge, real_train = it.execute_merge, it._train_segment
+    real_merge, real_train = experiment.execute_merge, it._train_segment
     merges, trainings = [], []
 
     def crashing_merge(plan, output_dir, *args, **kwargs):
@@ -47,7 +49,7 @@ def test_iterative_cycles_merge_history_and_resume(tmp_path, tiny_base, tiny_dat
         trainings.append(args[1])
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(it, "execute_merge", crashing_merge)
+    monkeypatch.setattr(experiment, "execute_merge", crashing_merge)
     monkeypatch.setattr(it, "_train_segment", counting_train)
     with pytest.raises(RuntimeError, match="simulated crash"):
         iterative_cmd.main(argv)
@@ -56,7 +58,7 @@ def test_iterative_cycles_merge_history_and_resume(tmp_path, tiny_base, tiny_dat
     assert state["cycles_completed"] == 1 and set(state["cycle"]["sources"]) == {"de-DE", "nl-NL"}
 
     trainings.clear()
-    monkeypatch.setattr(it, "execute_merge", real_merge)
+    monkeypatch.setattr(experiment, "execute_merge", real_merge)
     assert iterative_cmd.main(argv) == 0
     assert trainings == []  # the sources of the interrupted cycle were not retrained
 
@@ -105,7 +107,7 @@ def test_performance_trigger_merges_on_dev_plateau(tmp_path, tiny_base, tiny_dat
     monkeypatch.setattr(it, "_train_segment", _fake_training([0.5, 0.6, 0.605, 0.7]))
     config = it.IterativeConfig(
         target="af-ZA", locales=["de-DE", "nl-NL"], output_dir=str(tmp_path / "perf"), base_model=str(start),
-        dataset_name=str(tiny_data), similarity_matrix=str(matrix_csv), merge_frequency=4, max_epochs=4,
+        dataset_name=str(tiny_data), similarity=SimilarityOptions(str(matrix_csv)), merge_frequency=4, max_epochs=4,
         performance_merge_trigger=True, convergence_threshold=0.01, max_eval_samples=4, progress=False,
     )  # fmt: skip
     trainer = it.IterativeTrainer(config)
@@ -123,7 +125,7 @@ def test_performance_trigger_merges_on_dev_plateau(tmp_path, tiny_base, tiny_dat
 def test_adaptive_merge_frequency(tmp_path, tiny_data, matrix_csv):
     config = it.IterativeConfig(
         target="af-ZA", locales=["de-DE"], output_dir=str(tmp_path / "adaptive"), base_model="unused",
-        dataset_name=str(tiny_data), similarity_matrix=str(matrix_csv), merge_frequency=1, max_epochs=8,
+        dataset_name=str(tiny_data), similarity=SimilarityOptions(str(matrix_csv)), merge_frequency=1, max_epochs=8,
         adaptive_merge_frequency=True, convergence_threshold=0.01,
     )  # fmt: skip
     trainer = it.IterativeTrainer(config)
@@ -138,8 +140,9 @@ def test_adaptive_merge_frequency(tmp_path, tiny_data, matrix_csv):
 
 def test_auto_selected_sources_are_the_most_similar(matrix_csv):
     # af-ZA row: de-DE 0.2, nl-NL 0.6, en-US 0.2 -> nl-NL first, then the 0.2 tie broken by code (de-DE)
-    assert it.select_source_locales("af-ZA", 2, str(matrix_csv)) == ["nl-NL", "de-DE"]
-    assert it.select_source_locales("af-ZA", 2, str(matrix_csv), candidates=["en-US", "de-DE", "af-ZA"]) == [
+    similarity = SimilarityOptions(str(matrix_csv))
+    assert it.select_source_locales("af-ZA", 2, similarity) == ["nl-NL", "de-DE"]
+    assert it.select_source_locales("af-ZA", 2, similarity, candidates=["en-US", "de-DE", "af-ZA"]) == [
         "de-DE",
         "en-US",
     ]
@@ -153,12 +156,13 @@ def test_data_aware_merge_modes_get_statistics(
     root = locale_models(["de-DE", "nl-NL"])
     config = it.IterativeConfig(
         target="af-ZA", locales=["de-DE", "nl-NL"], output_dir=str(tmp_path / mode), base_model=str(tiny_base),
-        dataset_name=str(tiny_data), similarity_matrix=str(matrix_csv), mode=mode, num_fisher_examples=4,
+        dataset_name=str(tiny_data), similarity=SimilarityOptions(str(matrix_csv)), mode=mode, num_fisher_examples=4,
         max_seq_length=32, progress=False,
     )  # fmt: skip
     trainer = it.IterativeTrainer(config)
     sources = {loc: str(root / f"tiny-xlmr_massive_k_{loc}") for loc in ("de-DE", "nl-NL")}
-    merged, details = trainer._merge(1, sources)
+    outcome = trainer._merge(1, sources)
+    merged, details = outcome.outputs.merged_dir, outcome.details
     assert details["method"] == mode and (merged / "model.safetensors").is_file()
     assert (tmp_path / mode / "statistics_cache").is_dir()
 
@@ -200,7 +204,7 @@ def test_resume_of_a_run_saved_before_trainer_options_were_typed(tmp_path, tiny_
     def legacy_state(out, flags):
         config = it.IterativeConfig(
             target="af-ZA", locales=["de-DE"], output_dir=str(out), base_model="unused",
-            dataset_name=str(tiny_data), similarity_matrix=str(matrix_csv),
+            dataset_name=str(tiny_data), similarity=SimilarityOptions(str(matrix_csv)),
             trainer_overrides={"report_to": "none"} if flags else {},
         )  # fmt: skip
         trainer = it.IterativeTrainer(config)
