@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
-from merginguriel.locales import ALL_LOCALES, validate_locale
+import pandas as pd
+
+from merginguriel.locales import ALL_LOCALES, LOCALES, validate_locale
 
 MODEL_INFIX = "_massive_k_"
 _GENERIC_DIR_NAMES = {"model", "models", "checkpoint", "final", "base", "pretrained", "snapshot"}
@@ -80,3 +83,19 @@ def discover_models(
         if locale in ALL_LOCALES and is_model_dir(path):
             found.setdefault(locale, path)
     return found
+
+
+def model_mapping(locales: Sequence[str], base_model: str | os.PathLike) -> pd.DataFrame:
+    """Per locale: ISO 639-3 code, language, script and the model folder name the toolkit expects
+    (the ``model_mapping_unified.csv`` table)."""
+    rows = [
+        {
+            "locale": loc,
+            "iso639_3": LOCALES[loc].iso639_3,
+            "language": LOCALES[loc].language,
+            "script": LOCALES[loc].script,
+            "model_dir": model_dir_name(base_model, loc),
+        }
+        for loc in locales
+    ]
+    return pd.DataFrame(rows)

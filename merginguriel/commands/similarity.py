@@ -22,7 +22,7 @@ from merginguriel.cli_options import run_main, setup_logging
 from merginguriel.defaults import DEFAULT_BASE_MODEL, DENSE_MATRIX_NAME, MAPPING_NAME, SPARSE_MATRIX_NAME
 from merginguriel.locales import ALL_LOCALES, LOCALES, parse_locales, shared_uriel_groups
 from merginguriel.massive_data import HUB_DATASET
-from merginguriel.model_paths import model_dir_name
+from merginguriel.model_paths import model_mapping
 from merginguriel.outputs import write_text_atomic
 from merginguriel.plotting import heatmap
 from merginguriel.similarity import (
@@ -221,21 +221,6 @@ def locales_from_args(args: argparse.Namespace) -> list[str]:
     return list(ALL_LOCALES)
 
 
-def mapping_frame(locales: Sequence[str], base_model: str) -> pd.DataFrame:
-    """Per locale: ISO 639-3 code, language, script and the model folder name the toolkit expects."""
-    rows = [
-        {
-            "locale": loc,
-            "iso639_3": LOCALES[loc].iso639_3,
-            "language": LOCALES[loc].language,
-            "script": LOCALES[loc].script,
-            "model_dir": model_dir_name(base_model, loc),
-        }
-        for loc in locales
-    ]
-    return pd.DataFrame(rows)
-
-
 def source_tag(args: argparse.Namespace) -> str:
     """File-name tag of a non-default source, e.g. ``urielplus_genetic_angular``."""
     if args.source == "lang2vec":
@@ -319,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     out_mapping = default_mapping if args.out_mapping is None else args.out_mapping
     if out_mapping:
-        write_text_atomic(out_mapping, mapping_frame(locales, args.base_model).to_csv(index=False))
+        write_text_atomic(out_mapping, model_mapping(locales, args.base_model).to_csv(index=False))
         print(f"mapping: {out_mapping}")
     out_plot = default_plot if args.out_plot is None else args.out_plot
     if out_plot:
