@@ -25,7 +25,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -221,16 +221,9 @@ def ensemble_key(
             "sources": [
                 (s.locale, s.path, fp, round(s.weight, 12)) for s, fp in zip(plan.sources, fingerprints)
             ],
-            "data": _data_fields(sel),
+            "data": sel.fields(),
         }
     )
-
-
-def _data_fields(sel: DataSelection) -> dict[str, Any]:
-    data = asdict(sel)
-    if data.get("sample_seed") is None:
-        data.pop("sample_seed", None)
-    return data
 
 
 def ensemble_results(
@@ -268,7 +261,7 @@ def ensemble_results(
         "selection_mode": plan.mode,
         "base_model": plan.base_model,
         "notes": plan.notes,
-        "data": _data_fields(sel),
+        "data": sel.fields(),
         "key": key,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "version": __version__,

@@ -40,25 +40,9 @@ CACHE_FORMAT = 1
 DEFAULT_CACHE_DIR = "logits_cache"
 
 
-def selection_fields(selection: DataSelection) -> dict[str, Any]:
-    """The data-selection part of a cache key and of an entry's metadata (``sample_seed`` only when set)."""
-    sel = selection.normalized()
-    fields = {
-        "dataset_name": sel.dataset_name,
-        "locale": sel.locale,
-        "split": sel.split,
-        "text_column": sel.text_column,
-        "max_samples": sel.max_samples,
-        "max_seq_length": sel.max_seq_length,
-    }
-    if sel.sample_seed is not None:
-        fields["sample_seed"] = sel.sample_seed
-    return fields
-
-
 def cache_key(model_fp: str, selection: DataSelection, data_fp: str) -> str:
     """sha256 (first 24 hex digits) of the model fingerprint, the data selection and the rows' digest."""
-    fields = {"format": CACHE_FORMAT, "model": model_fp, **selection_fields(selection), "data": data_fp}
+    fields = {"format": CACHE_FORMAT, "model": model_fp, **selection.fields(), "data": data_fp}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -151,7 +135,7 @@ def _entry_meta(model_dir: str | os.PathLike, model_fp: str | None, split: Loade
     return {
         "model_path": str(model_dir),
         "model_fingerprint": model_fp,
-        **selection_fields(split.selection),
+        **split.selection.fields(),
         "data_fingerprint": split.digest,
         "num_rows": len(split.texts),
     }

@@ -203,12 +203,13 @@ class DataSelection:
             self.sample_seed,
         )
 
-    def identity(self) -> dict[str, Any]:
-        """The fields that must agree for two results to be computed on the same rows (locale excluded);
-        ``sample_seed`` only when it is set, so records made before it existed still match."""
+    def fields(self) -> dict[str, Any]:
+        """The normalised fields as a dict, ``sample_seed`` only when it is set (so keys and records made
+        before it existed stay the same): the data part of cache keys, experiment keys and records."""
         sel = self.normalized()
         out = {
             "dataset_name": sel.dataset_name,
+            "locale": sel.locale,
             "split": sel.split,
             "text_column": sel.text_column,
             "max_samples": sel.max_samples,
@@ -217,6 +218,10 @@ class DataSelection:
         if sel.sample_seed is not None:
             out["sample_seed"] = sel.sample_seed
         return out
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that must agree for two results to be computed on the same rows (locale excluded)."""
+        return {k: v for k, v in self.fields().items() if k != "locale"}
 
 
 @dataclass

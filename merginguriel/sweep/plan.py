@@ -127,13 +127,6 @@ def _merge_request(mode: str, spec: ExperimentSpec) -> MergeRequest:
     )
 
 
-def _key_data(opts: SweepOptions, target: str) -> dict[str, Any]:
-    data = asdict(opts.evaluation(target))
-    if data.get("sample_seed") is None:
-        data.pop("sample_seed")
-    return data
-
-
 def _prepare_baseline(spec: ExperimentSpec, common: dict[str, Any]) -> Prepared:
     opts = spec.options
     path = str(find_model(opts.sources.models_root, opts.sources.base_model, spec.target))
@@ -161,7 +154,7 @@ def prepare(spec: ExperimentSpec) -> Prepared:
     common = {
         "mode": spec.mode,
         "target": spec.target,
-        "data": _key_data(opts, spec.target),
+        "data": opts.evaluation(spec.target).fields(),
         "seed": opts.seed,
     }
     if spec.mode == BASELINE:
