@@ -64,6 +64,14 @@ def add_deprecated(group: Any, old: str, new: str, dest: str, **kw: Any) -> None
     group.add_argument(old, dest=dest, action=_DeprecatedAlias, new=new, help=argparse.SUPPRESS, **kw)
 
 
+def require(parser: argparse.ArgumentParser, args: argparse.Namespace, *pairs: tuple[str, str]) -> None:
+    """Required flags that have deprecated spellings: ``(dest, flag)`` pairs checked after parsing (argparse's
+    ``required=True`` would not count the old spelling)."""
+    missing = [flag for dest, flag in pairs if getattr(args, dest, None) in (None, "")]
+    if missing:
+        parser.error(f"the following arguments are required: {', '.join(missing)}")
+
+
 def _has_option(parser: argparse.ArgumentParser, flag: str) -> bool:
     return flag in parser._option_string_actions
 

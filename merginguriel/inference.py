@@ -32,8 +32,20 @@ def load_classifier(
         return load_fusion_model(model_dir, device)
     if Path(model_dir).exists() and not (Path(model_dir) / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir} is not a model folder (no config.json).")
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, use_safetensors=None)
+    if not Path(model_dir).exists() and (model_dir.startswith((".", "/", "~")) or model_dir.count("/") > 1):
+        raise FileNotFoundError(
+            f"Model folder {model_dir} does not exist; give a model folder or a hub id org/name."
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir, use_safetensors=None)
+    except OSError as exc:  # a hub id that cannot be fetched (offline, private, misspelt)
+        if Path(model_dir).exists():
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FileNotFoundError(
+            f"Cannot load model {model_dir}: not a local folder, and the hub says: {first}"
+        ) from None
     model.to(device).eval()
     return model, tokenizer
 

@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ensemble the predictions of the source models selected for a target locale (no merging).",
         epilog=EXAMPLE,
     )
-    p.add_argument("--target-lang", dest="target", required=True, help="Target locale, e.g. af-ZA.")
+    p.add_argument("--target-lang", dest="target", help="Target locale, e.g. af-ZA (required).")
     opts.add_deprecated(p, "--target", "--target-lang", "target")
     p.add_argument(
         "--voting-method",
@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    opts.require(parser, args, ("target", "--target-lang"))
     setup_logging()
     methods = (
         list(VOTING_METHODS) if "all" in args.voting_methods else list(dict.fromkeys(args.voting_methods))

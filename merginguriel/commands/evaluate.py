@@ -25,11 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate a sequence-classification model folder on one MASSIVE locale's split.",
         epilog=EXAMPLE,
     )
-    p.add_argument(
-        "--model-path", dest="model_path", required=True, help="Model folder (or hub id) to evaluate."
-    )
+    p.add_argument("--model-path", dest="model_path", help="Model folder (or hub id) to evaluate (required).")
     opts.add_deprecated(p, "--base-model", "--model-path", "model_path")
-    p.add_argument("--locale", dest="locale", required=True, help="Locale to evaluate on, e.g. af-ZA.")
+    p.add_argument("--locale", dest="locale", help="Locale to evaluate on, e.g. af-ZA (required).")
     opts.add_deprecated(p, "--target-lang", "--locale", "locale")
     p.add_argument(
         "--results-root", default="results", help="Parent of the results folder (default ./results)."
@@ -45,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    opts.require(parser, args, ("model_path", "--model-path"), ("locale", "--locale"))
     setup_logging()
     locale = validate_locale(args.locale)
     name = (

@@ -1,0 +1,151 @@
+"""One name per concept: old flag spellings still work (with one deprecation warning), method flags come from
+the engine's parameter schema, and method parameters in a sweep apply only to the modes that take them."""
+
+from __future__ import annotations
+
+import pytest
+from auto_merge_llm import list_methods
+
+from merginguriel import cli_options as opts
+from merginguriel.catalogue import CatalogueError, MethodParams, method_parameters, resolve_preset
+from merginguriel.commands import ensemble as ensemble_cmd
+from merginguriel.commands import evaluate as evaluate_cmd
+from merginguriel.commands import iterative as iterative_cmd
+from merginguriel.commands import merge as merge_cmd
+from merginguriel.commands import nxn as nxn_cmd
+from merginguriel.commands import sweep as sweep_cmd
+
+MERGE = ["--target-lang", "af-ZA"]
+
+
+@pytest.mark.parametrize(
+    "parser, argv, dest, value, new",
+    [
+        (merge_cmd.build_parser, ["--max-eval-samples", "3"], "max_samples", 3, "--max-samples"),
+        (sweep_cmd.build_parser, ["--max-eval-samples", "3"], "max_samples", 3, "--max-samples"),
+        (merge_cmd.build_parser, ["--fisher-data-mode", "target"], "fisher_data", "target", "--fisher-data"),
+        (merge_cmd.build_parser, ["--num-examples", "7"], "num_fisher_examples", 7, "--num-fisher-examples"),
+        (sweep_cmd.build_parser, ["--preweights", "equal"], "preweight", "equal", "--preweight"),
+        (merge_cmd.build_parser, ["--target", "de-DE"], "target", "de-DE", "--target-lang"),
+        (ensemble_cmd.build_parser, ["--target", "de-DE"], "target", "de-DE", "--target-lang"),
+        (
+            evaluate_cmd.build_parser,
+            ["--base-model", "m", "--locale", "af-ZA"],
+            "model_path",
+            "m",
+            "--model-path",
+        ),
+        (
+            merge_cmd.build_parser,
+            ["--method-params", '{"lambda_": 0.5}'],
+            "method_params_json",
+            '{"lambda_": 0.5}',
+            "--method-param",
+        ),
+    ],
+)
+def test_old_spellings_work_and_warn_once(parser, argv, dest, value, new, capsys):
+    args = parser().parse_args(
+        [*argv, *argv]
+    )  # given twice: one warning (required flags are checked in main)
+    assert getattr(args, dest) == value
+    err = capsys.readouterr().err
+    assert err.count("is deprecated") == 1 and new in err
+
+
+def test_new_spellings_print_nothing(capsys):
+    args = merge_cmd.build_parser().parse_args(
+        [*MERGE, "--max-samples", "3", "--fisher-data", "both", "--preweight", "equal"]
+    )
+    assert (args.max_samples, args.fisher_data, args.preweight) == (3, "both", "equal")
+    assert capsys.readouterr().err == ""
+
+
+def test_every_method_parameter_has_one_generated_flag():
+    parser = merge_cmd.build_parser()
+    options = parser._option_string_actions
+    for info in list_methods():
+        for spec in info.parameters:
+            flag = method_parameters()[spec.name].flag
+            action = options[flag]
+            # the flag is this parameter's, unless an older flag of the command owns the name (then
+            # --method-param reaches it)
+            assert action.dest == f"mp__{spec.name}" or not action.dest.startswith("mp__"), flag
+    args = parser.parse_args(
+        [*MERGE, "--lambda", "0.5", "--trim-ratio", "0.7", "--normalize-fisher", "--t", "0.3"]
+    )
+    params = opts.method_params(args)
+    assert params.common == {
+        "lambda_": 0.5,
+        "density": pytest.approx(0.3),
+        "normalize_fisher": True,
+        "t": 0.3,
+    }
+
+
+def test_aliases_users_type_keep_working():
+    args = merge_cmd.build_parser().parse_args(
+        [*MERGE, "--method-param", "lambda=0.4", "--method-param", "drop-rate=0.2"]
+    )
+    assert opts.method_params(args).common == {"lambda_": 0.4, "drop_rate": 0.2}
+    with pytest.raises(ValueError, match="disagree"):
+        opts.method_params(
+            merge_cmd.build_parser().parse_args([*MERGE, "--density", "0.5", "--trim-ratio", "0.7"])
+        )
+
+
+def test_single_merge_is_strict_sweep_applies_parameters_to_the_modes_that_take_them():
+    params = MethodParams.parse(["density=0.3", "ties.lambda=0.8"])
+    assert params.for_mode("ties") == {"density": 0.3, "lambda_": 0.8}
+    assert params.for_mode("breadcrumbs", strict=False) == {
+        "density": 0.3
+    }  # the ties-scoped lambda is not its
+    assert params.for_mode("similarity", strict=False) == {}
+    with pytest.raises(CatalogueError, match="does not take density"):
+        params.for_mode("similarity", strict=True)
+    params.check_sweep(["baseline", "similarity", "ties"])  # density applies to ties: fine
+    with pytest.raises(CatalogueError, match="takes density"):
+        MethodParams.parse(["density=0.3"]).check_sweep(["similarity", "average"])
+    with pytest.raises(CatalogueError, match="not a merge mode of this sweep"):
+        MethodParams.parse(["dare.drop_rate=0.3"]).check_sweep(["ties"])
+    with pytest.raises(CatalogueError, match="does not take gamma"):
+        MethodParams.parse(["ties.gamma=0.1"]).check_sweep(["ties"])
+
+
+def test_one_preset_table():
+    assert resolve_preset("fairness") == {
+        "preset": "fairness",
+        "fisher_data": "sources",
+        "preweight": "equal",
+    }
+    assert resolve_preset("target", preweight="equal")["preweight"] == "equal"
+
+
+def test_every_command_with_method_flags_builds(capsys):
+    for build in (
+        merge_cmd.build_parser,
+        sweep_cmd.build_parser,
+        iterative_cmd.build_parser,
+        nxn_cmd.build_parser,
+    ):
+        parser = build()
+        assert parser.epilog is None or parser.epilog.startswith("example:")
+    assert iterative_cmd.build_parser().parse_args(
+        ["--target-lang", "af-ZA", "--method-param", "ties.density=0.4"]
+    )
+
+
+def test_a_required_flag_given_by_its_old_spelling_counts(tmp_path, capsys):
+    code = evaluate_cmd.run(
+        ["--base-model", str(tmp_path / "nope"), "--target-lang", "af-ZA", "--dataset-name", "builtin"]
+    )
+    err = capsys.readouterr().err
+    assert (
+        code == 2
+        and "arguments are required" not in err
+        and "is deprecated" in err
+        and "does not exist" in err
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_cmd.main(["--locale", "af-ZA"])
+    assert exit_info.value.code == 2 and "--model-path" in capsys.readouterr().err
