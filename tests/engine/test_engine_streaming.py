@@ -47,6 +47,7 @@ def tiny_chunks(monkeypatch):
     """Force many row chunks and flat chunks on tiny models (chunk boundaries inside every tensor)."""
     monkeypatch.setattr(engine_mod, "ROW_CHUNK_BYTES", 700)
     monkeypatch.setattr(_common, "FLAT_CHUNK", 37)
+    monkeypatch.setattr(_common, "CACHE_CHUNK", 29)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,24 @@ from collections.abc import Sequence
 import torch
 
 FLAT_CHUNK = 1 << 22  # entries per chunk of the streamed mask / histogram passes (tests make it small)
+CACHE_CHUNK = 1 << 18  # entries per chunk of the cache-sized elementwise passes of the accumulators
+
+
+def add_task_vector(
+    acc: torch.Tensor, x: torch.Tensor, base: torch.Tensor, weight: float, transform=None
+) -> None:  # noqa: ANN001
+    """acc += w · f(x − θ₀), cache-sized chunk by chunk in flat order, without modifying ``x`` (which may be a
+    read-only memory-mapped view) and without a whole-size temporary. ``f`` (optional) modifies a chunk of
+    x − θ₀ in place. Every step is elementwise, so the result is bitwise ``acc.add_(f(x − θ₀), alpha=w)``."""
+    flat_acc, flat_x, flat_b = acc.view(-1), x.reshape(-1), base.view(-1)
+    n = flat_acc.numel()
+    buf = torch.empty(min(n, CACHE_CHUNK), dtype=acc.dtype, device=acc.device)
+    for a in range(0, n, CACHE_CHUNK):
+        b = min(n, a + CACHE_CHUNK)
+        tau = torch.sub(flat_x[a:b], flat_b[a:b], out=buf[: b - a])
+        if transform is not None:
+            transform(tau)
+        flat_acc[a:b].add_(tau, alpha=weight)
 
 
 def weighted_sum(tensors: Sequence[torch.Tensor], weights: Sequence[float]) -> torch.Tensor:

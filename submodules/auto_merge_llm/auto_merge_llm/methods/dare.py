@@ -10,7 +10,7 @@ import torch
 
 from ..errors import MergeError
 from ..registry import Accumulator, RowMerger, StreamContext, TensorContext, register_method
-from ._common import DeferredMajority, apply_in_chunks, stable_seed, weighted_sum
+from ._common import DeferredMajority, add_task_vector, stable_seed, weighted_sum
 from .ties import ties_combine
 
 
@@ -46,10 +46,10 @@ def _scale(drop_rate: float, rescale: bool) -> float:
 
 
 class DareSum(Accumulator):
-    """DARE + task arithmetic one model at a time: τᵢ in place, masked and rescaled chunk by chunk with the
-    mask drawn in pieces (:class:`DareMaskStream`), then the weighted sum in model order and θ₀ + λ·Σ."""
+    """DARE + task arithmetic one model at a time: τᵢ formed, masked and rescaled cache-chunk by chunk from
+    the model's (read-only, memory-mapped) tensor with the mask drawn in pieces (:class:`DareMaskStream`),
+    added in model order (:func:`add_task_vector`), then θ₀ + λ·Σ."""
 
-    owned = True
     propagates_nonfinite = True  # a dropped NaN/Inf entry is still NaN (NaN·0, Inf·0)
 
     def __init__(self, ctx: StreamContext, *, drop_rate: float, lambda_: float, rescale: bool) -> None:
@@ -62,9 +62,10 @@ class DareSum(Accumulator):
         ctx = self.ctx
         assert ctx.base is not None
         masks = DareMaskStream(self.drop_rate, ctx.seed, ctx.name, ctx.model_indices[i])
-        tau = x.sub_(ctx.base)
-        apply_in_chunks(tau, lambda c: c.mul_(masks.next(c.shape, c.device)).mul_(self.scale))
-        self.acc.add_(tau, alpha=float(ctx.weights[i]))
+        add_task_vector(
+            self.acc, x, ctx.base, float(ctx.weights[i]),
+            lambda c: c.mul_(masks.next(c.shape, c.device)).mul_(self.scale),
+        )  # fmt: skip
 
     def result(self) -> torch.Tensor:
         assert self.ctx.base is not None

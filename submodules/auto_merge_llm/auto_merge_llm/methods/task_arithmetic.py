@@ -5,15 +5,15 @@ from __future__ import annotations
 import torch
 
 from ..registry import Accumulator, StreamContext, TensorContext, register_method
-from ._common import weighted_sum
+from ._common import add_task_vector, weighted_sum
 
 
 class TaskArithmeticSum(Accumulator):
-    """θ₀ + λ Σᵢ wᵢ (θᵢ − θ₀), one model at a time: τᵢ is formed in place in the model's own buffer, the sum
-    runs in model order and θ₀ + λ·Σ is formed in the accumulator (the same operations as
-    :func:`task_arithmetic`, so the same bits), so only θ₀, the sum and one model's tensor are alive."""
+    """θ₀ + λ Σᵢ wᵢ (θᵢ − θ₀), one model at a time: τᵢ is formed cache-chunk by chunk from the model's
+    (read-only, memory-mapped) tensor (:func:`add_task_vector`), the sum runs in model order and θ₀ + λ·Σ is
+    formed in the accumulator (the same operations as :func:`task_arithmetic`, so the same bits); only θ₀, the
+    sum and one model's mapped tensor are alive."""
 
-    owned = True
     propagates_nonfinite = True
 
     def __init__(self, ctx: StreamContext, *, lambda_: float = 1.0) -> None:
@@ -22,7 +22,7 @@ class TaskArithmeticSum(Accumulator):
         self.acc = torch.zeros(ctx.shape, dtype=torch.float32, device=ctx.device)
 
     def add(self, i: int, x: torch.Tensor) -> None:
-        self.acc.add_(x.sub_(self.base), alpha=float(self.weights[i]))
+        add_task_vector(self.acc, x, self.base, float(self.weights[i]))
 
     def result(self) -> torch.Tensor:
         return self.acc.mul_(self.lambda_).add_(self.base)
