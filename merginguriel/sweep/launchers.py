@@ -4,15 +4,16 @@ submitit array job on Slurm (one task per experiment). Every launcher runs the s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from merginguriel.sweep.plan import ExperimentSpec, SweepError
+from merginguriel.sweep.plan import ExperimentSpec, SweepError, prepare
 from merginguriel.sweep.runners import execute_experiment
-from merginguriel.sweep.state import append_state, failure_record
+from merginguriel.sweep.state import append_state, failure_record, is_finished
 
 
 @dataclass
@@ -82,6 +83,27 @@ def run_local(
     return outcomes
 
 
+def _finished_here(specs: Sequence[ExperimentSpec]) -> tuple[list[dict[str, Any]], list[ExperimentSpec]]:
+    """Experiments already finished (same key) are recorded as skipped here instead of queueing a job that
+    would only find that out; the rest are returned to submit (one whose plan fails is submitted, so its job
+    records the error)."""
+    skipped, todo = [], []
+    for spec in specs:
+        try:
+            prepared = prepare(spec)
+        except Exception:  # noqa: BLE001 - the job reports it
+            todo.append(spec)
+            continue
+        if not is_finished(prepared):
+            todo.append(spec)
+            continue
+        record = {"mode": spec.mode, "target": spec.target, "name": prepared.name, "key": prepared.key,
+                  "status": "skipped", "time": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
+        append_state(spec.options, record)
+        skipped.append(record)
+    return skipped, todo
+
+
 def run_slurm(
     specs: Sequence[ExperimentSpec], slurm: SlurmOptions, progress: bool = True
 ) -> list[dict[str, Any]]:
@@ -92,8 +114,9 @@ def run_slurm(
     """
     import submitit
 
+    skipped, specs = _finished_here(specs)
     if not specs:
-        return []
+        return skipped
     folder = specs[0].options.sweep_dir / "slurm_logs"
     cluster = None if slurm.cluster in (None, "slurm") else slurm.cluster
     executor = submitit.AutoExecutor(folder=folder / "%j", cluster=cluster)
@@ -112,7 +135,7 @@ def run_slurm(
     executor.update_parameters(**params)
     jobs = executor.map_array(execute_experiment, list(specs))
     print(f"submitted {len(jobs)} jobs ({jobs[0].job_id.split('_')[0]}); logs in {folder}")
-    outcomes = []
+    outcomes = list(skipped)
     for spec, job in tqdm(list(zip(specs, jobs)), desc="sweep jobs", unit="exp", disable=not progress):
         try:
             outcomes.append(job.result())

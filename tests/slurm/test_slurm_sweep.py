@@ -211,8 +211,10 @@ def test_scancel_mid_sweep_then_rerun_completes_it(
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "1 succeeded, 3 skipped (finished before), 0 failed, of 4" in out
-    rerun = job_id(out, 4)
-    assert sacct_states(rerun) == {f"{rerun}_{i}": "COMPLETED" for i in range(4)}
+    rerun = job_id(out, 1)  # finished experiments are skipped before submitting: one task is queued
+    assert list(sacct_states(rerun).values()) == [
+        "COMPLETED"
+    ]  # (an array of one task is reported as the job)
     assert {name: (results / name / "results.json").read_bytes() for name in finished} == finished
     assert final_results(tmp_path) == local_reference
     # the killed merge's leftovers (a partial merged folder) were cleaned by the rerun
