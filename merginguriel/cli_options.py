@@ -32,6 +32,7 @@ from merginguriel.logits_cache import LogitsCache
 from merginguriel.massive_data import HUB_DATASET, DataSelection
 from merginguriel.merge_statistics import DATA_MODES, DEFAULT_CACHE_DIR, ESTIMATORS, StatisticsOptions
 from merginguriel.runtime import DEVICE_CHOICES, Runtime, resolve_device
+from merginguriel.similarity import WEIGHTINGS
 from merginguriel.sources import PREWEIGHTS, SimilarityOptions, SourceSelection, parse_weights
 
 # ------------------------------------------------------------------------------------- deprecated aliases
@@ -186,6 +187,19 @@ def add_similarity_args(parser: argparse.ArgumentParser, num_languages: int | No
         default=20,
         help="Sinkhorn rounds (dense source only).",
     )
+    group.add_argument(
+        "--weighting",
+        choices=list(WEIGHTINGS),
+        default="sinkhorn",
+        help="Source weights from the similarities: sinkhorn (renormalised Sinkhorn row, default), softmax "
+        "(exp(s/T)) or normalize (s / sum s); softmax and normalize need --similarity-source dense.",
+    )
+    group.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="Softmax temperature T of --weighting softmax (default 1).",
+    )
     if num_languages is not None:
         group.add_argument(
             "--num-languages",
@@ -197,7 +211,14 @@ def add_similarity_args(parser: argparse.ArgumentParser, num_languages: int | No
 
 
 def similarity_options(args: argparse.Namespace) -> SimilarityOptions:
-    return SimilarityOptions(args.similarity_matrix, args.similarity_source, args.top_k, args.sinkhorn_iters)
+    return SimilarityOptions(
+        args.similarity_matrix,
+        args.similarity_source,
+        args.top_k,
+        args.sinkhorn_iters,
+        args.weighting,
+        args.temperature,
+    )
 
 
 def similarity_matrix_path(args: argparse.Namespace) -> str:
@@ -466,7 +487,7 @@ def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
     """
     try:
         return int(main(argv) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as exc:
         if os.environ.get("MERGINGURIEL_DEBUG"):
             raise
         print(f"error: {exc}", file=sys.stderr)

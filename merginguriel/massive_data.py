@@ -23,6 +23,7 @@ from typing import Any
 import datasets
 import numpy as np
 
+from merginguriel.data_access import check_access
 from merginguriel.labels import LABEL2ID, LabelMismatchError
 from merginguriel.locales import validate_locale
 
@@ -128,6 +129,7 @@ def load_split(
     """
     locale = validate_locale(locale)
     split = canonical_split(split)
+    check_access(locale, split)
     source = resolve_dataset(dataset_name)
     raw, classlabel_names = _load_raw(source, locale, split)
     if text_column not in raw.column_names:

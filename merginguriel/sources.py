@@ -32,13 +32,17 @@ class MergeConfigError(ValueError):
 
 @dataclass(frozen=True)
 class SimilarityOptions:
-    """The similarity matrix sources are ranked by: a CSV (``None`` = the committed one) used as it is
-    (``sparse``) or sparsified on the fly with top-k + Sinkhorn (``dense``)."""
+    """The similarity matrix sources are ranked by and how their weights are made: a CSV (``None`` = the
+    committed one) used as it is (``sparse``) or sparsified on the fly with top-k + Sinkhorn (``dense``);
+    ``weighting`` ``sinkhorn`` (renormalise the Sinkhorn row), ``softmax`` (exp(s/T), dense matrices) or
+    ``normalize`` (s / Σ s, dense matrices) — see :mod:`merginguriel.similarity`."""
 
     matrix: str | None = None
     source: str = "sparse"
     top_k: int = 20
     sinkhorn_iters: int = 20
+    weighting: str = "sinkhorn"
+    temperature: float = 1.0
 
     def path(self) -> str:
         return str(self.matrix) if self.matrix else default_similarity_matrix(self.source)
@@ -46,7 +50,9 @@ class SimilarityOptions:
     def load(self) -> Any:
         from merginguriel.similarity import similarity_matrix
 
-        return similarity_matrix(self.path(), self.source, self.top_k, self.sinkhorn_iters)
+        return similarity_matrix(
+            self.path(), self.source, self.top_k, self.sinkhorn_iters, weighting=self.weighting
+        )
 
 
 @dataclass(frozen=True)
@@ -123,15 +129,17 @@ def _weighted_locales(target: str, selection: SourceSelection, notes: list[str])
         if abs(total - 1.0) > 1e-6:
             notes.append(f"weights summed to {total:g}; normalised to sum to 1")
         return [(loc, w / total) for loc, w in selection.weights.items()]
-    matrix = selection.similarity.load()
+    sim = selection.similarity
+    matrix = sim.load()
+    weighting = {"weighting": sim.weighting, "temperature": sim.temperature}
     if selection.source_locales:
-        named = source_weights(target, matrix, parse_locales(list(selection.source_locales)))
+        named = source_weights(target, matrix, parse_locales(list(selection.source_locales)), **weighting)
         return [(s.locale, s.weight) for s in named]
     candidates = None
     if selection.available_only:
         found = discover_models(selection.models_root, selection.base_model)
         candidates = [loc for loc in found if loc != target]
-    chosen = select_sources(target, matrix, selection.num_languages, candidates)
+    chosen = select_sources(target, matrix, selection.num_languages, candidates, **weighting)
     return [(s.locale, s.weight) for s in chosen]
 
 
@@ -169,7 +177,15 @@ __all__ = [
     "SourceModel",
     "SourceSelection",
     "MergeConfigError",
+    "describe_sources",
     "equal_weights",
     "parse_weights",
     "select_source_models",
 ]
+
+
+def describe_sources(sources: Sequence[SourceModel]) -> str:
+    """``de-DE 0.500, nl-NL 0.500 (effective number of sources 2.00 of 2)``."""
+    from merginguriel.similarity import SourceWeight, describe_weights
+
+    return describe_weights([SourceWeight(s.locale, s.weight) for s in sources])

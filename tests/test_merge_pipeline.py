@@ -168,3 +168,37 @@ def test_plan_notes_sources_sharing_uriel_features(tmp_path, locale_models, tiny
     )
     assert [s.locale for s in plan.sources] == ["zh-TW", "ja-JP"]
     assert any("zh-TW shares URIEL features with zh-CN" in note for note in plan.notes)
+
+
+def test_weighting_schemes_reach_the_plan(tmp_path, matrix_csv, locale_models, tiny_base, capsys):
+    """--weighting softmax/normalize on a dense matrix: the plan's weights are the hand-computed ones."""
+    import math
+
+    root = locale_models(["de-DE", "nl-NL", "en-US"])
+
+    def weights(**similarity):
+        selection = SourceSelection(
+            models_root=str(root),
+            base_model=str(tiny_base),
+            num_languages=2,
+            similarity=SimilarityOptions(str(matrix_csv), **similarity),
+        )
+        plan = plan_merge(MergeRequest(mode="similarity", target="af-ZA", sources=selection))
+        return [(s.locale, s.weight) for s in plan.sources]
+
+    # af-ZA row: nl-NL 0.6, de-DE 0.2, en-US 0.2 (the tie goes to de-DE by code)
+    soft = weights(source="dense", weighting="softmax", temperature=0.1)
+    z = math.exp(6.0) + math.exp(2.0)
+    assert [loc for loc, _ in soft] == ["nl-NL", "de-DE"]
+    assert [w for _, w in soft] == pytest.approx([math.exp(6.0) / z, math.exp(2.0) / z])
+    assert weights(source="dense", weighting="normalize") == [
+        ("nl-NL", pytest.approx(0.75)),
+        ("de-DE", pytest.approx(0.25)),
+    ]
+    with pytest.raises(ValueError, match="--similarity-source dense"):
+        weights(source="sparse", weighting="softmax")
+    argv = ["--mode", "similarity", "--target-lang", "af-ZA", "--num-languages", "2", "--similarity-matrix", str(matrix_csv),
+            "--similarity-source", "dense", "--weighting", "normalize", "--models-root", str(root),
+            "--base-model", str(tiny_base), "--no-eval", "--merged-models-root", str(tmp_path / "m")]  # fmt: skip
+    assert merge_cmd.run(argv) == 0
+    assert "effective number of sources 1.60 of 2" in capsys.readouterr().out  # 1 / (0.75² + 0.25²)

@@ -9,6 +9,7 @@ from merginguriel import cli_options as opts
 from merginguriel.cli_options import run_main, setup_logging
 from merginguriel.ensemble import VOTING_METHODS, EnsembleRequest, run_ensemble
 from merginguriel.metrics import performance_line
+from merginguriel.sources import SourceModel, describe_sources
 
 VOTING_HELP = (
     "majority: most votes, ties to the most similar source; weighted_majority: sum of source weights per "
@@ -66,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Target {first['target']}: ensemble of {len(first['sources'])} sources")
     for s in first["sources"]:
         print(f"  {s['locale']:<7} weight {s['weight']:.4f}  {s['path']}")
+    print(
+        f"  weights: {describe_sources([SourceModel(s['locale'], s['path'], s['weight']) for s in first['sources']])}"
+    )
     for out, results in written:
         method = results["merge_details"]["voting_method"]
         print(f"{method:<18} {performance_line(results['performance'])}  -> {out / 'results.json'}")

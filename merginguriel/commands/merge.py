@@ -12,6 +12,7 @@ from merginguriel.experiment import MergeOutputs, run_merge_experiment
 from merginguriel.merging import MergeRequest, plan_merge
 from merginguriel.metrics import performance_line
 from merginguriel.naming import check_output_name
+from merginguriel.sources import describe_sources
 
 EXAMPLE = (
     "example: merginguriel merge --mode ties --target-lang af-ZA --num-languages 5 "
@@ -83,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Target {plan.target}: {plan.mode} merge (method {plan.method}) of {len(plan.sources)} sources")
     for s in plan.sources:
         print(f"  {s.locale:<7} weight {s.weight:.4f}  {s.path}")
+    print(f"  weights: {describe_sources(plan.sources)}")
     for note in plan.notes:
         print(f"  note: {note}")
     evaluation = None if args.no_eval else opts.data_selection(args)

@@ -12,11 +12,14 @@ from merginguriel.cli_options import run_main, setup_logging
 from merginguriel.locales import parse_locales
 from merginguriel.model_paths import discover_models
 from merginguriel.outputs import write_json_atomic
+from merginguriel.sources import describe_sources
 from merginguriel.sweep import (
+    ExperimentSpec,
     SlurmOptions,
     SweepError,
     SweepOptions,
     build_specs,
+    prepare,
     run_local,
     run_slurm,
     select_locales,
@@ -107,6 +110,15 @@ def _check_modes(modes: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(modes))
 
 
+def _planned_sources(spec: ExperimentSpec) -> str:
+    """The sources and weights an experiment would use, with the effective number (or why it cannot run)."""
+    try:
+        prepared = prepare(spec)
+    except (ValueError, FileNotFoundError) as exc:
+        return f"(cannot plan: {exc})"
+    return describe_sources(prepared.plan.sources) if prepared.plan else "(the target's own model)"
+
+
 def options_from_args(args: argparse.Namespace, modes: Sequence[str]) -> SweepOptions:
     """The sweep options of the parsed flags (preset applied, method parameters checked against the modes)."""
     preset = resolve_preset(args.preset, args.fisher_data, args.preweight)
@@ -166,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.dry_run:
         for spec in specs:
-            print(f"  {spec.mode:<24} {spec.target}")
+            print(f"  {spec.mode:<24} {spec.target}  {_planned_sources(spec)}")
         return 0
     write_sweep_plan(specs, modes, targets)
     progress = not args.no_progress
