@@ -7,8 +7,9 @@ from a writer thread, so no shard is held in memory) while the kernel reads the 
 (:mod:`auto_merge_llm.registry`):
 
 * an :class:`~auto_merge_llm.registry.Accumulator` (``linear``, ``task_arithmetic``, DARE + task arithmetic,
-  ``breadcrumbs``): the models' tensors are added one at a time (``linear`` reads them zero-copy from a memory
-  map of that tensor alone), so peak memory is about 3 × the largest tensor (+ the one being written) for any K;
+  ``breadcrumbs``): the models' tensors are added one at a time (``linear``, ``task_arithmetic`` and DARE read
+  them zero-copy from a memory map of that tensor alone; ``breadcrumbs`` needs a private copy for its rank
+  window), so peak memory is about 3 × the largest tensor (+ the one being written) for any K;
 * a :class:`~auto_merge_llm.registry.RowMerger` (``ties``, DARE + TIES): per-model quantities from each model's
   whole tensor, one model at a time, then row chunks of the K tensors (``ROW_CHUNK_BYTES`` in all);
 * otherwise the method's function on all K whole tensors (``slerp``, ``model_stock``, ``widen``, ``regmean``,
