@@ -14,7 +14,7 @@ then write a comparison table (CSV) and plot (PNG).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,9 +100,10 @@ Report = Callable[[str], None]
 
 
 def train_models(
-    config: DemoConfig, base: str, locales: Sequence[str], paths: DemoPaths, say: Report
+    config: DemoConfig, base: str, locales: Sequence[str], paths: DemoPaths, say: Report, **fields: Any
 ) -> None:
-    """One classifier per locale (a complete folder is reused unless ``retrain``)."""
+    """One classifier per locale (a complete folder is reused unless ``retrain``); ``fields`` are further
+    training fields (e.g. ``task="generative"``)."""
     from merginguriel.training import train_classifier, training_arguments
 
     say(f"[1/4] training {len(locales)} models from {base}")
@@ -116,7 +117,7 @@ def train_models(
             base, loc, BUILTIN_DATASET, out, overwrite=True, do_train=True, num_train_epochs=config.epochs,
             learning_rate=config.learning_rate, per_device_train_batch_size=32, max_seq_length=MAX_SEQ_LENGTH,
             seed=config.seed, disable_tqdm=True, logging_strategy="no", warmup_ratio=0.1,
-            max_train_samples=config.max_train_samples,
+            max_train_samples=config.max_train_samples, **fields,
         )  # fmt: skip
         train_classifier(args)
 
@@ -187,8 +188,11 @@ def single_model_rows(
     return rows
 
 
-def run_demo(config: DemoConfig, say: Report = print) -> DemoResult:
-    """Train, build similarity, merge, evaluate and tabulate (see the module doc)."""
+def run_demo(
+    config: DemoConfig, say: Report = print, training_fields: Mapping[str, Any] | None = None
+) -> DemoResult:
+    """Train, build similarity, merge, evaluate and tabulate (see the module doc); ``training_fields`` are
+    further fields of every training run (the generative demo passes ``task="generative"``)."""
     started = time.time()
     base = config.base_model or minilm_path()
     paths = DemoPaths(Path(config.workdir))
@@ -198,7 +202,7 @@ def run_demo(config: DemoConfig, say: Report = print) -> DemoResult:
             f"--target-lang {config.target} is not among the demo locales ({', '.join(locales)})."
         )
     runtime = Runtime(resolve_device("auto"), 64, progress=False)
-    train_models(config, base, locales, paths, say)
+    train_models(config, base, locales, paths, say, **(training_fields or {}))
     sparse_csv = build_demo_similarity(locales, base, paths, say)
     rows = merge_rows(config, base, paths, sparse_csv, runtime, say)
     rows += single_model_rows(config, base, locales, paths, runtime, say)

@@ -19,6 +19,7 @@ import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from merginguriel import __version__
+from merginguriel.generative import generative_info
 from merginguriel.inference import load_classifier, predict_logits
 from merginguriel.labels import INTENT_LABELS
 from merginguriel.logits_cache import LogitsCache, compute_logits
@@ -103,6 +104,7 @@ def evaluate_model(
         "model_path": str(model_dir),
         "model_type": holder[0][0].config.model_type if holder else _model_type(model_dir),
         "num_labels": len(entry.labels),
+        **generative_info(model_dir),  # task, prompt template and scoring rule of a generative model
     }
     results = results_record(
         split, entry.predictions(), model_info, runtime, time.time() - started, num_examples

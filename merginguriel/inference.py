@@ -24,6 +24,8 @@ def load_classifier(
     """Model (in eval mode, on ``device``) and tokenizer from a folder or hub id.
 
     An expert-fusion folder (``fusion_config.json``) is rebuilt from its components.
+    A generative intent model (a decoder LM, :mod:`merginguriel.generative`) comes as a classifier whose logits
+    are its 60 label scores, with a tokenizer that applies its prompt template.
     """
     model_dir = str(model_dir)
     if (Path(model_dir) / "fusion_config.json").is_file():
@@ -32,6 +34,10 @@ def load_classifier(
         return load_fusion_model(model_dir, device)
     if Path(model_dir).exists() and not (Path(model_dir) / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir} is not a model folder (no config.json).")
+    from merginguriel.generative import is_generative, load_generative
+
+    if is_generative(model_dir):  # a decoder LM whose "logits" are its label scores
+        return load_generative(model_dir, device)
     if not Path(model_dir).exists() and (model_dir.startswith((".", "/", "~")) or model_dir.count("/") > 1):
         raise FileNotFoundError(
             f"Model folder {model_dir} does not exist; give a model folder or a hub id org/name."

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -171,6 +172,21 @@ def model_card(details: Mapping[str, Any]) -> str:
     )
 
 
+# Files of the first source that the merged folder keeps besides weights, config and tokenizer (a decoder's
+# generation defaults; a generative model's marker travels in config.json, which the engine copies).
+EXTRA_FILES: tuple[str, ...] = ("generation_config.json",)
+
+
+def copy_extra_files(source: str | os.PathLike, target: str | os.PathLike) -> list[str]:
+    """Copy the :data:`EXTRA_FILES` that ``source`` has into ``target``; the names copied."""
+    copied = []
+    for name in EXTRA_FILES:
+        if (Path(source) / name).is_file():
+            shutil.copyfile(Path(source) / name, Path(target) / name)
+            copied.append(name)
+    return copied
+
+
 def execute_merge(
     plan: MergePlan,
     output_dir: str | os.PathLike,
@@ -189,11 +205,14 @@ def execute_merge(
     from auto_merge_llm import merge_models
     from transformers import AutoTokenizer
 
+    from merginguriel.generative import check_same_task
+
     if plan.statistics is not None and statistics is None:
         raise MergeConfigError(
             f"Method {plan.method} needs the sources' statistics: run merge_statistics.compute_statistics(plan) "
             "first and pass them."
         )
+    check_same_task([s.path for s in plan.sources])  # an encoder with a decoder, or two prompt templates
     with atomic_output_dir(output_dir, overwrite=overwrite) as tmp:
         result = merge_models(
             [s.path for s in plan.sources],
@@ -210,6 +229,7 @@ def execute_merge(
             progress=progress,
         )
         AutoTokenizer.from_pretrained(plan.sources[0].path).save_pretrained(str(tmp))
+        copy_extra_files(plan.sources[0].path, tmp)
         details = merge_details(plan, result.to_dict(), options, output_dir)
         write_json_atomic(Path(tmp) / "merge_details.json", details)
         write_text_atomic(Path(tmp) / "merge_details.txt", details_text(details))

@@ -1,4 +1,5 @@
-"""Fine-tune a sequence classifier on one MASSIVE locale or several (``training_bert.py``), over ``Trainer``.
+"""Fine-tune a sequence classifier on one MASSIVE locale or several (``training_bert.py``), over ``Trainer``; with
+``--task generative`` a causal LM that writes the intent's label text (:mod:`merginguriel.generative_training`).
 
 Every knob is a typed dataclass field with help text (``ModelArguments``, ``DataArguments``,
 ``ExtraTrainingArguments`` and transformers' own ``TrainingArguments``), parsed by ``HfArgumentParser``, as in
@@ -50,6 +51,17 @@ from transformers import (
 
 from merginguriel import __version__
 from merginguriel.defaults import DEFAULT_BASE_MODEL
+from merginguriel.generative import DEFAULT_PROMPT_TEMPLATE, check_template
+from merginguriel.generative_training import (
+    DEFAULT_LORA_TARGETS,
+    LORA_MIN_PARAMETERS,
+    TASKS,
+    GenerativeCollator,
+    GenerativeTrainer,
+    encode_splits,
+    load_causal_lm,
+    wants_lora,
+)
 from merginguriel.labels import ID2LABEL, INTENT_LABELS, LABEL2ID
 from merginguriel.locales import parse_locales
 from merginguriel.massive_data import HUB_DATASET
@@ -81,20 +93,45 @@ logger = logging.getLogger("merginguriel.training")
 class ModelArguments:
     model_name_or_path: str = field(
         default=DEFAULT_BASE_MODEL,
-        metadata={"help": "Pretrained encoder to fine-tune (hub id or local folder)."},
-    )
-    max_seq_length: int = field(default=128, metadata={"help": "Texts are truncated to this many tokens."})
-    use_lora: bool = field(
-        default=False,
+        metadata={"help": "Pretrained model to fine-tune (hub id or local folder): an encoder, or with "
+                  "--task generative any causal LM."},
+    )  # fmt: skip
+    task: str = field(
+        default="classification",
         metadata={
-            "help": "Train LoRA adapters (peft) plus the classifier head; the merged-back full weights are saved."
+            "help": "classification: a sequence classifier (encoder + head). generative: a causal LM that writes "
+            "the intent's label text after --prompt_template (see docs/training.md).",
+            "choices": list(TASKS),
+        },
+    )
+    prompt_template: str = field(
+        default=DEFAULT_PROMPT_TEMPLATE,
+        metadata={
+            "help": "--task generative: the prompt, {text} replaced by the utterance (one for all locales)."
+        },
+    )
+    max_seq_length: int = field(
+        default=128, metadata={"help": "Texts (generative: prompts) are truncated to this many tokens."}
+    )
+    use_lora: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Train LoRA adapters (peft) and save the merged-back full weights. Default: off for "
+            f"classification, on for generative models over {LORA_MIN_PARAMETERS // 10**6}M parameters; "
+            "--use_lora / --use_lora false decide explicitly.",
+            "nargs": "?",
+            "const": True,
         },
     )
     lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha (the update is scaled by alpha / r)."})
     lora_dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA branch."})
-    lora_target_modules: str = field(
-        default="query,value", metadata={"help": "Comma-separated module names that get LoRA adapters."}
+    lora_target_modules: str | None = field(
+        default=None,
+        metadata={
+            "help": "Comma-separated module names that get LoRA adapters (default: query,value for "
+            "classification, all-linear for generative)."
+        },
     )
 
 
@@ -412,17 +449,39 @@ def prepare_training_args(
     return replace_training_args(training_args, **changes) if changes else training_args
 
 
-def _lora_model(model: Any, model_args: ModelArguments) -> Any:
-    from peft import LoraConfig, TaskType, get_peft_model
+def lora_model(model: Any, model_args: ModelArguments, task_type: Any) -> Any:
+    """``model`` with LoRA adapters (peft ``task_type``) on ``--lora_target_modules`` (``all-linear`` is peft's
+    every linear layer but the output layer)."""
+    from peft import LoraConfig, get_peft_model
 
+    targets = model_args.lora_target_modules or DEFAULT_LORA_TARGETS[model_args.task]
     config = LoraConfig(
-        task_type=TaskType.SEQ_CLS,
+        task_type=task_type,
         r=model_args.lora_r,
         lora_alpha=model_args.lora_alpha,
         lora_dropout=model_args.lora_dropout,
-        target_modules=[m.strip() for m in model_args.lora_target_modules.split(",") if m.strip()],
+        target_modules=targets
+        if targets == "all-linear"
+        else [m.strip() for m in targets.split(",") if m.strip()],
     )
     return get_peft_model(model, config)
+
+
+def resolved_model_arguments(model_args: ModelArguments) -> ModelArguments:
+    """``model_args`` with the task defaults made explicit: ``use_lora`` (off for classification; for generative,
+    on above ``LORA_MIN_PARAMETERS`` parameters) and ``lora_target_modules``; the template checked."""
+    if model_args.task not in TASKS:
+        raise ValueError(f"--task must be one of {', '.join(TASKS)}, not {model_args.task!r}.")
+    generative = model_args.task == "generative"
+    if generative:
+        check_template(model_args.prompt_template)
+    use_lora = (
+        wants_lora(model_args.use_lora, model_args.model_name_or_path)
+        if generative
+        else bool(model_args.use_lora)
+    )
+    targets = model_args.lora_target_modules or DEFAULT_LORA_TARGETS[model_args.task]
+    return dataclasses.replace(model_args, use_lora=use_lora, lora_target_modules=targets)
 
 
 def train_classifier(args: TrainArguments, callbacks: Sequence[TrainerCallback] | None = None) -> dict:
@@ -450,8 +509,11 @@ def _train_classifier(args: TrainArguments, callbacks: Sequence[TrainerCallback]
     parse_mixture_rates(args.data.mixture_rates, len(locales))
     check_dataset_locales(args.data.dataset_name, locales)
     check_model_source(args.model.model_name_or_path)
+    args = dataclasses.replace(args, model=resolved_model_arguments(args.model))
     output_dir = Path(args.training.output_dir)
     training = prepare_training_args(args.training, args.extra)
+    if args.model.task == "generative":  # its rows carry intent_id, which the model's forward does not take
+        training = replace_training_args(training, remove_unused_columns=False)
     set_seed(training.seed)
     if not training.do_train:
         return _run(dataclasses.replace(args, training=training), locales, output_dir, None, callbacks)
@@ -473,7 +535,10 @@ def _train_classifier(args: TrainArguments, callbacks: Sequence[TrainerCallback]
 
 
 def _load_model(args: TrainArguments) -> tuple[Any, Any]:
-    """(tokenizer, classifier with the canonical MASSIVE labels), LoRA-wrapped when asked for and training."""
+    """(tokenizer, classifier with the canonical MASSIVE labels), LoRA-wrapped when asked for and training;
+    for ``--task generative`` (prompt tokenizer, causal LM)."""
+    if args.model.task == "generative":
+        return load_causal_lm(args)
     model_path = args.model.model_name_or_path
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -484,7 +549,9 @@ def _load_model(args: TrainArguments) -> tuple[Any, Any]:
         ignore_mismatched_sizes=True,
     )
     if args.model.use_lora and args.training.do_train:
-        model = _lora_model(model, args.model)
+        from peft import TaskType
+
+        model = lora_model(model, args.model, TaskType.SEQ_CLS)
     return tokenizer, model
 
 
@@ -497,6 +564,7 @@ def _metadata_callback(args: TrainArguments, train: Any, encoded_train: Any) -> 
             "data_composition": composition,
             "train_tokens_per_epoch": int(sum(len(ids) for ids in encoded_train["input_ids"])),
             "mixture_rates": args.data.mixture_rates,
+            "task": args.model.task,
             "use_lora": args.model.use_lora,
             "class_weights": args.extra.class_weights,
         }
@@ -511,15 +579,23 @@ def _trainer(
     encoded: dict[str, Any],
     callbacks: list[TrainerCallback],
 ) -> Trainer:
-    """``Trainer`` (or the class-weighted one) over the encoded splits, with early stopping when asked for."""
+    """``Trainer`` (the class-weighted one, or the generative one) over the encoded splits, with early stopping
+    when asked for."""
     trainer_kwargs: dict[str, Any] = {}
     trainer_cls: type[Trainer] = Trainer
+    collator: Any = DataCollatorWithPadding(tokenizer)
     training, extra = args.training, args.extra
+    weights = None
     if extra.class_weights and training.do_train:
         trainer_cls = WeightedLossTrainer
         weights = inverse_frequency_weights(splits["train"]["label"], len(INTENT_LABELS))
         trainer_kwargs["class_weights"] = weights
         logger.info("class weights (inverse frequency): %s", np.round(weights[weights > 0], 4).tolist())
+    if args.model.task == "generative":
+        trainer_cls = GenerativeTrainer
+        collator = GenerativeCollator(tokenizer.pad_id)
+        trainer_kwargs = {"label_sequences": tokenizer.label_sequences, "class_weights": weights}
+        tokenizer = tokenizer.tokenizer  # what checkpoints save
     if extra.early_stopping_patience is not None and training.do_train:
         callbacks = [
             *callbacks,
@@ -531,7 +607,7 @@ def _trainer(
         train_dataset=encoded.get("train"),
         eval_dataset=encoded.get("validation"),
         processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer),
+        data_collator=collator,
         compute_metrics=compute_metrics,
         callbacks=callbacks,
         **trainer_kwargs,
@@ -598,7 +674,12 @@ def _run(
     }
     splits = load_splits(args.data, locales, training.seed, wanted)
     tokenizer, model = _load_model(args)
-    encoded = {name: tokenized(data, tokenizer, args.model.max_seq_length) for name, data in splits.items()}
+    if args.model.task == "generative":
+        encoded = encode_splits(splits, tokenizer, args.model.max_seq_length)
+    else:
+        encoded = {
+            name: tokenized(data, tokenizer, args.model.max_seq_length) for name, data in splits.items()
+        }
     meta_cb = _metadata_callback(args, splits["train"], encoded["train"]) if training.do_train else None
     all_callbacks = [*(callbacks or []), *([meta_cb] if meta_cb is not None else [])]
     trainer = _trainer(args, model, tokenizer, splits, encoded, all_callbacks)
@@ -635,9 +716,11 @@ __all__ = [
     "detect_device",
     "inverse_frequency_weights",
     "latest_checkpoint",
+    "lora_model",
     "mixture_counts",
     "prepare_training_args",
     "replace_training_args",
+    "resolved_model_arguments",
     "train_classifier",
     "training_arguments",
     "training_field_names",

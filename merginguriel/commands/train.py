@@ -3,7 +3,8 @@
 Every ``TrainingArguments`` option works (``--lr_scheduler_type cosine``, ``--gradient_accumulation_steps 4``,
 ``--save_strategy steps --save_steps 500 --save_total_limit 2``, ``--resume_from_checkpoint latest`` …), plus
 the toolkit's own (``--class_weights``, ``--early_stopping_patience``, ``--use_lora``, ``--mixture_rates``,
-``--keep_checkpoints``, ``--precision``). Multi-GPU: ``torchrun --nproc_per_node 4 merginguriel/training_bert.py …``
+``--keep_checkpoints``, ``--precision``). ``--task generative`` fine-tunes any causal LM to write the intent's
+label text after ``--prompt_template`` (LoRA by default above 250M parameters). Multi-GPU: ``torchrun --nproc_per_node 4 merginguriel/training_bert.py …``
 or ``accelerate launch merginguriel/training_bert.py …`` with the same arguments. See docs/training.md.
 
 The commands that train through this trainer (``train-lolo``, ``fill-missing``, ``iterative``,
@@ -42,7 +43,8 @@ def build_parser() -> HfArgumentParser:
     parser = HfArgumentParser(ARGUMENT_CLASSES)
     parser.prog = "training_bert.py"
     parser.description = (
-        "Fine-tune a sequence classifier on MASSIVE intents (one locale or a comma-separated list)."
+        "Fine-tune an intent classifier on MASSIVE (one locale or a comma-separated list): a sequence "
+        "classifier, or with --task generative a causal LM that writes the intent's label text."
     )
     parser.set_defaults(**TRAINER_DEFAULTS)
     return parser

@@ -36,7 +36,7 @@ import torch
 
 from . import __version__
 from .errors import MergeError
-from .heads import id2label_list, is_head_param, label_permutations, output_layer_params
+from .heads import config_labels, is_head_param, label_permutations, output_layer_params
 from .io import CheckpointReader, PlannedShardWriter, parse_size, resolve_model_dir
 from .registry import (
     Accumulator,
@@ -344,7 +344,8 @@ def _inspect_sources(
     """Check that the sources are compatible, align their labels by name, find the head tensors."""
     names = _check_compatible(readers, paths)
     where = [f"model {i} ({p})" for i, p in enumerate(paths)]
-    model_labels = [id2label_list(r.config, w) for r, w in zip(readers, where)]
+    has_head = any(is_head_param(n) for n in names)
+    model_labels = [config_labels(r.config, w, has_head) for r, w in zip(readers, where)]
     shapes0 = {n: readers[0].shape(n) for n in names}
     n_labels = len(model_labels[0])
     out_labels, perms = label_permutations(model_labels, where, label_names)
@@ -839,10 +840,11 @@ def _check_compatible(readers: Sequence[CheckpointReader], paths: Sequence[Path]
 
 def _write_config(config: Mapping[str, Any], out: Path, labels: Sequence[str]) -> None:
     cfg = dict(config)
-    cfg["id2label"] = {str(i): lab for i, lab in enumerate(labels)}
-    cfg["label2id"] = {lab: i for i, lab in enumerate(labels)}
-    if "num_labels" in cfg:
-        cfg["num_labels"] = len(labels)
+    if labels:  # a model without labels (a language model) keeps its config as it is
+        cfg["id2label"] = {str(i): lab for i, lab in enumerate(labels)}
+        cfg["label2id"] = {lab: i for i, lab in enumerate(labels)}
+        if "num_labels" in cfg:
+            cfg["num_labels"] = len(labels)
     with open(out / "config.json", "w", encoding="utf-8") as fh:
         json.dump(cfg, fh, indent=2, sort_keys=True)
         fh.write("\n")

@@ -5,6 +5,9 @@ counterpart. :func:`is_head_param` recognises it by its first name component (``
 BERT/RoBERTa/XLM-R/ELECTRA/DeBERTa, ``pre_classifier.`` for DistilBERT, ``score.`` for decoder LMs,
 ``qa_outputs.`` for extractive QA, ``sequence_summary.`` for XLNet).
 
+A model without head parameters whose config names no labels (a decoder LM: its LM head is pretrained, not a
+classification head) has no labels; it is merged without label alignment and its config is kept as it is.
+
 The *output layer* is the head module whose weight's first dimension is ``num_labels`` (its rows are indexed
 by label). When several head modules qualify (``hidden_size == num_labels``), a module whose last name
 component is a known output name (``out_proj``, ``classifier``, ``score``, ``qa_outputs``, ``out``) wins; if
@@ -78,6 +81,14 @@ def id2label_list(config: Mapping[str, Any], where: str) -> list[str]:
         dup = sorted({n for n in names if names.count(n) > 1})
         raise MergeError(f"{where}: id2label has duplicate label names {dup}; labels are aligned by name")
     return names
+
+
+def config_labels(config: Mapping[str, Any], where: str, has_head: bool) -> list[str]:
+    """:func:`id2label_list`, except for a model without a classification head whose config names no labels
+    (a language model, e.g. a causal LM with its pretrained LM head): it has none to align, ``[]``."""
+    if not has_head and not config.get("id2label") and config.get("num_labels") is None:
+        return []
+    return id2label_list(config, where)
 
 
 def label_permutations(
