@@ -83,12 +83,20 @@ def evaluate_model(
     cache: LogitsCache | None = None,
     loaded: tuple[PreTrainedModel, PreTrainedTokenizerBase] | None = None,
     num_examples: int = 5,
+    decoding: str = "score",
     **legacy_kw: Any,
 ) -> dict[str, Any]:
-    """Evaluate a model folder (or an already ``loaded`` model) on ``selection``; the ``results.json`` dict."""
+    """Evaluate a model folder (or an already ``loaded`` model) on ``selection``; the ``results.json`` dict.
+
+    ``decoding="trie"`` (generative models only) predicts by constrained generation over the label trie instead
+    of label scoring (:mod:`merginguriel.generative`); its rows are not label scores, so they are not cached."""
     if not isinstance(selection, DataSelection):  # transitional: (dataset, locale, split, ...) call sites
         selection, runtime = _legacy_arguments(selection, legacy, legacy_kw, runtime)
+    elif legacy:  # evaluate_model(model_dir, selection, runtime, cache)
+        runtime, cache = _positional_runtime_cache(legacy, runtime, cache)
     runtime = runtime or Runtime()
+    if decoding != "score":
+        loaded, cache = _decoding_model(model_dir, decoding, runtime.device, cache), None
     started = time.time()
     split = load_selection(selection)
     holder: list[Any] = []
@@ -105,6 +113,7 @@ def evaluate_model(
         "model_type": holder[0][0].config.model_type if holder else _model_type(model_dir),
         "num_labels": len(entry.labels),
         **generative_info(model_dir),  # task, prompt template and scoring rule of a generative model
+        **({"decoding": decoding} if decoding != "score" else {}),
     }
     results = results_record(
         split, entry.predictions(), model_info, runtime, time.time() - started, num_examples
@@ -112,6 +121,41 @@ def evaluate_model(
     if cache is not None:
         results["evaluation_info"]["logits_cache"] = str(cache.root)
     return results
+
+
+def _positional_runtime_cache(
+    values: Sequence[Any], runtime: Runtime | None, cache: LogitsCache | None
+) -> tuple[Runtime | None, LogitsCache | None]:
+    """``runtime`` and ``cache`` given after a :class:`DataSelection` positionally (they were once ignored)."""
+    kinds = (Runtime, LogitsCache)
+    if len(values) > 2 or not all(v is None or isinstance(v, k) for v, k in zip(values, kinds)):
+        raise TypeError(
+            "evaluate_model(model_dir, selection, runtime, cache): after a DataSelection only a Runtime and a "
+            f"LogitsCache may follow, got {[type(v).__name__ for v in values]}."
+        )
+    runtime = runtime if runtime is not None else values[0]
+    cache = cache if cache is not None or len(values) < 2 else values[1]
+    return runtime, cache
+
+
+def _decoding_model(
+    model_dir: str | os.PathLike, decoding: str, device: str, cache: LogitsCache | None
+) -> tuple[Any, Any]:
+    """The generative classifier of ``model_dir`` that predicts by ``decoding`` (a clear error otherwise)."""
+    from merginguriel.generative import DECODINGS, GenerativeSpecError, is_generative, load_generative
+
+    if decoding not in DECODINGS:
+        raise GenerativeSpecError(f"Unknown decoding {decoding!r}; choose from {', '.join(DECODINGS)}.")
+    if not is_generative(model_dir):
+        raise GenerativeSpecError(
+            f"--decoding {decoding} is for generative intent models (decoder LMs trained with --task generative); "
+            f"{model_dir} is not one. Leave --decoding at score."
+        )
+    if cache is not None:
+        raise GenerativeSpecError(
+            f"--decoding {decoding} rows are not label scores and are not cached; drop --logits-cache."
+        )
+    return load_generative(model_dir, device, decoding)
 
 
 _LEGACY_ORDER = ("locale", "split", "text_column", "batch_size", "max_length", "device", "max_samples")

@@ -43,11 +43,10 @@ IGNORE_INDEX = -100
 def parameter_count(model_name_or_path: str) -> int:
     """Parameters of the causal LM at ``model_name_or_path`` (tied weights once), counted on the meta device from
     its config (no weights are read)."""
-    from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForCausalLM
 
     config = AutoConfig.from_pretrained(model_name_or_path)
-    with init_empty_weights():
+    with torch.device("meta"):  # (accelerate's init_empty_weights would untie the embeddings: counted twice)
         model = AutoModelForCausalLM.from_config(config)
     return int(sum(p.numel() for p in model.parameters()))
 

@@ -8,8 +8,12 @@ from collections.abc import Sequence
 
 from merginguriel.cli_options import run_main, setup_logging
 from merginguriel.demo import DemoConfig, run_demo
+from merginguriel.generative_tiny import FAMILIES
 
-EXAMPLE = "example: merginguriel demo --target-lang af-ZA --modes similarity average ties"
+EXAMPLE = (
+    "examples: merginguriel demo --target-lang af-ZA --modes similarity average ties\n"
+    "          merginguriel demo --generative   (the same flow with a tiny decoder LM, --task generative)"
+)
 
 
 def quiet_libraries() -> None:
@@ -28,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="merginguriel demo",
         description="Offline end-to-end demo: train small models on the built-in corpus, merge, evaluate, compare.",
         epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--target-lang", default="af-ZA", help="Target locale (default af-ZA).")
     p.add_argument("--num-languages", type=int, default=3, help="Sources per merge (default 3).")
@@ -38,7 +43,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="Merge modes (default similarity average ties).",
     )
     p.add_argument(
-        "--base-model", default=None, help="Pretrained encoder folder (default: the packaged MiniLM-L6)."
+        "--generative",
+        action="store_true",
+        help="Decoder LMs instead of encoders: --task generative models fine-tuned from a tiny random decoder built "
+        "offline (see docs/generative.md).",
+    )
+    p.add_argument(
+        "--family",
+        choices=FAMILIES,
+        default=None,
+        help="--generative: the tiny decoder's family (default llama).",
+    )
+    p.add_argument(
+        "--base-model",
+        default=None,
+        help="Pretrained encoder folder (default: the packaged MiniLM-L6); with --generative a local causal-LM "
+        "folder (default: a tiny decoder built in {workdir}/pretrained).",
     )
     p.add_argument(
         "--locales", default=None, help="Comma-separated locales to train (default: all built-in locales)."
@@ -46,8 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workdir", default=".", help="Root for haryos_model/, merged_models/, results/, plots/ (default .)."
     )
-    p.add_argument("--epochs", type=float, default=8.0, help="Training epochs per locale (default 8).")
-    p.add_argument("--learning-rate", type=float, default=2e-4, help="Learning rate (default 2e-4).")
+    p.add_argument(
+        "--epochs", type=float, default=None, help="Training epochs per locale (default 8; --generative 12)."
+    )
+    p.add_argument(
+        "--learning-rate", type=float, default=None, help="Learning rate (default 2e-4; --generative 3e-3)."
+    )
     p.add_argument(
         "--max-train-samples", type=int, default=None, help="Training rows per locale (default all)."
     )
@@ -57,17 +81,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def demo_config(args: argparse.Namespace) -> DemoConfig:
+    """The demo's configuration from its flags (the generative demo's own defaults for what is not given)."""
+    fields = dict(
+        target=args.target_lang, num_languages=args.num_languages, modes=list(args.modes), base_model=args.base_model,
+        locales=args.locales.split(",") if args.locales else None, workdir=args.workdir,
+        max_train_samples=args.max_train_samples, retrain=args.retrain, seed=args.seed,
+    )  # fmt: skip
+    fields.update(
+        {k: v for k, v in (("epochs", args.epochs), ("learning_rate", args.learning_rate)) if v is not None}
+    )
+    if not args.generative:
+        if args.family:
+            raise ValueError("--family chooses the tiny decoder of the generative demo; add --generative.")
+        return DemoConfig(**fields)
+    from merginguriel.demo_generative import GenerativeDemoConfig
+
+    return GenerativeDemoConfig(**fields, family=args.family or "llama")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
     if not args.verbose:
         quiet_libraries()
-    config = DemoConfig(
-        target=args.target_lang, num_languages=args.num_languages, modes=list(args.modes), base_model=args.base_model,
-        locales=args.locales.split(",") if args.locales else None, workdir=args.workdir, epochs=args.epochs,
-        learning_rate=args.learning_rate, max_train_samples=args.max_train_samples, retrain=args.retrain, seed=args.seed,
-    )  # fmt: skip
-    result = run_demo(config)
+    config = demo_config(args)
+    if args.generative:
+        from merginguriel.demo_generative import run_generative_demo
+
+        result = run_generative_demo(config)
+    else:
+        result = run_demo(config)
     table = result.table
     print(f"\nComparison on {config.target} test ({int(table['total'].iloc[0])} examples):")
     columns = ["model", "kind", "accuracy", "macro_f1", "sources"]

@@ -22,7 +22,7 @@ EXAMPLE = (
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="evaluate_specific_model.py",
-        description="Evaluate a sequence-classification model folder on one MASSIVE locale's split.",
+        description="Evaluate a model folder (sequence classifier or generative decoder) on one MASSIVE locale's split.",
         epilog=EXAMPLE,
     )
     p.add_argument("--model-path", dest="model_path", help="Model folder (or hub id) to evaluate (required).")
@@ -36,6 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-name", help="Results folder name (default eval_{model folder}_{locale}_{split})."
     )
     p.add_argument("--overwrite", action="store_true", help="Replace an existing results.json.")
+    p.add_argument(
+        "--decoding",
+        choices=["score", "trie"],
+        default="score",
+        help="Generative (decoder) models: score = argmax of the 60 label scores (default); trie = constrained "
+        "generation over the label trie (best-first; the same predictions, not cached).",
+    )
     opts.add_data_args(p, split="test", max_samples=True)
     opts.add_cache_args(p, on_by_default=False)
     opts.add_runtime_args(p)
@@ -61,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         opts.data_selection(args, locale),
         opts.runtime(args, progress=True),
         opts.logits_cache(args),
+        decoding=args.decoding,
     )
     write_json_atomic(out, results)
     print(f"{locale} {args.dataset_split}: {performance_line(results['performance'])}")

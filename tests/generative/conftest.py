@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from merginguriel.generative import GenerativeSpec
+from merginguriel.generative import DEFAULT_PROMPT_TEMPLATE, GenerativeSpec, default_label_text
 from merginguriel.generative_tiny import build_tiny_decoder
+from merginguriel.labels import INTENT_LABELS
 from merginguriel.model_paths import model_dir_name
 from tests.training.conftest import write_tiny_dataset
 
@@ -68,3 +70,19 @@ def generative_models(tmp_path: Path, decoder_bases: dict[str, Path]):
         return root, paths
 
     return make
+
+
+def independent_scores(lm, tokenizer, texts, template=DEFAULT_PROMPT_TEMPLATE) -> np.ndarray:
+    """Σ_t log p(label token t | prompt, earlier label tokens), EOS included: one unpadded forward per
+    (text, label), float64 log-softmax, no cache."""
+    out = np.zeros((len(texts), len(INTENT_LABELS)))
+    for i, text in enumerate(texts):
+        prompt = tokenizer(template.replace("{text}", text))["input_ids"]
+        for j, name in enumerate(INTENT_LABELS):
+            label = tokenizer(default_label_text(name), add_special_tokens=False)["input_ids"]
+            label = [*label, tokenizer.eos_token_id]
+            with torch.no_grad():
+                logits = lm(input_ids=torch.tensor([prompt + label])).logits[0].double()
+            logp = logits.log_softmax(-1)
+            out[i, j] = sum(float(logp[len(prompt) - 1 + t, tok]) for t, tok in enumerate(label))
+    return out

@@ -19,7 +19,6 @@ from merginguriel.generative import (
     GenerativeSpecError,
     LabelTrie,
     PromptTokenizer,
-    default_label_text,
     generative_spec,
     is_generative,
     score_labels,
@@ -28,7 +27,7 @@ from merginguriel.generative import (
 from merginguriel.generative_tiny import build_tiny_decoder, build_word_tokenizer
 from merginguriel.inference import load_classifier, predict_logits
 from merginguriel.labels import INTENT_LABELS
-from tests.generative.conftest import FAMILIES
+from tests.generative.conftest import FAMILIES, independent_scores
 
 TEXTS = [
     "wake me up at seven",
@@ -36,22 +35,6 @@ TEXTS = [
     "play some jazz",
     "turn off the lights in the bedroom",
 ]
-
-
-def independent_scores(lm, tokenizer, texts, template=DEFAULT_PROMPT_TEMPLATE) -> np.ndarray:
-    """Σ_t log p(label token t | prompt, earlier label tokens), EOS included: one unpadded forward per
-    (text, label), float64 log-softmax, no cache."""
-    out = np.zeros((len(texts), len(INTENT_LABELS)))
-    for i, text in enumerate(texts):
-        prompt = tokenizer(template.replace("{text}", text))["input_ids"]
-        for j, name in enumerate(INTENT_LABELS):
-            label = tokenizer(default_label_text(name), add_special_tokens=False)["input_ids"]
-            label = [*label, tokenizer.eos_token_id]
-            with torch.no_grad():
-                logits = lm(input_ids=torch.tensor([prompt + label])).logits[0].double()
-            logp = logits.log_softmax(-1)
-            out[i, j] = sum(float(logp[len(prompt) - 1 + t, tok]) for t, tok in enumerate(label))
-    return out
 
 
 @pytest.fixture(scope="module")
