@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
 from merginguriel.commands import evaluate as evaluate_cmd
 from merginguriel.commands import train as train_cmd
@@ -27,7 +27,13 @@ from merginguriel.generative_training import (
 from merginguriel.inference import load_classifier, predict_logits
 from merginguriel.labels import INTENT_LABELS
 from merginguriel.massive_data import BUILTIN_CORPUS_DIR
-from merginguriel.training import ModelArguments, resolved_model_arguments
+from merginguriel.training import (
+    ModelArguments,
+    checkpoints_dir,
+    latest_checkpoint,
+    resolved_model_arguments,
+    train_classifier,
+)
 from tests.generative.conftest import FAMILIES, independent_scores
 
 
@@ -231,3 +237,51 @@ def test_bad_template_and_task_are_clear_errors(decoder_bases, tmp_path, capsys)
     assert train_cmd.run([*argv, "--prompt_template", "no placeholder"]) == 2
     assert r"{text} exactly once" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def parse(argv: list[str]):
+    return train_cmd.parse_train_args(argv)
+
+
+class CrashAfterSave(TrainerCallback):
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == 2:
+            raise RuntimeError("simulated crash")
+
+
+def test_resume_after_a_crash_equals_an_uninterrupted_run(decoder_bases, tmp_path):
+    base = decoder_bases["llama"]
+    common = ("--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2", "--seed", "3")
+    ref, out = tmp_path / "ref", tmp_path / "crashy"
+    assert train_cmd.run([*train_argv(base, "de-DE", ref), *common]) == 0
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_classifier(parse([*train_argv(base, "de-DE", out), *common]), callbacks=[CrashAfterSave()])
+    assert not out.exists() and latest_checkpoint(checkpoints_dir(out)).name == "checkpoint-2"
+    assert (
+        train_cmd.run([*train_argv(base, "de-DE", out), *common, "--resume_from_checkpoint", "latest"]) == 0
+    )
+    resumed, reference = load_file(out / "model.safetensors"), load_file(ref / "model.safetensors")
+    for key in reference:
+        torch.testing.assert_close(resumed[key], reference[key], atol=1e-5, rtol=1e-5, msg=key)
+    assert generative_spec(out) == GenerativeSpec()
+
+
+def test_early_stopping_on_dev_accuracy(decoder_bases, tmp_path):
+    # learning rate 0: dev accuracy never improves, so with patience 1 training stops after the 2nd epoch
+    out = tmp_path / "early"
+    argv = [*train_argv(decoder_bases["gpt2"], "de-DE", out), "--num_train_epochs", "5", "--learning_rate", "0",
+            "--early_stopping_patience", "1", "--max_train_samples", "16", "--keep_checkpoints"]  # fmt: skip
+    assert train_cmd.run(argv) == 0
+    assert json.loads((out / "all_results.json").read_text())["global_step"] == 2 * (16 // 8)
+
+
+def test_mixture_and_gradient_checkpointing(decoder_bases, tmp_path):
+    out = tmp_path / "mix"
+    argv = train_argv(decoder_bases["qwen2"], "de-DE,nl-NL", out)
+    argv[argv.index("--max_train_samples") + 1] = "24"
+    assert train_cmd.run([*argv, "--mixture_rates", "0.75,0.25", "--gradient_checkpointing", "true"]) == 0
+    meta = json.loads((out / "run_metadata.json").read_text())
+    assert meta["data_composition"] and meta["mixture_rates"] == "0.75,0.25"
+    assert json.loads((out / "training_config.json").read_text())["training_arguments"][
+        "gradient_checkpointing"
+    ]
