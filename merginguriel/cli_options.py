@@ -470,6 +470,84 @@ def runtime(args: argparse.Namespace, progress: bool | None = None) -> Runtime:
     return Runtime(resolve_device(args.device), args.batch_size, shown)
 
 
+# ------------------------------------------------------------------------------------- hub, tracking
+
+
+def add_hub_args(parser: argparse.ArgumentParser, aliases: Sequence[str] = ()) -> None:
+    """``--push-to-hub REPO_ID`` and ``--hub-private`` (train, merge, fusion): upload the finished folder.
+
+    ``aliases`` are extra spellings (``train`` passes ``--push_to_hub``, replacing the trainer's own flag,
+    which would push unfinished checkpoints)."""
+    group = parser.add_argument_group("hugging face hub")
+    group.add_argument(
+        "--push-to-hub",
+        *aliases,
+        dest="push_to_hub_repo",
+        metavar="REPO_ID",
+        default=None,
+        help="Upload the finished model folder (with its model card) to this hub model repo, created if "
+        "needed; only once complete. Needs a login (hf auth login / HF_TOKEN) and no HF_HUB_OFFLINE.",
+    )
+    group.add_argument(
+        "--hub-private",
+        dest="hub_private",
+        action="store_true",
+        help="Create the --push-to-hub repo private.",
+    )
+
+
+def check_hub(args: argparse.Namespace) -> None:
+    """Fail before any work when ``--push-to-hub`` cannot push (offline, not logged in, bad repo id)."""
+    if getattr(args, "push_to_hub_repo", None):
+        from merginguriel.hub import check_push
+
+        check_push(args.push_to_hub_repo)
+
+
+def push_to_hub(args: argparse.Namespace, folder: str | os.PathLike) -> str | None:
+    """Upload ``folder`` when ``--push-to-hub`` was given (prints and returns the URL), else None."""
+    if not getattr(args, "push_to_hub_repo", None):
+        return None
+    from merginguriel.hub import push_folder
+
+    url = push_folder(folder, args.push_to_hub_repo, private=args.hub_private)
+    print(f"pushed {folder} to the hub: {url}")
+    return url
+
+
+REPORT_TO = ("tensorboard", "wandb")
+
+
+def add_tracking_args(parser: argparse.ArgumentParser) -> None:
+    """``--report-to``: TensorBoard is always written; ``wandb`` adds a Weights & Biases run."""
+    group = parser.add_argument_group("experiment tracking")
+    group.add_argument(
+        "--report-to",
+        dest="report_to",
+        nargs="+",
+        choices=REPORT_TO,
+        default=["tensorboard"],
+        help="Where the run's rows and plots go besides the files: TensorBoard always (its event files "
+        "under the run's folder, tensorboard/), wandb adds a W&B run (needs `pip install wandb`; "
+        "WANDB_MODE=offline works; --wandb-project names the project).",
+    )
+    group.add_argument(
+        "--wandb-project",
+        dest="wandb_project",
+        default="merginguriel",
+        help="W&B project (default merginguriel).",
+    )
+
+
+def report_to(args: argparse.Namespace) -> list[str]:
+    """The ``--report-to`` targets, checked (wandb importable) before any work."""
+    targets = list(dict.fromkeys(["tensorboard", *(getattr(args, "report_to", None) or [])]))
+    from merginguriel.tracking import check_report_to
+
+    check_report_to(targets)
+    return targets
+
+
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

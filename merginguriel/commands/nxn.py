@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_data_args(p, split="test", max_samples=True)
     opts.add_cache_args(p)
     opts.add_runtime_args(p, progress=True)
+    opts.add_tracking_args(p)
     return p
 
 
@@ -70,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         rows = wanted
     cols = parse_locales(args.eval_locales) if args.eval_locales else list(rows)
+    report_to = opts.report_to(args)  # wandb importable, before any model is run
     config = NxNConfig(opts.data_selection(args), opts.runtime(args))
     if args.resume:
         # "latest" = the latest run on the same data (a validation matrix is not resumed as a test one)
@@ -99,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"cells from cache: {run.cells_from_cache}  cells kept from the earlier run: {run.cells_reused}"
     )
     print(f"matrix: {out / MATRIX_FILE}")
+    from merginguriel.tracking import log_nxn
+
+    log_dir = log_nxn(out, run.accuracy, run.macro_f1, config.data_identity(), report_to, args.wandb_project)
+    print(f"tensorboard: tensorboard --logdir {log_dir}")
     return 0
 
 

@@ -90,7 +90,28 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_output_args(p, merged=True, results=True)
     opts.add_runtime_args(p, progress=True)
     opts.add_method_args(p)
+    opts.add_tracking_args(p)
     return p
+
+
+def track_sweep(
+    options: SweepOptions, outcomes: Sequence[dict], report_to: Sequence[str], project: str
+) -> None:
+    """The sweep as one tracking run: a row per experiment and the comparison plots (TensorBoard under
+    ``{sweep_dir}/tensorboard``, wandb with ``--report-to wandb``)."""
+    from merginguriel.tracking import TENSORBOARD_DIR, comparison_plots, log_run, sweep_rows
+
+    rows = sweep_rows(outcomes)
+    plots = comparison_plots(rows, options.sweep_dir / "plots")
+    config = {"sweep": options.name, "preset": options.preset, "seed": options.seed,
+              "num_languages": options.sources.num_languages, "dataset": str(options.data.dataset_name),
+              "split": options.data.split}  # fmt: skip
+    log_dir = log_run(options.sweep_dir / TENSORBOARD_DIR, f"sweep_{options.name}", rows, plots, config,
+                      report_to, project)  # fmt: skip
+    print(
+        f"tensorboard: tensorboard --logdir {log_dir}"
+        + ("  (and a wandb run)" if "wandb" in report_to else "")
+    )
 
 
 def _check_modes(modes: Sequence[str]) -> list[str]:
@@ -180,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for spec in specs:
             print(f"  {spec.mode:<24} {spec.target}  {_planned_sources(spec)}")
         return 0
+    report_to = opts.report_to(args)  # wandb importable, before any experiment runs
     write_sweep_plan(specs, modes, targets)
     progress = not args.no_progress
     if args.launcher == "slurm":
@@ -196,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         outcomes = run_local(specs, args.max_workers, progress)
     summary = summarize(outcomes)
     write_json_atomic(options.sweep_dir / "last_summary.json", summary)
+    track_sweep(options, outcomes, report_to, args.wandb_project)
     print(
         f"\nsweep {options.name}: {summary['success']} succeeded, {summary['skipped']} skipped (finished before), "
         f"{summary['failed']} failed, of {summary['total']}"
