@@ -223,3 +223,23 @@ def test_sweep_runs_baseline_merges_and_ensembles_of_decoders(
         assert result["model_info"]["task"] == "generative"
         assert generative_spec(tmp_path / "merged" / name) == GenerativeSpec()
     assert (tmp_path / "results" / "ensemble_soft_af-ZA_2src" / "results.json").is_file()
+
+
+@pytest.mark.parametrize("mode", ["fisher", "regmean", "dare", "slerp"])
+def test_data_aware_and_other_methods_merge_decoders(
+    tmp_path, generative_models, decoder_bases, matrix_csv, mode
+):
+    root, paths = generative_models(["de-DE", "nl-NL"], family="gpt2")
+    base = decoder_bases["gpt2"]
+    argv = merge_argv(tmp_path, root, base, matrix_csv, "--mode", mode, "--num-languages", "2")
+    assert (
+        merge_cmd.run([*argv, "--num-fisher-examples", "4", "--statistics-cache", str(tmp_path / "st")]) == 0
+    )
+    name = f"{mode}_merge_af-ZA_2merged"
+    merged, de, nl = tensors(tmp_path / "merged" / name), tensors(paths["de-DE"]), tensors(paths["nl-NL"])
+    assert merged.keys() == de.keys()
+    assert all(bool(torch.isfinite(v).all()) for v in merged.values())
+    moved = [k for k in merged if not torch.equal(merged[k], de[k]) and not torch.equal(merged[k], nl[k])]
+    assert moved  # a real combination of the two, not a copy of either
+    result = json.loads((tmp_path / "results" / name / "results.json").read_text())
+    assert result["model_info"]["task"] == "generative" and result["performance"]["total"] == 8
