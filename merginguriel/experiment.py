@@ -21,6 +21,7 @@ from merginguriel.logits_cache import LogitsCache
 from merginguriel.massive_data import DataSelection
 from merginguriel.merge_statistics import compute_statistics
 from merginguriel.merging import MergePlan, execute_merge
+from merginguriel.model_cards import Evaluation, add_evaluations
 from merginguriel.outputs import OutputExistsError, write_json_atomic
 from merginguriel.runtime import Runtime
 
@@ -100,6 +101,7 @@ def run_merge_experiment(
         return MergeOutcome(details, None, outputs)
     results = evaluate_model(outputs.merged_dir, evaluation.for_locale(plan.target), runtime, cache)
     results["merge_details"] = {k: details[k] for k in SUMMARY_KEYS}
+    add_evaluations(outputs.merged_dir, [Evaluation.from_results(results)])  # the card's model-index
     if outputs.results_dir is not None:
         write_json_atomic(outputs.results_dir / "merge_details.json", details)
         if cleanup_weights:

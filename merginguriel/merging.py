@@ -162,14 +162,11 @@ def details_text(details: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def model_card(details: Mapping[str, Any]) -> str:
-    sources = ", ".join(f"{s['locale']} ({s['weight']:.3f})" for s in details["sources"])
-    return (
-        f"# {details['mode']} merge for {details['target']}\n\n"
-        f"Merged by merginguriel {details['version']} with method `{details['method']}` from {details['num_sources']} "
-        f"source models fine-tuned from `{details['base_model']}`: {sources}.\n\n"
-        "See `merge_details.json` for every option.\n"
-    )
+def model_card(details: Mapping[str, Any], model_dir: str | os.PathLike | None = None) -> str:
+    """The ``README.md`` of a merged folder: a Hugging Face card (:func:`merginguriel.model_cards.merged_card`)."""
+    from merginguriel.model_cards import merged_card
+
+    return str(merged_card(details, model_dir))
 
 
 # Files of the first source that the merged folder keeps besides weights, config and tokenizer (a decoder's
@@ -233,7 +230,7 @@ def execute_merge(
         details = merge_details(plan, result.to_dict(), options, output_dir)
         write_json_atomic(Path(tmp) / "merge_details.json", details)
         write_text_atomic(Path(tmp) / "merge_details.txt", details_text(details))
-        write_text_atomic(Path(tmp) / "README.md", model_card(details))
+        write_text_atomic(Path(tmp) / "README.md", model_card(details, tmp))
     return details
 
 
