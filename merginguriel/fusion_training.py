@@ -5,7 +5,7 @@ frozen, jointly with the fusion module and the head — the experts with ``base_
 Output (``output_dir`` = ``OUT``)::
 
     OUT/epoch_{e}/            every ``save_every`` epochs (and the last): components saved independently
-    OUT/complete/             the complete model
+    OUT/complete/             the complete model, with its model card (README.md)
     OUT/training_log.csv      one row per epoch (loss, dev accuracy / macro-F1, the mean learning rate of
                               the experts and of fusion + head over the epoch's steps, seconds),
                               with training_log.png (dev accuracy per epoch)
@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from merginguriel.evaluation import classification_metrics, predict_logits
 from merginguriel.fusion_model import ExpertFusionModel, build_fusion_model, save_complete, save_components
 from merginguriel.labels import ID2LABEL
+from merginguriel.model_cards import fusion_card, write_card
 from merginguriel.outputs import write_json_atomic, write_text_atomic
 from merginguriel.plotting import bar_chart
 
@@ -55,6 +56,7 @@ class FusionTrainConfig:
     seed: int = 42
     device: str = "cpu"
     progress: bool = True
+    base_model: str | None = None  # the experts' pretrained model (names the card's base_model if a hub id)
 
 
 def _dev_metrics(
@@ -183,6 +185,8 @@ def train_fusion(config: FusionTrainConfig) -> dict[str, Any]:
         if epoch % config.save_every == 0 or epoch == config.epochs:
             saved.append(str(save_components(model, tokenizer, out / f"epoch_{epoch}")))
     complete = save_complete(model, tokenizer, out / "complete")
+    write_card(complete, fusion_card(config.expert_paths, config.expert_names, config.fusion_type,
+                                     config.train_locales, config.base_model))  # fmt: skip
     summary = {"config": asdict(config), "hidden_size": model.config.hidden_size, "epochs": log_rows,
                "components": saved, "complete": str(complete)}  # fmt: skip
     write_json_atomic(out / "fusion_summary.json", summary)

@@ -25,10 +25,13 @@ class HubError(ValueError):
 
 
 def hub_offline() -> bool:
-    """Whether ``HF_HUB_OFFLINE`` is set (read now, not at import time as huggingface_hub does)."""
+    """Whether ``HF_HUB_OFFLINE`` is set: read now when it is in the environment (huggingface_hub reads it once,
+    at import time, which is what counts otherwise)."""
     from huggingface_hub import constants
 
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE or bool(constants.HF_HUB_OFFLINE)
+    if "HF_HUB_OFFLINE" in os.environ:
+        return os.environ["HF_HUB_OFFLINE"].strip().lower() in _TRUE
+    return bool(constants.HF_HUB_OFFLINE)
 
 
 def check_push(repo_id: str) -> None:

@@ -633,6 +633,25 @@ def _train_and_save(
     return metrics
 
 
+def _write_card(save_dir: Path, args: TrainArguments, metrics: Mapping[str, Any]) -> None:
+    """``README.md``: the Hugging Face card of the trained model (:func:`merginguriel.model_cards.trained_card`)."""
+    from merginguriel.model_cards import trained_card, write_card
+
+    training = args.training
+    settings = {
+        "task": args.model.task,
+        "learning_rate": training.learning_rate,
+        "num_train_epochs": training.num_train_epochs,
+        "per_device_train_batch_size": training.per_device_train_batch_size,
+        "seed": training.seed,
+        "use_lora": args.model.use_lora,
+        "mixture_rates": args.data.mixture_rates,
+    }
+    card = trained_card(args.model.model_name_or_path, list(metrics["locales"]), str(args.data.dataset_name),
+                        metrics, save_dir, settings)  # fmt: skip
+    write_card(save_dir, card)
+
+
 def _write_results(
     save_dir: Path, final_dir: Path, args: TrainArguments, metrics: dict, meta_cb: RunMetadataCallback | None
 ) -> None:
@@ -641,6 +660,8 @@ def _write_results(
     write_json_atomic(save_dir / "all_results.json", metrics)
     if meta_cb is not None:
         write_json_atomic(save_dir / "run_metadata.json", meta_cb.metadata)
+    if args.training.do_train:  # the card of the new model (an evaluate-only run leaves a model's card alone)
+        _write_card(save_dir, args, metrics)
     write_json_atomic(
         save_dir / "training_config.json",
         {

@@ -9,9 +9,12 @@ from merginguriel.aggregation import aggregate
 from merginguriel.cli_options import run_main, setup_logging
 from merginguriel.locales import parse_locales
 
+EXAMPLE = "example: merginguriel aggregate --results-root results --locales af-ZA de-DE --show-missing"
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
+        epilog=EXAMPLE,
         prog="aggregate_results.py",
         description="Aggregate results/*/results.json with the NxN baselines (native, best source, best and "
         "average zero-shot) into CSV, JSON and Markdown reports.",

@@ -18,9 +18,13 @@ from merginguriel.cli_options import run_main, setup_logging
 from merginguriel.missing_models import check_run, copy_run
 from merginguriel.model_paths import model_dir_name
 
+EXAMPLE = "example: merginguriel copy-models --source-root results/training --dry-run"
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="copy_models_to_haryos.py", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        epilog=EXAMPLE, prog="copy_models_to_haryos.py", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--source-root", required=True, help="Folder holding the finished run folders.")
     p.add_argument(
         "--runs",

@@ -10,10 +10,7 @@ from merginguriel.cli_options import run_main, setup_logging
 from merginguriel.demo import DemoConfig, run_demo
 from merginguriel.generative_tiny import FAMILIES
 
-EXAMPLE = (
-    "examples: merginguriel demo --target-lang af-ZA --modes similarity average ties\n"
-    "          merginguriel demo --generative   (the same flow with a tiny decoder LM, --task generative)"
-)
+EXAMPLE = "example: merginguriel demo --target-lang af-ZA --modes similarity average ties"
 
 
 def quiet_libraries() -> None:
@@ -30,7 +27,8 @@ def quiet_libraries() -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="merginguriel demo",
-        description="Offline end-to-end demo: train small models on the built-in corpus, merge, evaluate, compare.",
+        description="Offline end-to-end demo: train small models on the built-in corpus, merge, evaluate, compare.\n"
+        "merginguriel demo --generative runs the same flow with a tiny decoder LM (--task generative).",
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

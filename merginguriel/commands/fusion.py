@@ -16,18 +16,35 @@ from pathlib import Path
 
 import pandas as pd
 
-from merginguriel.cli_options import add_data_args, add_model_args, resolve_device, run_main, setup_logging
+from merginguriel.cli_options import (
+    add_data_args,
+    add_hub_args,
+    add_model_args,
+    check_hub,
+    push_to_hub,
+    resolve_device,
+    run_main,
+    setup_logging,
+)
 from merginguriel.evaluation import evaluate_model
 from merginguriel.fusion_model import FUSION_TYPES, load_fusion_model
 from merginguriel.fusion_training import FusionTrainConfig, train_fusion
 from merginguriel.locales import parse_locales
+from merginguriel.model_cards import Evaluation, add_evaluations
 from merginguriel.model_paths import find_model
 from merginguriel.outputs import write_json_atomic, write_text_atomic
 from merginguriel.plotting import bar_chart
 
+EXAMPLE = (
+    "example: merginguriel fusion --experts de-DE,nl-NL,en-US --fusion-type TransformerBase --epochs 3 "
+    "--eval-locales af-ZA"
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="train_fusion_model.py", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="train_fusion_model.py", description=__doc__.split("\n\n")[0], epilog=EXAMPLE
+    )
     p.add_argument(
         "--experts", default=None, help="Comma-separated expert locales, found under --models-root."
     )
@@ -80,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     add_model_args(p)
     add_data_args(p, split=None)
+    add_hub_args(p)
     return p
 
 
@@ -105,6 +123,7 @@ def evaluate_fused(
         )
     table = pd.DataFrame(rows)
     folder = Path(folder)
+    add_evaluations(folder, [Evaluation.from_results(r) for r in results.values()])  # the card's model-index
     write_json_atomic(folder.parent / f"eval_{folder.name}_{args.eval_split}.json", results)
     write_text_atomic(folder.parent / f"eval_{folder.name}_{args.eval_split}.csv", table.to_csv(index=False))
     bar_chart(table.set_index("locale")["accuracy"], folder.parent / f"eval_{folder.name}_{args.eval_split}.png",
@@ -115,6 +134,7 @@ def evaluate_fused(
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
+    check_hub(args)  # offline / not logged in: fail now, not after training
     device = resolve_device(args.device)
     eval_locales = parse_locales(args.eval_locales) if args.eval_locales else []
     from merginguriel.training import check_dataset_locales
@@ -125,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_dataset_locales(args.dataset_name, eval_locales)
         table = evaluate_fused(args.load, eval_locales, args, device)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        push_to_hub(args, args.load)
         return 0
     if args.expert_paths:
         paths = [str(p) for p in args.expert_paths]
@@ -156,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         base_lr=args.base_lr, head_lr=args.head_lr, weight_decay=args.weight_decay, warmup_ratio=args.warmup_ratio,
         batch_size=args.batch_size, max_seq_length=args.max_seq_length, max_train_samples=args.max_train_samples,
         max_eval_samples=args.max_eval_samples, dropout=args.dropout, save_every=args.save_every, seed=args.seed,
-        device=device, progress=not args.no_progress,
+        device=device, progress=not args.no_progress, base_model=args.base_model,
     )  # fmt: skip
     summary = train_fusion(config)
     for row in summary["epochs"]:
@@ -165,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if eval_locales:
         table = evaluate_fused(summary["complete"], eval_locales, args, device)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    push_to_hub(args, summary["complete"])
     return 0
 
 

@@ -25,9 +25,13 @@ from merginguriel.multilang_training import locale_pool
 from merginguriel.runtime import resolve_device
 from merginguriel.sources import parse_weights
 
+EXAMPLE = "example: merginguriel iterative --target-lang af-ZA --locales de-DE,nl-NL,en-US --mode ties --max-epochs 3"
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="run_iterative_training.py", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        epilog=EXAMPLE, prog="run_iterative_training.py", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--target-lang", required=True, help="Target locale the sources are merged for.")
     p.add_argument(
         "--locales",

@@ -12,9 +12,12 @@ from merginguriel.locales import parse_locales
 from merginguriel.model_paths import discover_models
 from merginguriel.nxn import MATRIX_FILE, NxNConfig, NxNError, latest_run_dir, new_run_dir, run_nxn
 
+EXAMPLE = "example: merginguriel nxn --locales af-ZA de-DE nl-NL --dataset-split validation"
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
+        epilog=EXAMPLE,
         prog="run_nxn_evaluation.py",
         description="Evaluate every model under --models-root on every requested locale (NxN accuracy matrix). "
         "Use --split validation for matrices that choose sources or weights; keep test for reporting.",

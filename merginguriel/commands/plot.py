@@ -9,9 +9,12 @@ from pathlib import Path
 from merginguriel.cli_options import run_main, setup_logging
 from merginguriel.result_plots import latest_csv, plot_comprehensive
 
+EXAMPLE = "example: merginguriel plot --results-dir results --plots-dir plots"
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
+        epilog=EXAMPLE,
         prog="plot_results.py",
         description="Per method: accuracy vs the four baselines, and improvement vs average zero-shot, best "
         "zero-shot and best source (the fair comparison). PNGs and advanced_analysis_summary_*.csv in --plots-dir.",

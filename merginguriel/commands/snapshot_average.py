@@ -26,8 +26,13 @@ def _numbers(kind: type, text: str) -> list:
         raise ValueError(f"{text!r} is not a comma-separated list of numbers.") from None
 
 
+EXAMPLE = "example: merginguriel snapshot-avg --source-locales en-US --target-lang de-DE --epochs 2"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="run_snapshot_averaging.py", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        epilog=EXAMPLE, prog="run_snapshot_averaging.py", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument(
         "--source-locales", default="en-US", help="Comma-separated training locales (default en-US)."
     )

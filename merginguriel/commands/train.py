@@ -24,7 +24,15 @@ from typing import Any
 
 from transformers import HfArgumentParser
 
-from merginguriel.cli_options import add_data_args, add_model_args, run_main, setup_logging
+from merginguriel.cli_options import (
+    add_data_args,
+    add_hub_args,
+    add_model_args,
+    check_hub,
+    push_to_hub,
+    run_main,
+    setup_logging,
+)
 from merginguriel.locales import parse_locales
 from merginguriel.training import (
     ARGUMENT_CLASSES,
@@ -35,8 +43,13 @@ from merginguriel.training import (
     train_classifier,
     training_field_names,
 )
+from merginguriel.training_outputs import world
 
 SCRIPT = "merginguriel/training_bert.py"
+EXAMPLE = (
+    "example: merginguriel train --model_name_or_path xlm-roberta-base --dataset_name builtin "
+    "--dataset_config_name af-ZA --do_train --do_eval --num_train_epochs 1"
+)
 
 
 def build_parser() -> HfArgumentParser:
@@ -47,6 +60,13 @@ def build_parser() -> HfArgumentParser:
         "classifier, or with --task generative a causal LM that writes the intent's label text."
     )
     parser.set_defaults(**TRAINER_DEFAULTS)
+    # --push-to-hub REPO_ID (the shared group) replaces the trainer's own --push_to_hub, which pushes while
+    # training (unfinished checkpoints); the finished folder is uploaded once, after it is complete
+    parser.conflict_handler = "resolve"
+    add_hub_args(parser, aliases=("--push_to_hub",))
+    parser.conflict_handler = "error"
+    parser.set_defaults(push_to_hub=False)  # TrainingArguments.push_to_hub, which no flag sets any more
+    parser.epilog = EXAMPLE
     return parser
 
 
@@ -66,10 +86,16 @@ def compat_argv(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def parse_command_line(argv: Sequence[str]) -> tuple[TrainArguments, argparse.Namespace]:
+    """``training_bert.py`` arguments -> the four argument objects, and the hub flags (``--push-to-hub``)."""
+    model, data, extra, training, *rest = build_parser().parse_args_into_dataclasses(args=compat_argv(argv))
+    hub = rest[0] if rest else argparse.Namespace(push_to_hub_repo=None, hub_private=False)
+    return TrainArguments(model=model, data=data, extra=extra, training=training), hub
+
+
 def parse_train_args(argv: Sequence[str]) -> TrainArguments:
     """``training_bert.py`` arguments -> the four argument objects."""
-    model, data, extra, training = build_parser().parse_args_into_dataclasses(args=compat_argv(argv))
-    return TrainArguments(model=model, data=data, extra=extra, training=training)
+    return parse_command_line(argv)[0]
 
 
 class TrainerFlagError(ValueError):
@@ -88,7 +114,8 @@ def explicit_fields(argv: Sequence[str]) -> dict[str, Any]:
     unset = object()
     parser.set_defaults(**dict.fromkeys(training_field_names(), unset))
     namespace = parser.parse_args(compat_argv(argv))
-    return {name: value for name, value in vars(namespace).items() if value is not unset}
+    fields = set(training_field_names())  # not the hub flags: the calling command has its own
+    return {name: value for name, value in vars(namespace).items() if value is not unset and name in fields}
 
 
 class _TrainerOverrides(argparse.Action):
@@ -149,8 +176,9 @@ def command_line(fields: Mapping[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_train_args(argv)
+    args, hub = parse_command_line(argv)
     setup_logging()
+    check_hub(hub)  # offline / not logged in: fail now, not after training
     if not any(a == f"--{n}" or a.startswith(f"--{n}=") for a in argv for n in ("output_dir", "output-dir")):
         locales = parse_locales(args.data.dataset_config_name)
         args.training.output_dir = str(
@@ -161,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     metrics = train_classifier(args)
     logging.getLogger("merginguriel.training").info("metrics: %s", metrics)
     print(f"model folder: {args.training.output_dir}")
+    if args.training.do_train and world()[1] == 0:
+        push_to_hub(hub, args.training.output_dir)
     for key in ("eval_accuracy", "eval_macro_f1", "predict_accuracy", "predict_macro_f1"):
         if key in metrics:
             print(f"{key}: {metrics[key]:.4f}")

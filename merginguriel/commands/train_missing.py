@@ -17,9 +17,12 @@ from merginguriel.locales import ALL_LOCALES, parse_locales
 from merginguriel.missing_models import MissingModelTraining, mapping_locales, missing_locales, train_missing
 from merginguriel.outputs import write_json_atomic
 
+EXAMPLE = "example: merginguriel fill-missing --dry-run --max 5"
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
+        epilog=EXAMPLE,
         prog="train_missing_models.py",
         description="Find the locales without a model under the models root and train them, one after the other.",
     )

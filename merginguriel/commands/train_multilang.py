@@ -20,9 +20,12 @@ from merginguriel.commands.train import add_training_options
 from merginguriel.multilang_training import MultilangJob, locale_pool, run_all_lolo, run_job, training_locales
 from merginguriel.outputs import is_complete, write_json_atomic
 
+EXAMPLE = "example: merginguriel train-lolo --exclude af-ZA --epochs 2"
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
+        epilog=EXAMPLE,
         prog="run_multilang_training.py",
         description="Train multi-language intent classifiers: leave one language out (LOLO) or all languages.",
     )
