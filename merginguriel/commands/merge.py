@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_output_args(p, merged=True, results=True)
     opts.add_runtime_args(p)
     opts.add_method_args(p)
+    opts.add_hub_args(p)
     return p
 
 
@@ -76,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.target:
         parser.error("--target-lang is required (e.g. --target-lang af-ZA)")
+    opts.check_hub(args)  # offline / not logged in: fail now, not after the merge
     run = opts.runtime(args, progress=True)
     plan = plan_merge(request_from_args(args))
     name = check_output_name(args.output_name) if args.output_name else plan.name
@@ -95,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if outcome.results is not None:
         print(f"{plan.target} {args.dataset_split}: {performance_line(outcome.results['performance'])}")
         print(f"results: {outputs.results_dir / 'results.json'}")
+    opts.push_to_hub(args, outputs.merged_dir)  # complete, with its card (and the evaluation, if it ran)
     return 0
 
 

@@ -128,3 +128,25 @@ def test_fusion_card_fields(tmp_path):
     assert metric_values(card)[("af-ZA", "test", "f1")] == 0.25
     assert_no_local_paths(str(card), tmp_path)
     assert "xlm-roberta-base_massive_k_de-DE (local)" in str(card)
+
+
+def test_merge_pushes_the_evaluated_folder(
+    tmp_path, matrix_csv, locale_models, tiny_base, monkeypatch, capsys
+):
+    from merginguriel import hub
+    from tests.training.test_hub_push import FakeApi
+
+    FakeApi.calls = []
+    monkeypatch.setattr(hub, "HfApi", FakeApi)
+    monkeypatch.setattr(hub, "get_token", lambda: "hf_test")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    root = locale_models(["de-DE", "nl-NL"])
+    argv = merge_argv(tmp_path, matrix_csv, root, tiny_base, "--push-to-hub", "me/merged", "--hub-private")
+    assert merge_cmd.run(argv) == 0
+    out = tmp_path / "merged" / "similarity_merge_af-ZA_2merged"
+    assert FakeApi.calls[0] == ("create_repo", "me/merged", True, True)
+    assert FakeApi.calls[1][2] == str(out) and {"README.md", "COMPLETE"} <= set(FakeApi.calls[1][3])
+    assert ModelCard.load(out / "README.md").data.eval_results  # pushed after the evaluation was recorded
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert merge_cmd.run([*argv, "--overwrite"]) == 2
+    assert "the hub is offline" in capsys.readouterr().err
