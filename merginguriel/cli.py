@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "ensemble": ("ensemble", "uriel_ensemble_inference.py", "Ensemble source models' predictions for a target."),
     "nxn": ("nxn", "run_nxn_evaluation.py", "Evaluate every model on every locale (NxN matrix)."),
     "transfer-report": ("transfer_report", "run_transfer_report.py", "Score similarity sources by how well they predict dev transfer."),
+    "select": ("select", "run_recipe_selection.py", "Choose the recipe per target on dev data only, then test once."),
     "sweep": ("sweep", "run_large_scale_experiment.py", "Sweep locales x modes with resume."),
     "aggregate": ("aggregate", "aggregate_results.py", "Aggregate results, baselines and win rates."),
     "plot": ("plot", "../plot_results.py", "Plot aggregated results."),

@@ -67,6 +67,7 @@ class SourceSelection:
     similarity: SimilarityOptions = field(default_factory=SimilarityOptions)
     available_only: bool = False
     preweight: str = "uriel"
+    pool: tuple[str, ...] | None = None  # only these locales may be similarity-selected sources
 
     @property
     def kind(self) -> str:
@@ -139,6 +140,10 @@ def _weighted_locales(target: str, selection: SourceSelection, notes: list[str])
     if selection.available_only:
         found = discover_models(selection.models_root, selection.base_model)
         candidates = [loc for loc in found if loc != target]
+    if selection.pool is not None:
+        candidates = [
+            loc for loc in (candidates or selection.pool) if loc in selection.pool and loc != target
+        ]
     chosen = select_sources(target, matrix, selection.num_languages, candidates, **weighting)
     return [(s.locale, s.weight) for s in chosen]
 

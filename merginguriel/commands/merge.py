@@ -12,6 +12,7 @@ from merginguriel.experiment import MergeOutputs, run_merge_experiment
 from merginguriel.merging import MergeRequest, plan_merge
 from merginguriel.metrics import performance_line
 from merginguriel.naming import check_output_name
+from merginguriel.selection.recipe import read_recipe, recipe_request
 from merginguriel.sources import describe_sources
 
 EXAMPLE = (
@@ -35,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_source_args(p)
     opts.add_preset_args(p)
     p.add_argument(
+        "--recipe",
+        help="A recipe.json written by `merginguriel select`: its mode, sources, weights and parameters replace "
+        "--mode/--num-languages/--weights/method flags (chosen on dev data; see docs/selection.md).",
+    )
+    p.add_argument(
         "--output-name", help="Merged model folder name (default {mode}_merge_{target}_{N}merged)."
     )
     p.add_argument("--no-eval", action="store_true", help="Only merge; skip the evaluation on the target.")
@@ -51,8 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def request_from_args(args: argparse.Namespace) -> MergeRequest:
     """The merge request of the parsed flags (mode checked, preset applied, parameters validated)."""
-    check_mode(args.mode, merge_modes())
     preset = resolve_preset(args.preset, args.fisher_data, args.preweight)
+    if args.recipe:
+        statistics = opts.statistics_options(args, preset["fisher_data"], args.batch_size)
+        return recipe_request(
+            read_recipe(args.recipe), args.target, args.models_root, args.base_model, statistics, args.seed
+        )
+    check_mode(args.mode, merge_modes())
     method = engine_method(args.mode)
     return MergeRequest(
         mode=args.mode,
