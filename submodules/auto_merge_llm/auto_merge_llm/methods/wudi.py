@@ -47,7 +47,9 @@ def wudi_solve(taus: list[torch.Tensor], steps: int, lr: float) -> torch.Tensor:
     merged = model_sum(taus)
     nonzero = [(t, float(torch.linalg.vector_norm(t, dtype=torch.float64)) ** 2) for t in taus]
     nonzero = [(t, n2) for t, n2 in nonzero if n2 > 0]
-    if not nonzero or steps == 0:
+    if len(nonzero) <= 1 or steps == 0:
+        # At most one non-zero task vector: τ_m = Σᵢ τᵢ = τ₁ is the exact minimiser (L = 0). Running Adam from
+        # there would only amplify the rounding noise of τ₁ A − B ≈ 0 into steps of size lr.
         return merged
     a = torch.zeros(merged.shape[1], merged.shape[1], dtype=merged.dtype, device=merged.device)
     b = torch.zeros_like(merged)
