@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,23 +77,23 @@ def results_record(
 
 def evaluate_model(
     model_dir: str | os.PathLike,
-    selection: DataSelection | str | os.PathLike,
-    *legacy: Any,
+    selection: DataSelection,
     runtime: Runtime | None = None,
     cache: LogitsCache | None = None,
+    *,
     loaded: tuple[PreTrainedModel, PreTrainedTokenizerBase] | None = None,
     num_examples: int = 5,
     decoding: str = "score",
-    **legacy_kw: Any,
 ) -> dict[str, Any]:
     """Evaluate a model folder (or an already ``loaded`` model) on ``selection``; the ``results.json`` dict.
 
     ``decoding="trie"`` (generative models only) predicts by constrained generation over the label trie instead
     of label scoring (:mod:`merginguriel.generative`); its rows are not label scores, so they are not cached."""
-    if not isinstance(selection, DataSelection):  # transitional: (dataset, locale, split, ...) call sites
-        selection, runtime = _legacy_arguments(selection, legacy, legacy_kw, runtime)
-    elif legacy:  # evaluate_model(model_dir, selection, runtime, cache)
-        runtime, cache = _positional_runtime_cache(legacy, runtime, cache)
+    if not isinstance(selection, DataSelection):
+        raise TypeError(
+            f"evaluate_model(model_dir, selection, runtime, cache): selection must be a DataSelection, got "
+            f"{type(selection).__name__}; build one with DataSelection(dataset_name, locale, split, ...)."
+        )
     runtime = runtime or Runtime()
     if decoding != "score":
         loaded, cache = _decoding_model(model_dir, decoding, runtime.device, cache), None
@@ -123,21 +123,6 @@ def evaluate_model(
     return results
 
 
-def _positional_runtime_cache(
-    values: Sequence[Any], runtime: Runtime | None, cache: LogitsCache | None
-) -> tuple[Runtime | None, LogitsCache | None]:
-    """``runtime`` and ``cache`` given after a :class:`DataSelection` positionally (they were once ignored)."""
-    kinds = (Runtime, LogitsCache)
-    if len(values) > 2 or not all(v is None or isinstance(v, k) for v, k in zip(values, kinds)):
-        raise TypeError(
-            "evaluate_model(model_dir, selection, runtime, cache): after a DataSelection only a Runtime and a "
-            f"LogitsCache may follow, got {[type(v).__name__ for v in values]}."
-        )
-    runtime = runtime if runtime is not None else values[0]
-    cache = cache if cache is not None or len(values) < 2 else values[1]
-    return runtime, cache
-
-
 def _decoding_model(
     model_dir: str | os.PathLike, decoding: str, device: str, cache: LogitsCache | None
 ) -> tuple[Any, Any]:
@@ -156,28 +141,6 @@ def _decoding_model(
             f"--decoding {decoding} rows are not label scores and are not cached; drop --logits-cache."
         )
     return load_generative(model_dir, device, decoding)
-
-
-_LEGACY_ORDER = ("locale", "split", "text_column", "batch_size", "max_length", "device", "max_samples")
-
-
-def _legacy_arguments(
-    dataset_name: Any, legacy: Sequence[Any], kw: dict[str, Any], runtime: Runtime | None
-) -> tuple[DataSelection, Runtime]:
-    values = dict(zip(_LEGACY_ORDER, legacy))
-    values.update(kw)
-    selection = DataSelection(
-        str(dataset_name),
-        values["locale"],
-        values.get("split", "test"),
-        values.get("text_column", "utt"),
-        values.get("max_samples"),
-        values.get("max_length", 128),
-    )
-    runtime = runtime or Runtime(
-        values.get("device", "cpu"), values.get("batch_size", 64), values.get("progress", True)
-    )
-    return selection, runtime
 
 
 def _model_type(model_dir: str | os.PathLike) -> str | None:

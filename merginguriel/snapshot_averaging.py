@@ -31,7 +31,9 @@ from tqdm.auto import tqdm
 from merginguriel.evaluation import evaluate_model
 from merginguriel.labels import INTENT_LABELS
 from merginguriel.locales import parse_locales, validate_locale
+from merginguriel.massive_data import DataSelection
 from merginguriel.outputs import atomic_output_dir, is_complete, write_json_atomic, write_text_atomic
+from merginguriel.runtime import Runtime
 from merginguriel.training import TrainArguments, train_classifier, training_arguments
 
 logger = logging.getLogger("merginguriel.snapshot_averaging")
@@ -186,10 +188,10 @@ class SnapshotAveraging:
         key = (str(model_dir), locale, split)
         if key not in self.cache:
             c = self.config
-            result = evaluate_model(
-                model_dir, c.dataset_name, locale, split, c.text_column, max_length=c.max_seq_length,
-                device=c.device, max_samples=c.max_eval_samples, progress=False,
-            )  # fmt: skip
+            selection = DataSelection(
+                c.dataset_name, locale, split, c.text_column, c.max_eval_samples, c.max_seq_length
+            )
+            result = evaluate_model(model_dir, selection, Runtime(c.device, progress=False))
             self.cache[key] = result["performance"]
         return self.cache[key]
 

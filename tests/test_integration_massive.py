@@ -13,8 +13,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from merginguriel.cli import main as cli_main
 from merginguriel.evaluation import evaluate_model, load_classifier
 from merginguriel.labels import ID2LABEL, INTENT_LABELS, LABEL2ID
-from merginguriel.massive_data import load_split
+from merginguriel.massive_data import DataSelection, load_split
 from merginguriel.model_paths import model_dir_name
+from merginguriel.runtime import Runtime
 
 LOCS = ["de-DE", "nl-NL", "af-ZA"]
 
@@ -71,9 +72,8 @@ def test_batched_evaluation_equals_one_by_one(tmp_path, shared_massive, minilm):
     )
     model.save_pretrained(folder)
     AutoTokenizer.from_pretrained(minilm).save_pretrained(folder)
-    results = evaluate_model(
-        folder, str(shared_massive), "de-DE", "test", batch_size=16, max_length=48, max_samples=80
-    )
+    selection = DataSelection(str(shared_massive), "de-DE", "test", max_samples=80, max_seq_length=48)
+    results = evaluate_model(folder, selection, Runtime(batch_size=16))
     model, tokenizer = load_classifier(folder)
     rows = load_split(str(shared_massive), "de-DE", "test", max_samples=80)
     correct = 0

@@ -30,10 +30,12 @@ from merginguriel.evaluation import evaluate_model
 from merginguriel.fusion_model import FUSION_TYPES, load_fusion_model
 from merginguriel.fusion_training import FusionTrainConfig, train_fusion
 from merginguriel.locales import parse_locales
+from merginguriel.massive_data import DataSelection
 from merginguriel.model_cards import Evaluation, add_evaluations
 from merginguriel.model_paths import find_model
 from merginguriel.outputs import write_json_atomic, write_text_atomic
 from merginguriel.plotting import bar_chart
+from merginguriel.runtime import Runtime
 
 EXAMPLE = (
     "example: merginguriel fusion --experts de-DE,nl-NL,en-US --fusion-type TransformerBase --epochs 3 "
@@ -108,9 +110,17 @@ def evaluate_fused(
     loaded = load_fusion_model(folder, device)
     rows, results = [], {}
     for loc in locales:
-        result = evaluate_model(folder, args.dataset_name, loc, args.eval_split, args.text_column,
-                                max_length=args.max_seq_length, device=device, max_samples=args.max_eval_samples,
-                                progress=not args.no_progress, loaded=loaded)  # fmt: skip
+        selection = DataSelection(
+            args.dataset_name,
+            loc,
+            args.eval_split,
+            args.text_column,
+            args.max_eval_samples,
+            args.max_seq_length,
+        )
+        result = evaluate_model(
+            folder, selection, Runtime(device, progress=not args.no_progress), loaded=loaded
+        )
         results[loc] = result
         perf = result["performance"]
         rows.append(

@@ -20,7 +20,8 @@ from merginguriel.fusion_model import (
     save_components,
 )
 from merginguriel.labels import LABEL2ID
-from merginguriel.massive_data import load_split
+from merginguriel.massive_data import DataSelection, load_split
+from merginguriel.runtime import Runtime
 from merginguriel.snapshot_averaging import run_order, snapshots
 from tests.training.conftest import read_json
 
@@ -130,12 +131,12 @@ def test_fusion_training_saves_reloads_and_evaluates(tmp_path, tiny_base, tiny_d
     logits = predict_logits(complete, tok, data["text"], max_length=32, progress=False)
     np.testing.assert_allclose(predict_logits(parts, parts_tok, data["text"], max_length=32, progress=False), logits,
                                atol=1e-5)  # fmt: skip
-    result = evaluate_model(out / "complete", tiny_data, "af-ZA", "test", max_length=32, progress=False,
-                            loaded=(complete, tok))  # fmt: skip
+    selection = DataSelection(str(tiny_data), "af-ZA", "test", max_seq_length=32)
+    result = evaluate_model(out / "complete", selection, Runtime(progress=False), loaded=(complete, tok))
     expected = float(np.mean(logits.argmax(1) == np.array(data["label"])))
     assert result["performance"]["accuracy"] == pytest.approx(expected)
     # the fused folder is also evaluable like any other model folder (load_classifier rebuilds it)
-    by_path = evaluate_model(out / "complete", tiny_data, "af-ZA", "test", max_length=32, progress=False)
+    by_path = evaluate_model(out / "complete", selection, Runtime(progress=False))
     assert by_path["performance"]["accuracy"] == pytest.approx(expected)
     table = pd.read_csv(
         out / "eval_complete_test.csv"
