@@ -24,6 +24,7 @@ from merginguriel.locales import ALL_LOCALES, parse_locales, validate_locale
 from merginguriel.massive_data import local_locales, resolve_dataset
 from merginguriel.model_paths import base_model_short_name
 from merginguriel.training import TrainArguments, train_classifier, training_arguments
+from merginguriel.training_callbacks import metrics_line
 
 logger = logging.getLogger("merginguriel.multilang_training")
 
@@ -106,7 +107,7 @@ def run_job(job: MultilangJob) -> dict:
     started = time.time()
     logger.info("training %s on %d locales", job.output_dir.name, len(job.locales))
     metrics = train_classifier(job.train_arguments())
-    logger.info("metrics: %s", metrics)
+    logger.info("metrics: %s", metrics_line(metrics))
     return {
         "excluded": job.excluded,
         "output_dir": str(job.output_dir),

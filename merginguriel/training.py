@@ -43,6 +43,7 @@ from transformers import (
     AutoTokenizer,
     DataCollatorWithPadding,
     EarlyStoppingCallback,
+    PrinterCallback,
     Trainer,
     TrainerCallback,
     TrainingArguments,
@@ -66,7 +67,13 @@ from merginguriel.labels import ID2LABEL, INTENT_LABELS, LABEL2ID
 from merginguriel.locales import parse_locales
 from merginguriel.massive_data import HUB_DATASET
 from merginguriel.outputs import OutputExistsError, write_json_atomic
-from merginguriel.training_callbacks import RunMetadataCallback, WeightedLossTrainer, compute_metrics
+from merginguriel.training_callbacks import (
+    LogLineCallback,
+    RunMetadataCallback,
+    WeightedLossTrainer,
+    compute_metrics,
+    metrics_line,
+)
 from merginguriel.training_data import (
     check_dataset_locales,
     inverse_frequency_weights,
@@ -438,8 +445,10 @@ def prepare_training_args(
 
         if importlib.util.find_spec("wandb") is None:
             raise ValueError("--report_to wandb needs the wandb package: pip install 'merginguriel[wandb]'.")
+    device = detect_device()
+    if device != "cuda" and training_args.dataloader_pin_memory:
+        changes["dataloader_pin_memory"] = False  # pinned memory needs an accelerator (torch warns otherwise)
     if not (training_args.fp16 or training_args.bf16):
-        device = detect_device()
         bf16_ok = device == "cuda" and torch.cuda.is_bf16_supported()
         precision = choose_precision(extra.precision, device, bf16_ok)
         if precision == "bf16":
@@ -557,7 +566,7 @@ def _load_model(args: TrainArguments) -> tuple[Any, Any]:
 
 def _metadata_callback(args: TrainArguments, train: Any, encoded_train: Any) -> RunMetadataCallback:
     composition = dict(sorted(Counter(train["locale"]).items()))
-    logger.info("training data composition: %s", composition)
+    logger.info("training data composition: %s", metrics_line(composition))
     return RunMetadataCallback(
         {
             "train_examples": len(train),
@@ -601,7 +610,7 @@ def _trainer(
             *callbacks,
             EarlyStoppingCallback(extra.early_stopping_patience, extra.early_stopping_threshold),
         ]
-    return trainer_cls(
+    trainer = trainer_cls(
         model=model,
         args=training,
         train_dataset=encoded.get("train"),
@@ -612,6 +621,9 @@ def _trainer(
         callbacks=callbacks,
         **trainer_kwargs,
     )
+    if trainer.pop_callback(PrinterCallback) is not None:  # progress bars off: one readable line per log
+        trainer.add_callback(LogLineCallback())
+    return trainer
 
 
 def _train_and_save(

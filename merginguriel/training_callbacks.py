@@ -7,6 +7,7 @@ with the weights of :func:`merginguriel.training_data.inverse_frequency_weights`
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,36 @@ def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
     )
     metrics = classification_metrics(prediction.label_ids, np.asarray(logits).argmax(axis=1))
     return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
+
+
+def metrics_line(metrics: dict[str, Any]) -> str:
+    """``metrics`` as one readable log line: ``key=value`` pairs, numbers to 4 significant digits, mappings as
+    ``key=a:1,b:2`` and lists comma-joined (the trainer's metrics dict, never printed raw)."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+            if isinstance(v, dict):
+                return ",".join(f"{k}:{value(x)}" for k, x in v.items())
+            if isinstance(v, (list, tuple)):
+                return ",".join(value(x) for x in v)
+            return str(v)
+        return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
+
+    return " ".join(f"{k}={value(v)}" for k, v in metrics.items())
+
+
+class LogLineCallback(TrainerCallback):
+    """Replaces ``Trainer``'s printer of raw log dicts (used when progress bars are off): each log event becomes
+    one ``step N/M: key=value ...`` line on the ``merginguriel.training`` logger."""
+
+    def on_log(
+        self, args: TrainingArguments, state: Any, control: Any, logs: Any = None, **kwargs: Any
+    ) -> None:
+        if state.is_world_process_zero and logs:
+            logs = {k: v for k, v in logs.items() if k != "total_flos"}
+            logging.getLogger("merginguriel.training").info(
+                "step %d/%d: %s", state.global_step, state.max_steps, metrics_line(logs)
+            )
 
 
 class WeightedLossTrainer(Trainer):

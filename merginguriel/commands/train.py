@@ -43,6 +43,7 @@ from merginguriel.training import (
     train_classifier,
     training_field_names,
 )
+from merginguriel.training_callbacks import metrics_line
 from merginguriel.training_outputs import world
 
 SCRIPT = "merginguriel/training_bert.py"
@@ -187,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (args.training.do_train or args.training.do_eval or args.training.do_predict):
         raise ValueError("Nothing to do: pass --do_train, --do_eval and/or --do_predict.")
     metrics = train_classifier(args)
-    logging.getLogger("merginguriel.training").info("metrics: %s", metrics)
+    logging.getLogger("merginguriel.training").info("metrics: %s", metrics_line(metrics))
     print(f"model folder: {args.training.output_dir}")
     if args.training.do_train and world()[1] == 0:
         push_to_hub(hub, args.training.output_dir)

@@ -235,3 +235,36 @@ def test_report_to_wandb(tmp_path, tiny_base, tiny_data, monkeypatch):
     assert len(runs) == 2  # ... logs to a run of its own
     assert all(b"token_budget" in r.read_bytes() for r in runs)  # the run metadata is in each run's config
     assert (tmp_path / "wb" / "runs").is_dir()  # TensorBoard as well
+
+
+def test_metrics_line_formats_by_hand():
+    from merginguriel.training_callbacks import metrics_line
+
+    line = metrics_line({"locales": ["de-DE", "nl-NL"], "eval_accuracy": 0.84849975, "global_step": 720,
+                         "train_examples_per_locale": {"de-DE": 11514, "nl-NL": 3}, "done": True})  # fmt: skip
+    assert line == (
+        "locales=de-DE,nl-NL eval_accuracy=0.8485 global_step=720 train_examples_per_locale=de-DE:11514,nl-NL:3 "
+        "done=True"
+    )
+
+
+def test_training_logs_one_line_per_step_and_no_library_noise(tmp_path, tiny_base, tiny_data, caplog, capsys):
+    """With progress bars off, Trainer's raw log dicts become ``step N/M: key=value`` lines; pinned memory is
+    turned off without an accelerator, so torch's pin_memory warning a user cannot act on never appears."""
+    import logging
+    import warnings
+
+    argv = quick_args(tiny_base, tiny_data, "de-DE", tmp_path / "m", "--max_steps", "2", "--logging_strategy",
+                      "steps", "--logging_steps", "1", "--dataloader_pin_memory", "true")  # fmt: skip
+    with (
+        caplog.at_level(logging.INFO, logger="merginguriel.training"),
+        warnings.catch_warnings(record=True) as w,
+    ):
+        warnings.simplefilter("always")
+        train(argv)
+    steps = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step ")]
+    assert [s.split(":")[0] for s in steps[:2]] == ["step 1/2", "step 2/2"]
+    assert all("{" not in s and "loss=" in s for s in steps[:2])
+    assert "{'loss'" not in capsys.readouterr().out
+    if not torch.cuda.is_available():
+        assert not [x for x in w if "pin_memory" in str(x.message)]
