@@ -548,6 +548,18 @@ def report_to(args: argparse.Namespace) -> list[str]:
     return targets
 
 
+def add_locales_arg(parser: argparse.ArgumentParser, flag: str, what: str, **kwargs: Any) -> None:
+    """A flag taking a list of locales, space- or comma-separated (``parse_locales`` reads both forms)."""
+    parser.add_argument(
+        flag, nargs="+", metavar="LOCALE", help=f"{what} (space- or comma-separated).", **kwargs
+    )
+
+
+def command_parser(prog: str, description: str, example: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """The parser of one command: its script name, what it does, and the example line every ``--help`` ends with."""
+    return argparse.ArgumentParser(prog=prog, description=description, epilog=example, **kwargs)
+
+
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

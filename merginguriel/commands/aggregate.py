@@ -6,18 +6,18 @@ import argparse
 from collections.abc import Sequence
 
 from merginguriel.aggregation import aggregate
-from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.cli_options import add_locales_arg, command_parser, run_main, setup_logging
 from merginguriel.locales import parse_locales
 
 EXAMPLE = "example: merginguriel aggregate --results-root results --locales af-ZA de-DE --show-missing"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        epilog=EXAMPLE,
-        prog="aggregate_results.py",
-        description="Aggregate results/*/results.json with the NxN baselines (native, best source, best and "
+    p = command_parser(
+        "aggregate_results.py",
+        "Aggregate results/*/results.json with the NxN baselines (native, best source, best and "
         "average zero-shot) into CSV, JSON and Markdown reports.",
+        EXAMPLE,
     )
     p.add_argument(
         "--results-root",
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--nxn-root", default="nxn_results", help="Where nxn_eval_* folders are (default ./nxn_results)."
     )
     p.add_argument("--output-dir", default=".", help="Where the timestamped outputs go (default .).")
-    p.add_argument("--locales", nargs="+", help="Only these target locales (space- or comma-separated).")
+    add_locales_arg(p, "--locales", "Only these target locales")
     p.add_argument("--experiment-types", nargs="+", help="Only these methods/modes (e.g. similarity ties).")
     p.add_argument("--no-baselines", action="store_true", help="Skip the NxN baselines and win rates.")
     p.add_argument("--show-missing", action="store_true", help="Print missing and failed experiments.")

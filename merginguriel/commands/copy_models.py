@@ -14,7 +14,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.cli_options import command_parser, run_main, setup_logging
 from merginguriel.missing_models import check_run, copy_run
 from merginguriel.model_paths import model_dir_name
 
@@ -22,9 +22,7 @@ EXAMPLE = "example: merginguriel copy-models --source-root results/training --dr
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        epilog=EXAMPLE, prog="copy_models_to_haryos.py", description=__doc__.split("\n\n")[0]
-    )
+    p = command_parser("copy_models_to_haryos.py", __doc__.split("\n\n")[0], EXAMPLE)
     p.add_argument("--source-root", required=True, help="Folder holding the finished run folders.")
     p.add_argument(
         "--runs",

@@ -6,7 +6,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.cli_options import command_parser, run_main, setup_logging
 from merginguriel.demo import DemoConfig, run_demo
 from merginguriel.generative_tiny import FAMILIES
 
@@ -25,11 +25,11 @@ def quiet_libraries() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="merginguriel demo",
-        description="Offline end-to-end demo: train small models on the built-in corpus, merge, evaluate, compare.\n"
+    p = command_parser(
+        "merginguriel demo",
+        "Offline end-to-end demo: train small models on the built-in corpus, merge, evaluate, compare.\n"
         "merginguriel demo --generative runs the same flow with a tiny decoder LM (--task generative).",
-        epilog=EXAMPLE,
+        EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--target-lang", default="af-ZA", help="Target locale (default af-ZA).")

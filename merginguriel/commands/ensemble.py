@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 from merginguriel import cli_options as opts
-from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.cli_options import command_parser, run_main, setup_logging
 from merginguriel.ensemble import VOTING_METHODS, EnsembleRequest, run_ensemble
 from merginguriel.metrics import performance_line
 from merginguriel.sources import SourceModel, describe_sources
@@ -19,10 +19,10 @@ EXAMPLE = "example: merginguriel ensemble --target-lang af-ZA --num-languages 3 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="uriel_ensemble_inference.py",
-        description="Ensemble the predictions of the source models selected for a target locale (no merging).",
-        epilog=EXAMPLE,
+    p = command_parser(
+        "uriel_ensemble_inference.py",
+        "Ensemble the predictions of the source models selected for a target locale (no merging).",
+        EXAMPLE,
     )
     p.add_argument("--target-lang", dest="target", help="Target locale, e.g. af-ZA (required).")
     opts.add_deprecated(p, "--target", "--target-lang", "target")

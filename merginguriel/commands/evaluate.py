@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from merginguriel import cli_options as opts
-from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.cli_options import command_parser, run_main, setup_logging
 from merginguriel.evaluation import evaluate_model
 from merginguriel.locales import validate_locale
 from merginguriel.metrics import performance_line
@@ -20,10 +20,10 @@ EXAMPLE = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="evaluate_specific_model.py",
-        description="Evaluate a model folder (sequence classifier or generative decoder) on one MASSIVE locale's split.",
-        epilog=EXAMPLE,
+    p = command_parser(
+        "evaluate_specific_model.py",
+        "Evaluate a model folder (sequence classifier or generative decoder) on one MASSIVE locale's split.",
+        EXAMPLE,
     )
     p.add_argument("--model-path", dest="model_path", help="Model folder (or hub id) to evaluate (required).")
     opts.add_deprecated(p, "--base-model", "--model-path", "model_path")

@@ -21,6 +21,7 @@ from merginguriel.cli_options import (
     add_hub_args,
     add_model_args,
     check_hub,
+    command_parser,
     push_to_hub,
     resolve_device,
     run_main,
@@ -44,9 +45,7 @@ EXAMPLE = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="train_fusion_model.py", description=__doc__.split("\n\n")[0], epilog=EXAMPLE
-    )
+    p = command_parser("train_fusion_model.py", __doc__.split("\n\n")[0], EXAMPLE)
     p.add_argument(
         "--experts", default=None, help="Comma-separated expert locales, found under --models-root."
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from merginguriel import cli_options as opts
 from merginguriel.catalogue import check_mode, merge_modes
-from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.cli_options import command_parser, run_main, setup_logging
 from merginguriel.commands.train import add_trainer_overrides, explicit_fields
 from merginguriel.iterative_training import IterativeConfig, IterativeTrainer, select_source_locales
 from merginguriel.locales import parse_locales, validate_locale
@@ -29,9 +29,7 @@ EXAMPLE = "example: merginguriel iterative --target-lang af-ZA --locales de-DE,n
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        epilog=EXAMPLE, prog="run_iterative_training.py", description=__doc__.split("\n\n")[0]
-    )
+    p = command_parser("run_iterative_training.py", __doc__.split("\n\n")[0], EXAMPLE)
     p.add_argument("--target-lang", required=True, help="Target locale the sources are merged for.")
     p.add_argument(
         "--locales",

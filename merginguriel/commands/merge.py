@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from merginguriel import cli_options as opts
 from merginguriel.catalogue import check_mode, engine_method, merge_modes, needs_statistics, resolve_preset
-from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.cli_options import command_parser, run_main, setup_logging
 from merginguriel.experiment import MergeOutputs, run_merge_experiment
 from merginguriel.merging import MergeRequest, plan_merge
 from merginguriel.metrics import performance_line
@@ -22,10 +22,10 @@ EXAMPLE = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="run_merging_pipeline_refactored.py",
-        description="Merge models fine-tuned on source locales into a model for a target locale, then evaluate it.",
-        epilog=EXAMPLE,
+    p = command_parser(
+        "run_merging_pipeline_refactored.py",
+        "Merge models fine-tuned on source locales into a model for a target locale, then evaluate it.",
+        EXAMPLE,
     )
     p.add_argument("--mode", default="similarity", help="Merge mode (see --list-modes).")
     p.add_argument("--target-lang", dest="target", help="Target locale, e.g. af-ZA.")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from merginguriel import cli_options as opts
-from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.cli_options import command_parser, run_main, setup_logging
 from merginguriel.locales import parse_locales
 from merginguriel.model_paths import discover_models
 from merginguriel.nxn import MATRIX_FILE, NxNConfig, NxNError, latest_run_dir, new_run_dir, run_nxn
@@ -16,25 +16,19 @@ EXAMPLE = "example: merginguriel nxn --locales af-ZA de-DE nl-NL --dataset-split
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        epilog=EXAMPLE,
-        prog="run_nxn_evaluation.py",
-        description="Evaluate every model under --models-root on every requested locale (NxN accuracy matrix). "
+    p = command_parser(
+        "run_nxn_evaluation.py",
+        "Evaluate every model under --models-root on every requested locale (NxN accuracy matrix). "
         "Use --split validation for matrices that choose sources or weights; keep test for reporting.",
+        EXAMPLE,
     )
     p.add_argument(
         "--list-locales", action="store_true", help="List the locales that have a model, and exit."
     )
-    p.add_argument(
-        "--locales",
-        nargs="+",
-        help="Locales (space- or comma-separated): both the models (rows) and the evaluated locales (columns).",
+    opts.add_locales_arg(
+        p, "--locales", "Locales: both the models (rows) and the evaluated locales (columns)"
     )
-    p.add_argument(
-        "--eval-locales",
-        nargs="+",
-        help="Evaluated locales (columns; space- or comma-separated), if different from --locales.",
-    )
+    opts.add_locales_arg(p, "--eval-locales", "Evaluated locales (columns), if different from --locales")
     p.add_argument("--output-root", default="nxn_results", help="Parent of the nxn_eval_{timestamp} folders.")
     p.add_argument(
         "--resume",

@@ -6,18 +6,18 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.cli_options import command_parser, run_main, setup_logging
 from merginguriel.result_plots import latest_csv, plot_comprehensive
 
 EXAMPLE = "example: merginguriel plot --results-dir results --plots-dir plots"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        epilog=EXAMPLE,
-        prog="plot_results.py",
-        description="Per method: accuracy vs the four baselines, and improvement vs average zero-shot, best "
+    p = command_parser(
+        "plot_results.py",
+        "Per method: accuracy vs the four baselines, and improvement vs average zero-shot, best "
         "zero-shot and best source (the fair comparison). PNGs and advanced_analysis_summary_*.csv in --plots-dir.",
+        EXAMPLE,
     )
     p.add_argument("--csv-file", help="A results_comprehensive_*.csv (default: the latest in --results-dir).")
     p.add_argument(

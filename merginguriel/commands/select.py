@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from merginguriel import cli_options as opts
-from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.cli_options import command_parser, run_main, setup_logging
 from merginguriel.locales import parse_locales
 from merginguriel.massive_data import DataSelection
 from merginguriel.model_paths import discover_models
@@ -27,20 +27,16 @@ TARGET_READING_SOURCES = ("empirical", "overlap")  # built from the target's own
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="run_recipe_selection.py",
-        description="Choose similarity source, weighting, K, merge method (or ensemble) and parameters for each "
+    p = command_parser(
+        "run_recipe_selection.py",
+        "Choose similarity source, weighting, K, merge method (or ensemble) and parameters for each "
         "target on dev data only (protocol target-dev, leave-target-out or unlabeled-target), write recipe.json "
         "and the candidate table, then read the test split once for the recipe, the baselines and the oracle.",
-        epilog=EXAMPLE,
+        EXAMPLE,
     )
-    p.add_argument(
-        "--targets",
-        nargs="+",
-        help="Target locales (space- or comma-separated); default every locale with a model.",
-    )
-    p.add_argument(
-        "--pool", nargs="+", help="Locales whose models may be sources (default every locale with a model)."
+    opts.add_locales_arg(p, "--targets", "Target locales; default every locale with a model")
+    opts.add_locales_arg(
+        p, "--pool", "Locales whose models may be sources; default every locale with a model"
     )
     p.add_argument(
         "--protocol", choices=list(PROTOCOLS), default="leave-target-out", help="How candidates are scored."

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.cli_options import command_parser, run_main, setup_logging
 from merginguriel.defaults import DEFAULT_BASE_MODEL, DENSE_MATRIX_NAME, MAPPING_NAME, SPARSE_MATRIX_NAME
 from merginguriel.locales import ALL_LOCALES, LOCALES, parse_locales, shared_uriel_groups
 from merginguriel.massive_data import HUB_DATASET
@@ -142,11 +142,11 @@ def add_weighting_args(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="generate_sparse_similarity_unified.py",
-        description="Build a language-similarity matrix (dense, and top-k + Sinkhorn sparse) from one source: "
+    p = command_parser(
+        "generate_sparse_similarity_unified.py",
+        "Build a language-similarity matrix (dense, and top-k + Sinkhorn sparse) from one source: "
         "lang2vec (default), URIEL+, observed dev transfer, lexical overlap, or a learned ranker.",
-        epilog=EXAMPLE,
+        EXAMPLE,
     )
     p.add_argument(
         "--source",

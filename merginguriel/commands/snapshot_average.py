@@ -14,7 +14,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from merginguriel.cli_options import resolve_device, run_main, setup_logging
+from merginguriel.cli_options import command_parser, resolve_device, run_main, setup_logging
 from merginguriel.commands.train import add_training_options
 from merginguriel.snapshot_averaging import SnapshotAveraging, SnapshotConfig
 
@@ -30,9 +30,7 @@ EXAMPLE = "example: merginguriel snapshot-avg --source-locales en-US --target-la
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        epilog=EXAMPLE, prog="run_snapshot_averaging.py", description=__doc__.split("\n\n")[0]
-    )
+    p = command_parser("run_snapshot_averaging.py", __doc__.split("\n\n")[0], EXAMPLE)
     p.add_argument(
         "--source-locales", default="en-US", help="Comma-separated training locales (default en-US)."
     )

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from merginguriel import cli_options as opts
 from merginguriel.catalogue import CatalogueError, MethodParams, resolve_preset, sweep_modes
-from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.cli_options import command_parser, run_main, setup_logging
 from merginguriel.locales import parse_locales
 from merginguriel.model_paths import discover_models
 from merginguriel.outputs import write_json_atomic
@@ -34,11 +34,11 @@ EXAMPLE = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="run_large_scale_experiment.py",
-        description="Run every mode for every target locale. Finished experiments (same key) are skipped, so "
+    p = command_parser(
+        "run_large_scale_experiment.py",
+        "Run every mode for every target locale. Finished experiments (same key) are skipped, so "
         "rerunning the same command after a crash completes the rest.",
-        epilog=EXAMPLE,
+        EXAMPLE,
     )
     p.add_argument(
         "--modes",
@@ -50,9 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--list-locales", action="store_true", help="List the locales the sweep can target, and exit."
     )
-    p.add_argument(
-        "--locales", nargs="+", help="Target locales (space- or comma-separated); default all with a model."
-    )
+    opts.add_locales_arg(p, "--locales", "Target locales; default all with a model")
     p.add_argument("--start-from", help="Skip the locales before this one (in sweep order).")
     p.add_argument("--max-locales", type=int, help="Run at most this many locales.")
     p.add_argument(

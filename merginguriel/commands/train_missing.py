@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.cli_options import command_parser, run_main, setup_logging
 from merginguriel.commands.train import add_training_options, command_line
 from merginguriel.locales import ALL_LOCALES, parse_locales
 from merginguriel.missing_models import MissingModelTraining, mapping_locales, missing_locales, train_missing
@@ -21,10 +21,10 @@ EXAMPLE = "example: merginguriel fill-missing --dry-run --max 5"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        epilog=EXAMPLE,
-        prog="train_missing_models.py",
-        description="Find the locales without a model under the models root and train them, one after the other.",
+    p = command_parser(
+        "train_missing_models.py",
+        "Find the locales without a model under the models root and train them, one after the other.",
+        EXAMPLE,
     )
     p.add_argument(
         "--mapping-csv",

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.cli_options import command_parser, run_main, setup_logging
 from merginguriel.commands.train import add_training_options
 from merginguriel.multilang_training import MultilangJob, locale_pool, run_all_lolo, run_job, training_locales
 from merginguriel.outputs import is_complete, write_json_atomic
@@ -24,10 +24,10 @@ EXAMPLE = "example: merginguriel train-lolo --exclude af-ZA --epochs 2"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        epilog=EXAMPLE,
-        prog="run_multilang_training.py",
-        description="Train multi-language intent classifiers: leave one language out (LOLO) or all languages.",
+    p = command_parser(
+        "run_multilang_training.py",
+        "Train multi-language intent classifiers: leave one language out (LOLO) or all languages.",
+        EXAMPLE,
     )
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--exclude", metavar="LOCALE", help="Train on every locale but this one (LOLO).")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from merginguriel.cli_options import run_main, setup_logging
+from merginguriel.cli_options import command_parser, run_main, setup_logging
 from merginguriel.commands.similarity import add_source_build_args, source_context
 from merginguriel.locales import parse_locales
 from merginguriel.similarity import load_matrix
@@ -37,11 +37,11 @@ EXAMPLE = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="run_transfer_report.py",
-        description="Score similarity sources by how well they rank observed dev-split transfer: Spearman, "
+    p = command_parser(
+        "run_transfer_report.py",
+        "Score similarity sources by how well they rank observed dev-split transfer: Spearman, "
         "Kendall, NDCG@K and top-1 per target; means with bootstrap intervals per source.",
-        epilog=EXAMPLE,
+        EXAMPLE,
     )
     p.add_argument(
         "matrices",
