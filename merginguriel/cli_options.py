@@ -465,8 +465,15 @@ def add_runtime_args(parser: argparse.ArgumentParser, progress: bool = False) ->
         group.add_argument("--no-progress", action="store_true", help="No progress bars.")
 
 
+def show_progress(args: argparse.Namespace) -> bool:
+    """Progress bars only on a terminal (stderr is one) and unless ``--no-progress``: in a log file or a Slurm
+    output a bar is a stream of carriage returns, so there the commands' own per-step log lines stand alone."""
+    return not getattr(args, "no_progress", False) and sys.stderr.isatty()
+
+
 def runtime(args: argparse.Namespace, progress: bool | None = None) -> Runtime:
-    shown = not getattr(args, "no_progress", False) if progress is None else progress
+    """The runtime of a command; ``progress=False`` forces bars off (e.g. a sweep's inner evaluations)."""
+    shown = show_progress(args) if progress is None or progress else False
     return Runtime(resolve_device(args.device), args.batch_size, shown)
 
 
@@ -568,6 +575,13 @@ def setup_logging(verbose: bool = False) -> None:
     )
     for noisy in ("httpx", "urllib3", "datasets", "filelock", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # the libraries' own bars (a "Loading weights" bar per model load, "Generating split" per dataset file) say
+    # nothing a user can act on; the toolkit's bars (tqdm, terminal only) and Trainer's are not affected
+    import datasets
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    datasets.utils.logging.disable_progress_bar()
 
 
 def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:

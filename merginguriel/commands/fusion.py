@@ -26,6 +26,7 @@ from merginguriel.cli_options import (
     resolve_device,
     run_main,
     setup_logging,
+    show_progress,
 )
 from merginguriel.evaluation import evaluate_model
 from merginguriel.fusion_model import FUSION_TYPES, load_fusion_model
@@ -118,7 +119,7 @@ def evaluate_fused(
             args.max_seq_length,
         )
         result = evaluate_model(
-            folder, selection, Runtime(device, progress=not args.no_progress), loaded=loaded
+            folder, selection, Runtime(device, progress=show_progress(args)), loaded=loaded
         )
         results[loc] = result
         perf = result["performance"]
@@ -186,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         base_lr=args.base_lr, head_lr=args.head_lr, weight_decay=args.weight_decay, warmup_ratio=args.warmup_ratio,
         batch_size=args.batch_size, max_seq_length=args.max_seq_length, max_train_samples=args.max_train_samples,
         max_eval_samples=args.max_eval_samples, dropout=args.dropout, save_every=args.save_every, seed=args.seed,
-        device=device, progress=not args.no_progress, base_model=args.base_model,
+        device=device, progress=show_progress(args), base_model=args.base_model,
     )  # fmt: skip
     summary = train_fusion(config)
     for row in summary["epochs"]:

@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_eval_samples=args.max_eval_samples, seed=args.seed, checkpoint_before_merge=args.checkpoint_before_merge,
         adaptive_merge_frequency=args.adaptive_merge_frequency, performance_merge_trigger=args.performance_merge_trigger,
         convergence_threshold=args.convergence_threshold, eval_split=args.eval_split,
-        trainer_overrides=args.trainer_overrides, device=resolve_device(args.device), progress=not args.no_progress,
+        trainer_overrides=args.trainer_overrides, device=resolve_device(args.device), progress=opts.show_progress(args),
     )  # fmt: skip
     # user errors before anything is written: every locale in the dataset, a loadable base model
     from merginguriel.training import check_dataset_locales, check_model_source

@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out,
         cache,
         resume=bool(args.resume),
-        progress=not args.no_progress,
+        progress=opts.show_progress(args),
         heatmap=not args.no_heatmap,
     )
     print(run.accuracy.to_string(float_format=lambda v: f"{v:.4f}"))

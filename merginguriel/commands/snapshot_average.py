@@ -14,7 +14,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from merginguriel.cli_options import command_parser, resolve_device, run_main, setup_logging
+from merginguriel.cli_options import command_parser, resolve_device, run_main, setup_logging, show_progress
 from merginguriel.commands.train import add_training_options
 from merginguriel.snapshot_averaging import SnapshotAveraging, SnapshotConfig
 
@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         snapshot_steps=args.snapshot_steps, batch_size=args.batch_size, max_seq_length=args.max_seq_length,
         max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples,
         text_column=args.text_column, order_seed=args.order_seed, target_split=args.target_split,
-        device=resolve_device(args.device), progress=not args.no_progress, trainer_overrides=args.trainer_overrides,
+        device=resolve_device(args.device), progress=show_progress(args), trainer_overrides=args.trainer_overrides,
     )  # fmt: skip
     from merginguriel.training import check_dataset_locales, check_model_source
 

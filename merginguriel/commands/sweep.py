@@ -201,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     report_to = opts.report_to(args)  # wandb importable, before any experiment runs
     write_sweep_plan(specs, modes, targets)
-    progress = not args.no_progress
+    progress = opts.show_progress(args)
     if args.launcher == "slurm":
         slurm = SlurmOptions(
             args.slurm_partition,

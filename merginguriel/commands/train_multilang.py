@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from merginguriel.cli_options import command_parser, run_main, setup_logging
+from merginguriel.cli_options import command_parser, run_main, setup_logging, show_progress
 from merginguriel.commands.train import add_training_options
 from merginguriel.multilang_training import MultilangJob, locale_pool, run_all_lolo, run_job, training_locales
 from merginguriel.outputs import is_complete, write_json_atomic
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         base_model=args.base_model, dataset_name=args.dataset_name, models_root=args.models_root, pool=pool,
         text_column=args.text_column, epochs=args.epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, max_seq_length=args.max_seq_length, max_train_samples=args.max_train_samples,
-        seed=args.seed, overwrite=args.overwrite, progress=not args.no_progress,
+        seed=args.seed, overwrite=args.overwrite, progress=show_progress(args),
         trainer_overrides=args.trainer_overrides,
     )  # fmt: skip
     if not args.all_lolo:
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             skipped.append(loc)
         else:
             jobs.append(job)
-    summary = run_all_lolo(jobs, progress=not args.no_progress)
+    summary = run_all_lolo(jobs, progress=show_progress(args))
     summary["skipped_existing"] = skipped
     summary["pool"] = pool
     summary["seconds"] = round(time.time() - started, 1)
