@@ -27,6 +27,7 @@ import torch
 from merginguriel.catalogue import STATISTIC_OF_METHOD
 from merginguriel.labels import align_label_ids, model_label_names
 from merginguriel.massive_data import DataSelection, NotEnoughRowsError, load_selection, resolve_dataset
+from merginguriel.runtime import steps
 
 if TYPE_CHECKING:
     from merginguriel.merging import MergePlan
@@ -188,12 +189,11 @@ def compute_statistics(
 ) -> list[dict[str, torch.Tensor]] | None:
     """The statistics step of an experiment: every source's statistics for the plan's method, one model at a
     time (cached), or None when the method needs none."""
-    from tqdm.auto import tqdm
 
     if plan.statistics is None or plan.method not in STATISTIC_OF_METHOD:
         return None
     statistic = STATISTIC_OF_METHOD[plan.method]
-    sources = tqdm(plan.sources, desc=f"{statistic} statistics", unit="model", disable=not progress)
+    sources = steps(plan.sources, f"{statistic} statistics", progress, unit="model")
     return [
         source_statistics(statistic, s.path, s.locale, plan.target, plan.statistics, device) for s in sources
     ]

@@ -14,17 +14,18 @@ import logging
 import os
 import re
 import shutil
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from merginguriel.locales import ALL_LOCALES, parse_locales
 from merginguriel.model_paths import MODEL_INFIX, discover_models, is_model_dir, model_dir_name
 from merginguriel.outputs import COMPLETE_MARKER, atomic_output_dir
+from merginguriel.runtime import steps
 
 logger = logging.getLogger("merginguriel.missing_models")
 
@@ -83,12 +84,13 @@ def train_missing(training: MissingModelTraining, locales: Sequence[str]) -> tup
     """Train each locale's model in turn; returns (trained locales, locale -> error). A failure is recorded and
     the next locale runs."""
     from merginguriel.training import TrainArguments, train_classifier
+    from merginguriel.training_callbacks import metrics_line
 
     done, failed = [], {}
-    for loc in tqdm(locales, desc="missing models", unit="model"):
+    for loc in steps(locales, "missing models", sys.stderr.isatty(), unit="model"):
         try:
             metrics = train_classifier(TrainArguments.from_fields(training.fields(loc)))
-            logger.info("%s: metrics %s", loc, metrics)
+            logger.info("%s: %s", loc, metrics_line(metrics))
             done.append(loc)
         except Exception as exc:  # record and go on with the next locale
             failed[loc] = f"{type(exc).__name__}: {exc}"

@@ -25,13 +25,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from merginguriel import __version__
 from merginguriel.logits_cache import LogitsCache, compute_logits
 from merginguriel.massive_data import DataSelection, LoadedSplit, canonical_split, load_selection
 from merginguriel.outputs import write_json_atomic, write_text_atomic
-from merginguriel.runtime import Runtime
+from merginguriel.runtime import Runtime, steps
 
 MATRIX_FILE = "evaluation_matrix.csv"
 F1_FILE = "evaluation_matrix_macro_f1.csv"
@@ -288,7 +287,7 @@ def run_nxn(
             splits[locale] = load_selection(config.selection(locale))
         return splits[locale]
 
-    for model_locale in tqdm(rows, desc="NxN models", disable=not progress, unit="model"):
+    for model_locale in steps(rows, "NxN models", progress, unit="model"):
         missing = [c for c in cols if np.isnan(run.accuracy.at[model_locale, c])]
         if missing:
             path = str(models[model_locale])

@@ -3,7 +3,13 @@ inference batch size and whether progress bars are shown — the runtime options
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
@@ -32,4 +38,25 @@ class Runtime:
     progress: bool = True
 
 
-__all__ = ["DEVICE_CHOICES", "Runtime", "resolve_device"]
+def steps(
+    items: Iterable[T], desc: str, progress: bool, unit: str = "it", total: int | None = None
+) -> Iterator[T]:
+    """An outer loop of long work: a tqdm bar when ``progress`` (a terminal), otherwise one INFO line per step
+    on the ``merginguriel.progress`` logger (``desc: 3/10 unit (12 s)``), so a log file or a Slurm output
+    says how far the work got without a stream of carriage returns."""
+    if progress:
+        from tqdm.auto import tqdm
+
+        yield from tqdm(items, desc=desc, unit=unit, total=total)
+        return
+    if total is None:
+        total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
+    log = logging.getLogger("merginguriel.progress")
+    started = time.time()
+    for i, item in enumerate(items, 1):
+        yield item
+        of = f"/{total}" if total is not None else ""
+        log.info("%s: %d%s %s (%.0f s)", desc, i, of, unit, time.time() - started)
+
+
+__all__ = ["DEVICE_CHOICES", "Runtime", "resolve_device", "steps"]

@@ -33,7 +33,7 @@ from merginguriel.labels import INTENT_LABELS
 from merginguriel.locales import parse_locales, validate_locale
 from merginguriel.massive_data import DataSelection
 from merginguriel.outputs import atomic_output_dir, is_complete, write_json_atomic, write_text_atomic
-from merginguriel.runtime import Runtime
+from merginguriel.runtime import Runtime, steps
 from merginguriel.training import TrainArguments, train_classifier, training_arguments
 
 logger = logging.getLogger("merginguriel.snapshot_averaging")
@@ -128,9 +128,7 @@ class SnapshotAveraging:
     def train_runs(self) -> list[Path]:
         c = self.config
         dirs = []
-        for i, (seed, lr) in enumerate(
-            tqdm(c.runs(), desc="training runs", unit="run", disable=not c.progress)
-        ):
+        for i, (seed, lr) in enumerate(steps(c.runs(), "training runs", c.progress, unit="run")):
             out = self.run_dir(i)
             dirs.append(out)
             if is_complete(out) and snapshots(out) and self._same_run(out, seed, lr):

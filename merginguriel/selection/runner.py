@@ -187,6 +187,9 @@ def dev_table(
                 errors.setdefault(c.key, record["error"])
             else:
                 table.at[c.key, locale] = record[criterion]
+        if not progress:  # a log: one line per locale instead of a bar
+            scored = table[locale].notna().sum()
+            logger.info("%s dev: %d/%d candidates scored (%s)", locale, scored, len(candidates), criterion)
     table.attrs["errors"] = errors
     return table
 

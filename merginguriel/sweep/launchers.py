@@ -9,8 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tqdm.auto import tqdm
-
+from merginguriel.runtime import steps
 from merginguriel.sweep.plan import ExperimentSpec, SweepError, prepare
 from merginguriel.sweep.runners import execute_experiment
 from merginguriel.sweep.state import append_state, failure_record, is_finished
@@ -60,7 +59,7 @@ def run_local(
 ) -> list[dict[str, Any]]:
     """Run experiments in this process (``max_workers`` 1) or in a pool of spawned processes."""
     if max_workers <= 1:
-        return [execute_experiment(s) for s in tqdm(specs, desc="sweep", unit="exp", disable=not progress)]
+        return [execute_experiment(s) for s in steps(specs, "sweep", progress, unit="experiment")]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -68,9 +67,7 @@ def run_local(
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=max_workers, mp_context=ctx) as pool:
         futures = {pool.submit(execute_experiment, s): s for s in specs}
-        for fut in tqdm(
-            as_completed(futures), total=len(futures), desc="sweep", unit="exp", disable=not progress
-        ):
+        for fut in steps(as_completed(futures), "sweep", progress, unit="experiment", total=len(futures)):
             spec = futures[fut]
             try:
                 outcomes.append(fut.result())
@@ -136,7 +133,7 @@ def run_slurm(
     jobs = executor.map_array(execute_experiment, list(specs))
     print(f"submitted {len(jobs)} jobs ({jobs[0].job_id.split('_')[0]}); logs in {folder}")
     outcomes = list(skipped)
-    for spec, job in tqdm(list(zip(specs, jobs)), desc="sweep jobs", unit="exp", disable=not progress):
+    for spec, job in steps(list(zip(specs, jobs)), "sweep jobs", progress, unit="experiment"):
         try:
             outcomes.append(job.result())
         except Exception as exc:  # job killed, timed out, or failed outside execute_experiment

@@ -48,3 +48,24 @@ def test_evaluate_into_a_log_has_no_bars(tmp_path, locale_models, capsys):
     assert "af-ZA test: accuracy" in out
     for noise in ("\r", "Loading weights", "Generating", "it/s]", "batch/s]"):
         assert noise not in out + err, noise
+
+
+def test_steps_logs_one_line_per_step_without_a_terminal(caplog, capsys):
+    import logging
+
+    from merginguriel.runtime import steps
+
+    with caplog.at_level(logging.INFO, logger="merginguriel.progress"):
+        assert list(steps(["de-DE", "nl-NL"], "NxN models", progress=False, unit="model")) == [
+            "de-DE",
+            "nl-NL",
+        ]
+        assert list(steps(iter("ab"), "sweep", progress=False, unit="experiment")) == ["a", "b"]
+    lines = [r.getMessage().rsplit(" (", 1)[0] for r in caplog.records]
+    assert lines == [
+        "NxN models: 1/2 model",
+        "NxN models: 2/2 model",
+        "sweep: 1 experiment",
+        "sweep: 2 experiment",
+    ]
+    assert capsys.readouterr().err == ""  # no bar
