@@ -1,6 +1,6 @@
-"""Plot aggregated results (latest results_comprehensive_*.csv). Front for ``merginguriel.commands.plot``."""
+"""Plot aggregated results (latest results_comprehensive_*.csv). Front for ``merginguriel.cli.commands.plot``."""
 
-from merginguriel.commands.plot import run
+from merginguriel.cli.commands.plot import run
 
 if __name__ == "__main__":
     raise SystemExit(run())

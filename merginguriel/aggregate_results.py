@@ -1,6 +1,6 @@
-"""Aggregate results folders into baselines, win rates and reports. Front for ``merginguriel.commands.aggregate``."""
+"""Aggregate results folders into baselines, win rates and reports. Front for ``merginguriel.cli.commands.aggregate``."""
 
-from merginguriel.commands.aggregate import run
+from merginguriel.cli.commands.aggregate import run
 
 if __name__ == "__main__":
     raise SystemExit(run())

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from merginguriel.massive_data import HUB_DATASET
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPARSE_MATRIX_NAME = "sparsed_language_similarity_matrix_unified.csv"
 DENSE_MATRIX_NAME = "language_similarity_matrix_unified.csv"
 MAPPING_NAME = "model_mapping_unified.csv"
 DEFAULT_BASE_MODEL = "xlm-roberta-base"
 DEFAULT_MODELS_ROOT = "haryos_model"
-DEFAULT_DATASET = HUB_DATASET
 
 
 def default_repo_file(name: str) -> str:
@@ -28,7 +25,6 @@ def default_similarity_matrix(similarity_source: str = "sparse") -> str:
 
 __all__ = [
     "DEFAULT_BASE_MODEL",
-    "DEFAULT_DATASET",
     "DEFAULT_MODELS_ROOT",
     "DENSE_MATRIX_NAME",
     "MAPPING_NAME",

@@ -1,6 +1,6 @@
-"""Evaluate one model folder on a locale. Front for ``merginguriel.commands.evaluate``."""
+"""Evaluate one model folder on a locale. Front for ``merginguriel.cli.commands.evaluate``."""
 
-from merginguriel.commands.evaluate import run
+from merginguriel.cli.commands.evaluate import run
 
 if __name__ == "__main__":
     raise SystemExit(run())

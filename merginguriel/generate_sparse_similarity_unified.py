@@ -1,6 +1,6 @@
-"""Build the URIEL similarity matrices. Front for ``merginguriel.commands.similarity``."""
+"""Build the URIEL similarity matrices. Front for ``merginguriel.cli.commands.similarity``."""
 
-from merginguriel.commands.similarity import run
+from merginguriel.cli.commands.similarity import run
 
 if __name__ == "__main__":
     raise SystemExit(run())

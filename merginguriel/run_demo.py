@@ -1,6 +1,6 @@
-"""Offline end-to-end demo on the built-in corpus. Front for ``merginguriel.commands.demo``."""
+"""Offline end-to-end demo on the built-in corpus. Front for ``merginguriel.cli.commands.demo``."""
 
-from merginguriel.commands.demo import run
+from merginguriel.cli.commands.demo import run
 
 if __name__ == "__main__":
     raise SystemExit(run())

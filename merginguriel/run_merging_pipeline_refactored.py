@@ -1,6 +1,6 @@
-"""Merge source-locale models for a target locale and evaluate. Front for ``merginguriel.commands.merge``."""
+"""Merge source-locale models for a target locale and evaluate. Front for ``merginguriel.cli.commands.merge``."""
 
-from merginguriel.commands.merge import run
+from merginguriel.cli.commands.merge import run
 
 if __name__ == "__main__":
     raise SystemExit(run())

@@ -1,6 +1,6 @@
-"""Evaluate every model on every locale (NxN accuracy matrix). Front for ``merginguriel.commands.nxn``."""
+"""Evaluate every model on every locale (NxN accuracy matrix). Front for ``merginguriel.cli.commands.nxn``."""
 
-from merginguriel.commands.nxn import run
+from merginguriel.cli.commands.nxn import run
 
 if __name__ == "__main__":
     raise SystemExit(run())

@@ -1,6 +1,6 @@
-"""Choose a merge recipe per target on dev data only. Front for ``merginguriel.commands.select``."""
+"""Choose a merge recipe per target on dev data only. Front for ``merginguriel.cli.commands.select``."""
 
-from merginguriel.commands.select import run
+from merginguriel.cli.commands.select import run
 
 if __name__ == "__main__":
     raise SystemExit(run())

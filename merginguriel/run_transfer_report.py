@@ -1,6 +1,6 @@
-"""How well each similarity source predicts dev-split transfer. Front for ``merginguriel.commands.transfer_report``."""
+"""How well each similarity source predicts dev-split transfer. Front for ``merginguriel.cli.commands.transfer_report``."""
 
-from merginguriel.commands.transfer_report import run
+from merginguriel.cli.commands.transfer_report import run
 
 if __name__ == "__main__":
     raise SystemExit(run())

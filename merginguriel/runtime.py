@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
+from merginguriel.errors import UserError
+
 T = TypeVar("T")
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
@@ -21,11 +23,11 @@ def resolve_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
+        raise UserError(
             "--device cuda was asked for but no CUDA device is available; use --device cpu or auto."
         )
     if name not in DEVICE_CHOICES and not str(name).startswith("cuda:"):
-        raise ValueError(f"Unknown --device {name!r}; use one of {', '.join(DEVICE_CHOICES)}.")
+        raise UserError(f"Unknown --device {name!r}; use one of {', '.join(DEVICE_CHOICES)}.")
     return name
 
 

@@ -1,6 +1,6 @@
-"""Train, save, reload and evaluate an expert-fusion model. Front for ``merginguriel.commands.fusion``."""
+"""Train, save, reload and evaluate an expert-fusion model. Front for ``merginguriel.cli.commands.fusion``."""
 
-from merginguriel.commands.fusion import run
+from merginguriel.cli.commands.fusion import run
 
 if __name__ == "__main__":
     raise SystemExit(run())

@@ -1,6 +1,6 @@
-"""Fine-tune an intent classifier on MASSIVE locales. Front for ``merginguriel.commands.train``."""
+"""Fine-tune an intent classifier on MASSIVE locales. Front for ``merginguriel.cli.commands.train``."""
 
-from merginguriel.commands.train import run
+from merginguriel.cli.commands.train import run
 
 if __name__ == "__main__":
     raise SystemExit(run())

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from merginguriel.cli import main as cli_main
-from merginguriel.model_paths import model_dir_name
+from merginguriel.models.paths import model_dir_name
 
 REPO = Path(__file__).resolve().parent.parent
 LOCS = ["de-DE", "nl-NL", "en-US", "af-ZA"]
@@ -213,6 +213,6 @@ def test_every_command_has_a_script_front_calling_the_same_run():
     for name, (module, script, _) in COMMANDS.items():
         front = (REPO / "merginguriel" / script).resolve()
         assert front.is_file(), f"{name}: no script {front}"
-        assert f"from merginguriel.commands.{module} import run" in front.read_text(), name
-        mod = importlib.import_module(f"merginguriel.commands.{module}")
+        assert f"from merginguriel.cli.commands.{module} import run" in front.read_text(), name
+        mod = importlib.import_module(f"merginguriel.cli.commands.{module}")
         assert callable(mod.run) and callable(mod.main), name

@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 
-from merginguriel.commands import demo
+from merginguriel.cli.commands import demo
 
 
 def test_demo_runs_the_real_commands_and_tabulates_their_results(tmp_path, tiny_base, capsys):

@@ -6,9 +6,9 @@ import json
 import torch
 from safetensors.torch import load_file, save_file
 
-from merginguriel.commands import evaluate as evaluate_cmd
-from merginguriel.labels import LABEL2ID
-from merginguriel.model_paths import model_dir_name
+from merginguriel.cli.commands import evaluate as evaluate_cmd
+from merginguriel.data.labels import LABEL2ID
+from merginguriel.models.paths import model_dir_name
 from tests.test_massive_data import write_local
 
 

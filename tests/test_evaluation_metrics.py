@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from merginguriel.evaluation import canonical_predictions, classification_metrics
-from merginguriel.labels import LABEL2ID, LabelMismatchError, align_label_ids, check_labels_cover
+from merginguriel.data.labels import LABEL2ID, LabelMismatchError, align_label_ids, check_labels_cover
+from merginguriel.models.evaluation import canonical_predictions, classification_metrics
 
 
 def test_accuracy_and_macro_f1_by_hand():

@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 from auto_merge_llm import list_methods
 
-from merginguriel import cli_options as opts
-from merginguriel.catalogue import CatalogueError, MethodParams, method_parameters, resolve_preset
-from merginguriel.commands import ensemble as ensemble_cmd
-from merginguriel.commands import evaluate as evaluate_cmd
-from merginguriel.commands import iterative as iterative_cmd
-from merginguriel.commands import merge as merge_cmd
-from merginguriel.commands import nxn as nxn_cmd
-from merginguriel.commands import sweep as sweep_cmd
+from merginguriel.cli import options as opts
+from merginguriel.cli.commands import ensemble as ensemble_cmd
+from merginguriel.cli.commands import evaluate as evaluate_cmd
+from merginguriel.cli.commands import iterative as iterative_cmd
+from merginguriel.cli.commands import merge as merge_cmd
+from merginguriel.cli.commands import nxn as nxn_cmd
+from merginguriel.cli.commands import sweep as sweep_cmd
+from merginguriel.merging.catalogue import CatalogueError, MethodParams, method_parameters, resolve_preset
 
 MERGE = ["--target-lang", "af-ZA"]
 
@@ -64,13 +64,15 @@ def test_new_spellings_print_nothing(capsys):
 def test_every_method_parameter_has_one_generated_flag():
     parser = merge_cmd.build_parser()
     options = parser._option_string_actions
+    flags = opts.method_flags()
     for info in list_methods():
         for spec in info.parameters:
-            flag = method_parameters()[spec.name].flag
-            action = options[flag]
-            # the flag is this parameter's, unless an older flag of the command owns the name (then
-            # --method-param reaches it)
-            assert action.dest == f"mp__{spec.name}" or not action.dest.startswith("mp__"), flag
+            if spec.name.rstrip("_") in opts.COMMAND_OPTION_NAMES:  # one flag per method, scoped to it
+                flag = f"--{info.name.replace('_', '-')}-{spec.name.rstrip('_').replace('_', '-')}"
+                assert flags[flag] == (spec.name, info.name, info.annotations[spec.name])
+                assert options[flag].dest == f"mps__{info.name}__{spec.name}"
+            else:
+                assert options[method_parameters()[spec.name].flag].dest == f"mp__{spec.name}"
     args = parser.parse_args(
         [*MERGE, "--lambda", "0.5", "--trim-ratio", "0.7", "--normalize-fisher", "--t", "0.3"]
     )
@@ -149,3 +151,56 @@ def test_a_required_flag_given_by_its_old_spelling_counts(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         evaluate_cmd.main(["--locale", "af-ZA"])
     assert exit_info.value.code == 2 and "--model-path" in capsys.readouterr().err
+
+
+def _commands_parsers():
+    import importlib
+
+    from merginguriel.cli import COMMANDS
+
+    return {
+        name: importlib.import_module(f"merginguriel.cli.commands.{module}").build_parser()
+        for name, (module, _, _) in COMMANDS.items()
+    }
+
+
+def test_no_flag_means_a_method_parameter_in_one_command_and_something_else_in_another():
+    method = set(opts.method_flags())
+    own: dict[str, list[str]] = {}
+    for name, parser in _commands_parsers().items():
+        deprecated = opts.deprecated_options(parser)
+        for action in parser._actions:
+            if action.dest.startswith(("mp__", "mps__")):
+                continue
+            for option in set(action.option_strings) - deprecated:
+                own.setdefault(option, []).append(name)
+    assert {f: own[f] for f in method & set(own)} == {}
+
+
+def test_wudi_lr_is_scoped_and_lr_stays_the_training_rate():
+    args = merge_cmd.build_parser().parse_args([*MERGE, "--mode", "wudi", "--wudi-lr", "0.01"])
+    params = opts.method_params(args)
+    assert params.common == {} and params.scoped == {"wudi": {"lr": 0.01}}
+    assert params.for_mode("wudi") == {"lr": 0.01}
+    with pytest.raises(CatalogueError, match="do not apply to --mode ties"):
+        params.for_mode("ties")
+    iterative = iterative_cmd.build_parser().parse_args(
+        ["--target-lang", "af-ZA", "--lr", "0.002", "--wudi-lr", "0.5"]
+    )
+    assert iterative.learning_rate == 0.002
+    assert opts.method_params(iterative).scoped == {"wudi": {"lr": 0.5}}
+
+
+def test_the_old_wudi_lr_spelling_warns_and_sets_the_scoped_parameter(capsys):
+    args = merge_cmd.build_parser().parse_args([*MERGE, "--mode", "wudi", "--lr", "0.01"])
+    assert opts.method_params(args).scoped == {"wudi": {"lr": 0.01}}
+    assert "--lr is deprecated; use --wudi-lr" in capsys.readouterr().err
+
+
+def test_a_method_flag_that_clashes_with_a_command_option_fails_when_the_parser_is_built():
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="clash")
+    parser.add_argument("--density", type=float)
+    with pytest.raises(RuntimeError, match="--density clashes"):
+        opts.add_method_args(parser)

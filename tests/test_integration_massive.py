@@ -11,10 +11,10 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from merginguriel.cli import main as cli_main
-from merginguriel.evaluation import evaluate_model, load_classifier
-from merginguriel.labels import ID2LABEL, INTENT_LABELS, LABEL2ID
-from merginguriel.massive_data import DataSelection, load_split
-from merginguriel.model_paths import model_dir_name
+from merginguriel.data.labels import ID2LABEL, INTENT_LABELS, LABEL2ID
+from merginguriel.data.massive import DataSelection, load_split
+from merginguriel.models.evaluation import evaluate_model, load_classifier
+from merginguriel.models.paths import model_dir_name
 from merginguriel.runtime import Runtime
 
 LOCS = ["de-DE", "nl-NL", "af-ZA"]

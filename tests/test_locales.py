@@ -1,6 +1,6 @@
 import pytest
 
-from merginguriel.locales import (
+from merginguriel.data.locales import (
     ALL_LOCALES,
     LOCALES,
     UnknownLocaleError,

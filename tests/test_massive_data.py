@@ -4,8 +4,8 @@ import json
 import datasets
 import pytest
 
-from merginguriel.labels import INTENT_LABELS, LABEL2ID, LabelMismatchError
-from merginguriel.massive_data import DatasetError, load_split, resolve_dataset
+from merginguriel.data.labels import INTENT_LABELS, LABEL2ID, LabelMismatchError
+from merginguriel.data.massive import DatasetError, load_split, resolve_dataset
 
 ROWS = [
     {

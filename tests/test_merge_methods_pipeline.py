@@ -10,8 +10,8 @@ import pytest
 from safetensors import safe_open
 from safetensors.numpy import load_file
 
-from merginguriel.commands import merge as merge_cmd
-from merginguriel.model_paths import model_dir_name
+from merginguriel.cli.commands import merge as merge_cmd
+from merginguriel.models.paths import model_dir_name
 
 
 def run_merge(tmp_path, root, base, sim, *extra):
@@ -336,8 +336,8 @@ def test_regmean_mode_caches_gram_matrices_independently_of_the_fisher_estimator
 
 
 def test_statistics_examples_are_an_exact_seeded_sample():
-    from merginguriel.massive_data import DataSelection, load_split
-    from merginguriel.merge_statistics import (
+    from merginguriel.data.massive import DataSelection, load_split
+    from merginguriel.merging.statistics import (
         StatisticsDataError,
         StatisticsOptions,
         data_parts,

@@ -8,10 +8,17 @@ import pandas as pd
 import pytest
 from safetensors.numpy import load_file
 
-from merginguriel.commands import merge as merge_cmd
-from merginguriel.merging import MergeConfigError, MergeRequest, parse_weights, plan_merge
-from merginguriel.model_paths import MissingModelError, model_dir_name
-from merginguriel.sources import SimilarityOptions, SourceSelection
+from merginguriel.cli.commands import merge as merge_cmd
+from merginguriel.merging.pipeline import MergeConfigError, MergeRequest, parse_weights, plan_merge
+from merginguriel.models.paths import MissingModelError, model_dir_name
+from merginguriel.similarity.selection import SimilarityOptions, SourceSelection
+
+# merge_details.json's "options": one shape whichever command made the merge (merginguriel.merging.experiment)
+OPTION_KEYS = {
+    "command", "mode", "target", "models_root", "base_model", "num_languages", "source_locales", "weights",
+    "similarity", "available_only", "preweight", "pool", "method_params", "head_merge", "statistics",
+    "evaluation", "runtime", "seed", "context",
+}  # fmt: skip
 
 
 def request(mode, target, models_root, base_model, similarity_matrix, **sources):
@@ -117,6 +124,7 @@ def test_cli_similarity_merge_equals_weighted_average(tmp_path, matrix_csv, loca
     assert {s["locale"]: round(s["weight"], 6) for s in details["sources"]} == weights
     assert details["base_model"] == str(tiny_base) and details["head_merge"] == "linear"
     assert details["options"]["num_languages"] == 3 and details["version"]
+    assert set(details["options"]) == OPTION_KEYS and details["options"]["command"] == "merge"
     assert "nl-NL" in (out_dir / "merge_details.txt").read_text()
     assert (out_dir / "tokenizer.json").is_file() and (out_dir / "COMPLETE").is_file()
     assert "weight 0.6000" in capsys.readouterr().out

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from merginguriel.similarity import (
+from merginguriel.similarity.matrix import (
     SimilarityError,
     build_similarity,
     cosine_similarity_01,

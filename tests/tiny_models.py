@@ -13,9 +13,9 @@ from transformers import (
     XLMRobertaModel,
 )
 
-from merginguriel.labels import ID2LABEL, LABEL2ID
-from merginguriel.massive_data import BUILTIN_CORPUS_DIR
-from merginguriel.model_paths import model_dir_name
+from merginguriel.data.labels import ID2LABEL, LABEL2ID
+from merginguriel.data.massive import BUILTIN_CORPUS_DIR
+from merginguriel.models.paths import model_dir_name
 
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the small built-in multilingual intent corpus shipped in ``merginguriel/builtin_corpus``.
+"""Build the small built-in multilingual intent corpus shipped in ``merginguriel/data/builtin_corpus``.
 
 The corpus is written for this project (it is not taken from MASSIVE or any other data set).  Each
 locale below has hand-authored templates per intent, with ``{slot}`` placeholders, and its own
@@ -27,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 SEED = 0
-OUT_DIR = Path("merginguriel") / "builtin_corpus"
+OUT_DIR = Path("merginguriel") / "data" / "builtin_corpus"
 
 INTENTS = (
     "alarm_set",

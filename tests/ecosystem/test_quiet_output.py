@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from merginguriel import cli_options as opts
-from merginguriel.commands import evaluate as evaluate_cmd
+from merginguriel.cli import options as opts
+from merginguriel.cli.commands import evaluate as evaluate_cmd
 
 
 class _Stream:

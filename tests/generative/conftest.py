@@ -11,10 +11,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from merginguriel.generative import DEFAULT_PROMPT_TEMPLATE, GenerativeSpec, default_label_text
-from merginguriel.generative_tiny import build_tiny_decoder
-from merginguriel.labels import INTENT_LABELS
-from merginguriel.model_paths import model_dir_name
+from merginguriel.data.labels import INTENT_LABELS
+from merginguriel.generative.classifier import DEFAULT_PROMPT_TEMPLATE, GenerativeSpec, default_label_text
+from merginguriel.generative.tiny import build_tiny_decoder
+from merginguriel.models.paths import model_dir_name
 from tests.training.conftest import write_tiny_dataset
 
 FAMILIES = ("llama", "qwen2", "gpt2")

@@ -7,8 +7,8 @@ import json
 
 import pandas as pd
 
-from merginguriel.commands import demo
-from merginguriel.generative import GenerativeSpec, generative_spec
+from merginguriel.cli.commands import demo
+from merginguriel.generative.classifier import GenerativeSpec, generative_spec
 
 
 def test_generative_demo_trains_merges_and_tabulates_decoders(tmp_path, capsys):

@@ -16,13 +16,18 @@ from auto_merge_llm import merge_models
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from merginguriel.commands import ensemble as ensemble_cmd
-from merginguriel.commands import merge as merge_cmd
-from merginguriel.commands import nxn as nxn_cmd
-from merginguriel.commands import sweep as sweep_cmd
-from merginguriel.generative import GenerativeSpec, GenerativeSpecError, check_same_task, generative_spec
-from merginguriel.labels import INTENT_LABELS
-from merginguriel.model_paths import model_dir_name
+from merginguriel.cli.commands import ensemble as ensemble_cmd
+from merginguriel.cli.commands import merge as merge_cmd
+from merginguriel.cli.commands import nxn as nxn_cmd
+from merginguriel.cli.commands import sweep as sweep_cmd
+from merginguriel.data.labels import INTENT_LABELS
+from merginguriel.generative.classifier import (
+    GenerativeSpec,
+    GenerativeSpecError,
+    check_same_task,
+    generative_spec,
+)
+from merginguriel.models.paths import model_dir_name
 from tests.generative.conftest import independent_scores, save_generative_model
 
 
@@ -42,7 +47,7 @@ def merge_argv(tmp_path: Path, root: Path, base: Path, matrix: Path, *extra: str
 
 
 def corpus_rows(locale: str, n: int) -> tuple[list[str], list[str]]:
-    from merginguriel.massive_data import BUILTIN_CORPUS_DIR
+    from merginguriel.data.massive import BUILTIN_CORPUS_DIR
 
     lines = (BUILTIN_CORPUS_DIR / locale / "test.jsonl").read_text(encoding="utf-8").splitlines()[:n]
     rows = [json.loads(line) for line in lines]
@@ -88,7 +93,7 @@ def test_manual_merge_is_the_weighted_average_and_keeps_embeddings_tied(
 def test_task_arithmetic_starts_from_the_real_base_and_untied_heads_are_merged(
     tmp_path, decoder_bases, matrix_csv
 ):
-    from merginguriel.generative_tiny import build_tiny_decoder
+    from merginguriel.generative.tiny import build_tiny_decoder
 
     base = build_tiny_decoder(tmp_path / "tiny-mistral", "mistral")  # untied: lm_head is its own tensor
     root = tmp_path / "haryos_model"

@@ -11,7 +11,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from merginguriel.generative import (
+from merginguriel.data.labels import INTENT_LABELS
+from merginguriel.generative.classifier import (
     DEFAULT_PROMPT_TEMPLATE,
     MARKER_KEY,
     GenerativeClassifier,
@@ -24,9 +25,8 @@ from merginguriel.generative import (
     score_labels,
     trie_decode,
 )
-from merginguriel.generative_tiny import build_tiny_decoder, build_word_tokenizer
-from merginguriel.inference import load_classifier, predict_logits
-from merginguriel.labels import INTENT_LABELS
+from merginguriel.generative.tiny import build_tiny_decoder, build_word_tokenizer
+from merginguriel.models.inference import load_classifier, predict_logits
 from tests.generative.conftest import FAMILIES, independent_scores
 
 TEXTS = [

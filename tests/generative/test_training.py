@@ -13,27 +13,22 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
-from merginguriel.commands import evaluate as evaluate_cmd
-from merginguriel.commands import train as train_cmd
-from merginguriel.generative import MARKER_KEY, GenerativeSpec, PromptTokenizer, generative_spec
-from merginguriel.generative_training import (
+from merginguriel.cli.commands import evaluate as evaluate_cmd
+from merginguriel.cli.commands import train as train_cmd
+from merginguriel.data.labels import INTENT_LABELS
+from merginguriel.data.massive import BUILTIN_CORPUS_DIR
+from merginguriel.generative.classifier import MARKER_KEY, GenerativeSpec, PromptTokenizer, generative_spec
+from merginguriel.models.inference import load_classifier, predict_logits
+from merginguriel.training.arguments import ModelArguments
+from merginguriel.training.generative import (
     IGNORE_INDEX,
     GenerativeCollator,
     causal_features,
-    parameter_count,
-    wants_lora,
     weighted_label_loss,
 )
-from merginguriel.inference import load_classifier, predict_logits
-from merginguriel.labels import INTENT_LABELS
-from merginguriel.massive_data import BUILTIN_CORPUS_DIR
-from merginguriel.training import (
-    ModelArguments,
-    checkpoints_dir,
-    latest_checkpoint,
-    resolved_model_arguments,
-    train_classifier,
-)
+from merginguriel.training.lora import parameter_count, wants_lora
+from merginguriel.training.outputs import latest_checkpoint
+from merginguriel.training.trainer import checkpoints_dir, resolved_model_arguments, train_classifier
 from tests.generative.conftest import FAMILIES, independent_scores
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 from transformers import XLMRobertaForSequenceClassification
 
-from merginguriel.labels import LABEL2ID
+from merginguriel.data.labels import LABEL2ID
 from tests.tiny_models import save_locale_model
 
 LOCALES = ["af-ZA", "de-DE", "nl-NL", "en-US"]

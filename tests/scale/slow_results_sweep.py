@@ -4,10 +4,10 @@ the sweep while an experiment is in flight (the pause is injected here, not in t
 import sys
 import time
 
-import merginguriel.experiment
-import merginguriel.sweep.runners
-from merginguriel.commands.sweep import run
-from merginguriel.outputs import write_json_atomic
+import merginguriel.experiments.sweep.runners
+import merginguriel.merging.experiment
+from merginguriel.cli.commands.sweep import run
+from merginguriel.outputs.atomic import write_json_atomic
 
 
 def slow_write(path, data):
@@ -16,8 +16,8 @@ def slow_write(path, data):
     return write_json_atomic(path, data)
 
 
-merginguriel.experiment.write_json_atomic = slow_write
-merginguriel.sweep.runners.write_json_atomic = slow_write
+merginguriel.merging.experiment.write_json_atomic = slow_write
+merginguriel.experiments.sweep.runners.write_json_atomic = slow_write
 
 if __name__ == "__main__":
     sys.exit(run(sys.argv[1:]))

@@ -6,12 +6,12 @@ import json
 import pandas as pd
 import pytest
 
-from merginguriel.aggregation import aggregate
-from merginguriel.commands import aggregate as aggregate_cmd
-from merginguriel.commands import plot as plot_cmd
-from merginguriel.naming import parse_experiment_name as parse_result_name
-from merginguriel.outputs import write_json_atomic
-from merginguriel.result_plots import plot_comprehensive
+from merginguriel.cli.commands import aggregate as aggregate_cmd
+from merginguriel.cli.commands import plot as plot_cmd
+from merginguriel.experiments.aggregation import aggregate
+from merginguriel.experiments.result_plots import plot_comprehensive
+from merginguriel.merging.naming import parse_experiment_name as parse_result_name
+from merginguriel.outputs.atomic import write_json_atomic
 
 LOCS = ["af-ZA", "de-DE", "nl-NL", "en-US"]
 # rows = model locale, columns = evaluated locale

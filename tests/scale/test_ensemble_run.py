@@ -5,12 +5,12 @@ import json
 
 import pytest
 
-from merginguriel import inference
-from merginguriel.commands import ensemble as ensemble_cmd
-from merginguriel.logits_cache import LogitsCache
-from merginguriel.massive_data import DataSelection
-from merginguriel.model_paths import discover_models
-from merginguriel.nxn import NxNConfig, run_nxn
+from merginguriel.cli.commands import ensemble as ensemble_cmd
+from merginguriel.data.massive import DataSelection
+from merginguriel.experiments.nxn import NxNConfig, run_nxn
+from merginguriel.models import inference
+from merginguriel.models.logits_cache import LogitsCache
+from merginguriel.models.paths import discover_models
 from tests.scale.conftest import LOCALES
 
 
@@ -184,7 +184,7 @@ def test_sources_run_one_after_another(tmp_path, scale_models, tiny_dataset, sim
 def test_an_error_in_one_voting_rule_writes_no_result_at_all(
     tmp_path, scale_models, tiny_dataset, similarity_csv, monkeypatch
 ):
-    from merginguriel import ensemble
+    from merginguriel.merging import ensemble
 
     real = ensemble.ensemble_predict
 

@@ -7,11 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from merginguriel.commands import nxn as nxn_cmd
-from merginguriel.evaluation import load_classifier, predict_logits
-from merginguriel.logits_cache import DataSelection, LogitsCache, cache_key, load_selection, model_fingerprint
-from merginguriel.model_paths import discover_models
-from merginguriel.nxn import NxNConfig, NxNError, read_matrix, run_nxn
+from merginguriel.cli.commands import nxn as nxn_cmd
+from merginguriel.experiments.nxn import NxNConfig, NxNError, read_matrix, run_nxn
+from merginguriel.models.evaluation import load_classifier, predict_logits
+from merginguriel.models.logits_cache import (
+    DataSelection,
+    LogitsCache,
+    cache_key,
+    load_selection,
+    model_fingerprint,
+)
+from merginguriel.models.paths import discover_models
 from merginguriel.runtime import Runtime
 from tests.scale.conftest import LOCALES
 

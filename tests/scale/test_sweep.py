@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from merginguriel.commands import sweep as sweep_cmd
-from merginguriel.sweep import (
+from merginguriel.cli.commands import sweep as sweep_cmd
+from merginguriel.experiments.sweep import (
     SlurmOptions,
     build_specs,
     parse_mem_gb,
@@ -105,6 +105,13 @@ def test_sweep_results_resume_failures_and_cleanup(
     assert got == pytest.approx(EXPECTED)
     details = json.loads(
         (tmp_path / "results" / "similarity_merge_af-ZA_3merged" / "merge_details.json").read_text()
+    )
+    from tests.test_merge_pipeline import OPTION_KEYS
+
+    assert set(details["options"]) == OPTION_KEYS and details["options"]["command"] == "sweep"
+    assert (
+        details["options"]["context"]["experiment_key"]
+        == perf(tmp_path, "similarity_merge_af-ZA_3merged")["experiment"]["key"]
     )
     assert [(s["locale"], round(s["weight"], 6)) for s in details["sources"]] == [
         ("nl-NL", 0.6),
@@ -307,11 +314,11 @@ def test_every_result_changing_option_changes_the_key(
     import shutil
     from dataclasses import replace
 
-    from merginguriel.catalogue import MethodParams
-    from merginguriel.massive_data import DataSelection
+    from merginguriel.data.massive import DataSelection
+    from merginguriel.experiments.sweep import ExperimentSpec, SweepOptions, prepare
+    from merginguriel.merging.catalogue import MethodParams
     from merginguriel.runtime import Runtime
-    from merginguriel.sources import SimilarityOptions, SourceSelection
-    from merginguriel.sweep import ExperimentSpec, SweepOptions, prepare
+    from merginguriel.similarity.selection import SimilarityOptions, SourceSelection
 
     models = tmp_path / "models"
     shutil.copytree(scale_models, models)

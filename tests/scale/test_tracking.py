@@ -8,9 +8,9 @@ import types
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from merginguriel import tracking
-from merginguriel.commands import nxn as nxn_cmd
-from merginguriel.commands import sweep as sweep_cmd
+from merginguriel.cli.commands import nxn as nxn_cmd
+from merginguriel.cli.commands import sweep as sweep_cmd
+from merginguriel.outputs import tracking
 from tests.scale.test_sweep import sweep_args
 
 
@@ -95,7 +95,7 @@ def test_report_to_wandb_one_run_with_the_table_and_images(tmp_path, monkeypatch
     png = tmp_path / "p.png"
     import pandas as pd
 
-    from merginguriel.plotting import bar_chart
+    from merginguriel.outputs.plotting import bar_chart
 
     bar_chart(pd.Series({"ties": 0.5}), png, "t", "accuracy")
     rows = [tracking.row(mode="ties", target="af-ZA", sources=["de-DE"], weights=[1.0], accuracy=0.5, macro_f1=0.4,

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from merginguriel.ensemble import EnsembleError, ensemble_predict
-from merginguriel.labels import INTENT_LABELS, LABEL2ID, LabelMismatchError
+from merginguriel.data.labels import INTENT_LABELS, LABEL2ID, LabelMismatchError
+from merginguriel.merging.ensemble import EnsembleError, ensemble_predict
 
 A, B, C = "alarm_set", "play_music", "weather_query"
 ALL = list(INTENT_LABELS)

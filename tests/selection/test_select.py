@@ -10,12 +10,12 @@ import shutil
 import numpy as np
 import pytest
 
-from merginguriel import massive_data
-from merginguriel.commands import merge as merge_cmd
-from merginguriel.commands import select as select_cmd
-from merginguriel.data_access import DataAccessError
-from merginguriel.evaluation import evaluate_model
-from merginguriel.massive_data import DataSelection
+from merginguriel.cli.commands import merge as merge_cmd
+from merginguriel.cli.commands import select as select_cmd
+from merginguriel.data import massive as massive_data
+from merginguriel.data.access import DataAccessError
+from merginguriel.data.massive import DataSelection
+from merginguriel.models.evaluation import evaluate_model
 from tests.scale.conftest import LOCALES, accuracy_of
 
 GRID = {"k": [1, 2, 3], "weighting": ["sinkhorn", "normalize"], "modes": {"similarity": [{}], "average": [{}], "ensemble_majority": [{}], "ensemble_weighted_majority": [{}]}}  # fmt: skip
@@ -142,8 +142,8 @@ def test_leave_target_out_never_reads_the_target(
 
 
 def test_the_policy_refuses_a_forbidden_read(tiny_dataset):
-    from merginguriel.data_access import reading
-    from merginguriel.selection.runner import final_policy, selection_policy
+    from merginguriel.data.access import reading
+    from merginguriel.experiments.selection.runner import final_policy, selection_policy
 
     with reading(selection_policy("target-dev", "af-ZA")), pytest.raises(DataAccessError, match="af-ZA/test"):
         massive_data.load_split(str(tiny_dataset), "af-ZA", "test")
@@ -204,6 +204,11 @@ def test_recipe_round_trips_through_merge(tmp_path, scale_models, tiny_dataset, 
              if json.loads((c / "merge_details.json").read_text())["num_sources"] == 3]  # fmt: skip
     assert len(built) == 1
     assert (made / "model.safetensors").read_bytes() == (built[0] / "model.safetensors").read_bytes()
+    from tests.test_merge_pipeline import OPTION_KEYS
+
+    options = [json.loads((d / "merge_details.json").read_text())["options"] for d in (made, built[0])]
+    assert [set(o) for o in options] == [OPTION_KEYS] * 2
+    assert [o["command"] for o in options] == ["merge", "select"] and "candidate" in options[1]["context"]
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from merginguriel.similarity import load_matrix
-from merginguriel.similarity_sources import (
+from merginguriel.similarity.builders import (
     MissingMatrixError,
     SplitError,
     UnknownSourceError,
@@ -15,6 +14,7 @@ from merginguriel.similarity_sources import (
     parse_spec,
     read_dev_nxn,
 )
+from merginguriel.similarity.matrix import load_matrix
 
 # rows = model locale (trained on), columns = evaluated locale
 NXN = pd.DataFrame(
@@ -68,7 +68,7 @@ def test_unknown_source_is_a_clear_error():
 
 
 def test_command_writes_empirical_matrix(nxn_writer, tmp_path, capsys):
-    from merginguriel.commands.similarity import main
+    from merginguriel.cli.commands.similarity import main
 
     out = tmp_path / "emp.csv"
     argv = ["--source", "empirical", "--nxn-matrix", str(nxn_writer(NXN)), "--out-dense", str(out)]
@@ -80,7 +80,7 @@ def test_command_writes_empirical_matrix(nxn_writer, tmp_path, capsys):
 
 
 def test_command_refuses_test_split_with_exit_2(nxn_writer, tmp_path, capsys):
-    from merginguriel.commands.similarity import run
+    from merginguriel.cli.commands.similarity import run
 
     argv = ["--source", "empirical", "--nxn-matrix", str(nxn_writer(NXN, "test")), "--out-plot", ""]
     argv += ["--out-dense", str(tmp_path / "x.csv")]

@@ -7,8 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from merginguriel.lexical_overlap import overlap_matrix, pair_overlap, subword_counts, training_overlap
-from merginguriel.similarity import SimilarityError
+from merginguriel.similarity.lexical_overlap import (
+    overlap_matrix,
+    pair_overlap,
+    subword_counts,
+    training_overlap,
+)
+from merginguriel.similarity.matrix import SimilarityError
 from tests.tiny_models import build_tokenizer
 
 # "zzz" is not in the vocabulary: it becomes <unk>, which is never counted as a shared type
@@ -79,8 +84,8 @@ def test_a_locale_without_tokens_is_a_clear_error(tokenizer):
 
 
 def test_command_on_the_builtin_corpus(tmp_path, tiny_base, capsys):
-    from merginguriel.commands.similarity import main
-    from merginguriel.similarity import load_matrix
+    from merginguriel.cli.commands.similarity import main
+    from merginguriel.similarity.matrix import load_matrix
 
     out = tmp_path / "overlap.csv"
     argv = ["--source", "overlap", "--dataset-name", "builtin", "--tokenizer", str(tiny_base)]

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import Ridge
 
-from merginguriel.similarity import SimilarityError
-from merginguriel.similarity_sources import empirical_similarity
-from merginguriel.transfer_ranker import fit_ridge, learned_similarity
-from merginguriel.transfer_report import spearman
+from merginguriel.similarity.builders import empirical_similarity
+from merginguriel.similarity.matrix import SimilarityError
+from merginguriel.similarity.transfer_ranker import fit_ridge, learned_similarity
+from merginguriel.similarity.transfer_report import spearman
 
 LOCS = ["af-ZA", "de-DE", "nl-NL", "en-US", "fr-FR", "es-ES", "it-IT", "ja-JP"]
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from merginguriel.similarity import write_matrix
-from merginguriel.similarity_sources import empirical_similarity
-from merginguriel.transfer_report import (
+from merginguriel.similarity.builders import empirical_similarity
+from merginguriel.similarity.matrix import write_matrix
+from merginguriel.similarity.transfer_report import (
     REPORT_COLUMNS,
     SUMMARY_COLUMNS,
     TransferReportError,
@@ -138,7 +138,7 @@ def test_fewer_than_three_sources_is_refused():
 
 
 def test_command_writes_every_output(nxn_writer, tmp_path, capsys):
-    from merginguriel.commands.transfer_report import main
+    from merginguriel.cli.commands.transfer_report import main
 
     good, rnd = write_matrix(GOOD, tmp_path / "good.csv"), write_matrix(RANDOM, tmp_path / "random.csv")
     out = tmp_path / "report"
@@ -156,7 +156,7 @@ def test_command_writes_every_output(nxn_writer, tmp_path, capsys):
 
 
 def test_command_builds_sources_including_the_learned_ranker(nxn_writer, tmp_path):
-    from merginguriel.commands.transfer_report import main
+    from merginguriel.cli.commands.transfer_report import main
 
     out = tmp_path / "report"
     argv = ["--nxn-matrix", str(nxn_writer(NXN)), "--sources", "urielplus:genetic,learned"]
@@ -185,7 +185,7 @@ def test_command_builds_sources_including_the_learned_ranker(nxn_writer, tmp_pat
     ],
 )
 def test_command_errors_are_one_line(nxn_writer, capsys, extra, split, message):
-    from merginguriel.commands.transfer_report import run
+    from merginguriel.cli.commands.transfer_report import run
 
     assert run(["--nxn-matrix", str(nxn_writer(NXN, split)), *extra]) == 2
     err = capsys.readouterr().err

@@ -8,8 +8,8 @@ import logging
 import numpy as np
 import pytest
 
-from merginguriel.locales import iso639_3
-from merginguriel.uriel_plus import (
+from merginguriel.data.locales import iso639_3
+from merginguriel.similarity.uriel_plus import (
     DISTANCE_TYPES,
     URIELPlusError,
     load_knowledge_base,
@@ -118,7 +118,7 @@ def test_urielplus_leaves_the_root_logger_alone_and_says_nothing(caplog):
 
 
 def test_command_lists_unscored_pairs(tmp_path, capsys):
-    from merginguriel.commands.similarity import main
+    from merginguriel.cli.commands.similarity import main
 
     out = tmp_path / "up.csv"
     argv = [

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from merginguriel.similarity import (
+from merginguriel.similarity.matrix import (
     SimilarityError,
     SourceWeight,
     describe_weights,
@@ -177,7 +177,7 @@ def test_validate_dense_rejects_a_non_square_frame():
 
 
 def test_lang2vec_concatenation_is_the_parts_side_by_side():
-    from merginguriel.similarity import _import_lang2vec
+    from merginguriel.similarity.matrix import _import_lang2vec
 
     l2v = _import_lang2vec()
     locs = ["de-DE", "ja-JP", "fi-FI"]
@@ -193,7 +193,7 @@ def test_lang2vec_concatenation_is_the_parts_side_by_side():
 
 
 def test_default_command_reproduces_the_committed_matrices(tmp_path):
-    from merginguriel.commands.similarity import main
+    from merginguriel.cli.commands.similarity import main
 
     dense, sparse, mapping = tmp_path / "d.csv", tmp_path / "s.csv", tmp_path / "m.csv"
     argv = [

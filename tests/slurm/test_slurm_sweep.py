@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from merginguriel import cli
-from merginguriel.sweep import read_state
+from merginguriel.experiments.sweep import read_state
 from tests.scale.test_sweep import EXPECTED, final_results, sweep_args
 from tests.slurm.conftest import SlurmCluster
 

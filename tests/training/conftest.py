@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from merginguriel.massive_data import BUILTIN_CORPUS_DIR
+from merginguriel.data.massive import BUILTIN_CORPUS_DIR
 
 TINY_LOCALES = ("de-DE", "nl-NL", "af-ZA", "en-US")
 ROWS = {"train": 16, "dev": 8, "test": 8}

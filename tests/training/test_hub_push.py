@@ -5,9 +5,9 @@ finished folder is uploaded once, complete and with its card; offline or unauthe
 import pytest
 from huggingface_hub import ModelCard
 
-from merginguriel import hub
-from merginguriel.commands import fusion as fusion_cmd
-from merginguriel.commands import train as train_cmd
+from merginguriel.cli.commands import fusion as fusion_cmd
+from merginguriel.cli.commands import train as train_cmd
+from merginguriel.outputs import hub
 from tests.training.conftest import quick_args
 
 

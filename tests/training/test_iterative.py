@@ -4,18 +4,23 @@ trigger and the adaptive merge frequency."""
 
 from __future__ import annotations
 
+import json
 import shutil
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 import pytest
 from safetensors.numpy import load_file
 
-import merginguriel.experiment as experiment
-import merginguriel.iterative_training as it
-from merginguriel.commands import iterative as iterative_cmd
-from merginguriel.outputs import atomic_output_dir
-from merginguriel.sources import SimilarityOptions
+import merginguriel.merging.experiment as experiment
+import merginguriel.training.iterative as it
+from merginguriel.cli.commands import iterative as iterative_cmd
+from merginguriel.data.massive import DataSelection
+from merginguriel.outputs.atomic import atomic_output_dir
+from merginguriel.runtime import Runtime
+from merginguriel.similarity.selection import SimilarityOptions
+from merginguriel.training.arguments import TrainingOptions
 from tests.training.conftest import read_json
 
 LOCS = ["af-ZA", "de-DE", "nl-NL", "en-US"]
@@ -107,8 +112,9 @@ def test_performance_trigger_merges_on_dev_plateau(tmp_path, tiny_base, tiny_dat
     monkeypatch.setattr(it, "_train_segment", _fake_training([0.5, 0.6, 0.605, 0.7]))
     config = it.IterativeConfig(
         target="af-ZA", locales=["de-DE", "nl-NL"], output_dir=str(tmp_path / "perf"), base_model=str(start),
-        dataset_name=str(tiny_data), similarity=SimilarityOptions(str(matrix_csv)), merge_frequency=4, max_epochs=4,
-        performance_merge_trigger=True, convergence_threshold=0.01, max_eval_samples=4, progress=False,
+        data=DataSelection(str(tiny_data)), training=TrainingOptions(epochs=4, max_eval_samples=4),
+        similarity=SimilarityOptions(str(matrix_csv)), merge_frequency=4, performance_merge_trigger=True,
+        convergence_threshold=0.01, runtime=Runtime(progress=False),
     )  # fmt: skip
     trainer = it.IterativeTrainer(config)
     state = trainer.run()
@@ -125,8 +131,9 @@ def test_performance_trigger_merges_on_dev_plateau(tmp_path, tiny_base, tiny_dat
 def test_adaptive_merge_frequency(tmp_path, tiny_data, matrix_csv):
     config = it.IterativeConfig(
         target="af-ZA", locales=["de-DE"], output_dir=str(tmp_path / "adaptive"), base_model="unused",
-        dataset_name=str(tiny_data), similarity=SimilarityOptions(str(matrix_csv)), merge_frequency=1, max_epochs=8,
-        adaptive_merge_frequency=True, convergence_threshold=0.01,
+        data=DataSelection(str(tiny_data)), training=TrainingOptions(epochs=8),
+        similarity=SimilarityOptions(str(matrix_csv)), merge_frequency=1, adaptive_merge_frequency=True,
+        convergence_threshold=0.01,
     )  # fmt: skip
     trainer = it.IterativeTrainer(config)
     trainer.history = [{"target_accuracy": 0.50}, {"target_accuracy": 0.505}]
@@ -156,8 +163,8 @@ def test_data_aware_merge_modes_get_statistics(
     root = locale_models(["de-DE", "nl-NL"])
     config = it.IterativeConfig(
         target="af-ZA", locales=["de-DE", "nl-NL"], output_dir=str(tmp_path / mode), base_model=str(tiny_base),
-        dataset_name=str(tiny_data), similarity=SimilarityOptions(str(matrix_csv)), mode=mode, num_fisher_examples=4,
-        max_seq_length=32, progress=False,
+        data=DataSelection(str(tiny_data), max_seq_length=32), similarity=SimilarityOptions(str(matrix_csv)),
+        mode=mode, num_fisher_examples=4, runtime=Runtime(progress=False),
     )  # fmt: skip
     trainer = it.IterativeTrainer(config)
     sources = {loc: str(root / f"tiny-xlmr_massive_k_{loc}") for loc in ("de-DE", "nl-NL")}
@@ -194,22 +201,56 @@ def test_iterative_user_errors_write_nothing(
     assert not out.exists()
 
 
+def flat_config(config: dict) -> dict:
+    """A saved config in the flat form of runs started before data, training and runtime were value objects."""
+    flat = {k: v for k, v in config.items() if k not in ("data", "training", "runtime")}
+    for old, (part, name) in it._FLAT_TRAINING.items():
+        flat[old] = config[part][name]
+    return flat
+
+
+def test_a_flat_config_saved_before_the_value_objects_resumes(tmp_path, tiny_data, matrix_csv):
+    config = it.IterativeConfig(
+        target="af-ZA", locales=["de-DE"], output_dir=str(tmp_path / "flat"), base_model="unused",
+        data=DataSelection(str(tiny_data), split="train", max_seq_length=64),
+        similarity=SimilarityOptions(str(matrix_csv)), training=TrainingOptions(epochs=2, learning_rate=1e-3),
+    )  # fmt: skip
+    it.IterativeTrainer(config)._save()
+    state = read_json(tmp_path / "flat" / "state_summary.json")
+    state["config"] = flat_config(state["config"])
+    assert state["config"]["max_epochs"] == 2 and state["config"]["max_seq_length"] == 64
+    (tmp_path / "flat" / "state_summary.json").write_text(json.dumps(state))
+    assert it.IterativeTrainer(config).state["resumed"] == 1
+    (tmp_path / "flat" / "state_summary.json").write_text(json.dumps(state))
+    longer = it.IterativeConfig(
+        **{**asdict(config), "training": TrainingOptions(epochs=4, learning_rate=1e-3)}
+    )
+    assert it.IterativeTrainer(longer).state["resumed"] == 1  # more epochs: a resumable change
+    (tmp_path / "flat" / "state_summary.json").write_text(json.dumps(state))
+    other = it.IterativeConfig(
+        **{**asdict(config), "training": TrainingOptions(epochs=2, learning_rate=5e-5)}
+    )
+    with pytest.raises(ValueError, match=r"other settings \(training.learning_rate\)"):
+        it.IterativeTrainer(other)
+
+
 def test_resume_of_a_run_saved_before_trainer_options_were_typed(tmp_path, tiny_data, matrix_csv):
     """Old states saved ``--additional-args`` as ``trainer_args`` (flags); they resume when the flags parse to
     the same overrides, and a run whose overrides differ is refused."""
     import json
 
-    from merginguriel.commands.train import explicit_fields
+    from merginguriel.cli.commands.train import explicit_fields
 
     def legacy_state(out, flags):
         config = it.IterativeConfig(
             target="af-ZA", locales=["de-DE"], output_dir=str(out), base_model="unused",
-            dataset_name=str(tiny_data), similarity=SimilarityOptions(str(matrix_csv)),
-            trainer_overrides={"report_to": "none"} if flags else {},
+            data=DataSelection(str(tiny_data), split="train"), similarity=SimilarityOptions(str(matrix_csv)),
+            training=TrainingOptions(overrides={"report_to": "none"} if flags else {}),
         )  # fmt: skip
         trainer = it.IterativeTrainer(config)
         trainer._save()
         state = read_json(out / "state_summary.json")
+        state["config"] = flat_config(state["config"])  # as saved before the value objects
         del state["config"]["trainer_overrides"]
         state["config"]["trainer_args"] = flags
         (out / "state_summary.json").write_text(json.dumps(state))
@@ -221,7 +262,7 @@ def test_resume_of_a_run_saved_before_trainer_options_were_typed(tmp_path, tiny_
     with pytest.raises(ValueError, match="saved as flags"):
         it.IterativeTrainer(config)
     resumed = it.IterativeTrainer(config, parse_trainer_flags=explicit_fields)
-    assert resumed.state["resumed"] == 1 and resumed.state["config"]["trainer_overrides"] == {
+    assert resumed.state["resumed"] == 1 and resumed.state["config"]["training"]["overrides"] == {
         "report_to": "none"
     }
     resumed._save()
@@ -229,6 +270,6 @@ def test_resume_of_a_run_saved_before_trainer_options_were_typed(tmp_path, tiny_
         "trainer_args" not in read_json(tmp_path / "flags" / "state_summary.json")["config"]
     )  # upgraded once
     config = legacy_state(tmp_path / "other", ["--report_to", "none"])
-    config.trainer_overrides = {"report_to": "none", "max_steps": 3}
-    with pytest.raises(ValueError, match=r"other settings \(trainer_overrides\)"):
+    config.training = TrainingOptions(overrides={"report_to": "none", "max_steps": 3})
+    with pytest.raises(ValueError, match=r"other settings \(training.overrides\)"):
         it.IterativeTrainer(config, parse_trainer_flags=explicit_fields)

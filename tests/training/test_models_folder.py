@@ -7,12 +7,12 @@ import shutil
 
 import pandas as pd
 
-from merginguriel.commands import copy_models as copy_cmd
-from merginguriel.commands import train_missing as missing_cmd
-from merginguriel.commands import train_multilang as multilang_cmd
-from merginguriel.missing_models import check_run, missing_locales
-from merginguriel.model_paths import discover_models, model_dir_name
-from merginguriel.multilang_training import lolo_dir_name
+from merginguriel.cli.commands import copy_models as copy_cmd
+from merginguriel.cli.commands import train_missing as missing_cmd
+from merginguriel.cli.commands import train_multilang as multilang_cmd
+from merginguriel.models.paths import discover_models, model_dir_name
+from merginguriel.training.missing_models import check_run, missing_locales
+from merginguriel.training.multilang import lolo_dir_name
 from tests.training.conftest import read_json, write_tiny_dataset
 
 QUICK = ["--max_steps", "2", "--per_device_train_batch_size", "4", "--max_seq_length", "32", "--report_to", "none",

@@ -9,20 +9,20 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from merginguriel.commands import fusion as fusion_cmd
-from merginguriel.commands import snapshot_average as snapshot_cmd
-from merginguriel.evaluation import evaluate_model, predict_logits
-from merginguriel.fusion_model import (
+from merginguriel.cli.commands import fusion as fusion_cmd
+from merginguriel.cli.commands import snapshot_average as snapshot_cmd
+from merginguriel.data.labels import LABEL2ID
+from merginguriel.data.massive import DataSelection, load_split
+from merginguriel.models.evaluation import evaluate_model, predict_logits
+from merginguriel.models.fusion import (
     FUSION_TYPES,
     build_fusion_model,
     load_fusion_model,
     save_complete,
     save_components,
 )
-from merginguriel.labels import LABEL2ID
-from merginguriel.massive_data import DataSelection, load_split
 from merginguriel.runtime import Runtime
-from merginguriel.snapshot_averaging import run_order, snapshots
+from merginguriel.training.snapshot_averaging import run_order, snapshots
 from tests.training.conftest import read_json
 
 
@@ -68,7 +68,7 @@ def test_snapshot_averaging_equals_hand_computed_means(tmp_path, tiny_base, tiny
     assert dev[best["path"]] == max(dev.values())
     # the reported target accuracy is the model's accuracy on the target, recomputed here independently
     data = load_split(tiny_data, "nl-NL", "test", max_samples=4)
-    from merginguriel.evaluation import load_classifier
+    from merginguriel.models.evaluation import load_classifier
 
     model, tok = load_classifier(out / "averages" / "cumulative_2")
     pred = predict_logits(model, tok, data["text"], max_length=32, progress=False).argmax(1)
@@ -77,9 +77,9 @@ def test_snapshot_averaging_equals_hand_computed_means(tmp_path, tiny_base, tiny
     )
     assert (out / "snapshot_averaging_results.png").is_file()
     # a finished run is reused when the command runs again with the same settings, trained again otherwise
-    from merginguriel.snapshot_averaging import SnapshotAveraging, SnapshotConfig
+    from merginguriel.training.snapshot_averaging import SnapshotAveraging, SnapshotConfig
 
-    config = SnapshotConfig(**{**summary["config"], "progress": False})
+    config = SnapshotConfig(**{**summary["config"], "runtime": {"device": "cpu", "progress": False}})
     assert SnapshotAveraging(config)._same_run(out / "runs" / "run_0", 1, 1e-3)
     assert not SnapshotAveraging(config)._same_run(out / "runs" / "run_0", 2, 1e-3)
 

@@ -9,14 +9,14 @@ import torch
 from safetensors.numpy import load_file
 from transformers import TrainerCallback
 
-from merginguriel.commands import train as train_cmd
-from merginguriel.training import (
+from merginguriel.cli.commands import train as train_cmd
+from merginguriel.training.data import mixture_counts
+from merginguriel.training.outputs import latest_checkpoint
+from merginguriel.training.trainer import (
     WeightedLossTrainer,
     checkpoints_dir,
     choose_precision,
     inverse_frequency_weights,
-    latest_checkpoint,
-    mixture_counts,
     train_classifier,
 )
 from tests.training.conftest import quick_args, read_json
@@ -238,7 +238,7 @@ def test_report_to_wandb(tmp_path, tiny_base, tiny_data, monkeypatch):
 
 
 def test_metrics_line_formats_by_hand():
-    from merginguriel.training_callbacks import metrics_line
+    from merginguriel.training.callbacks import metrics_line
 
     line = metrics_line({"locales": ["de-DE", "nl-NL"], "eval_accuracy": 0.84849975, "global_step": 720,
                          "train_examples_per_locale": {"de-DE": 11514, "nl-NL": 3}, "done": True})  # fmt: skip

@@ -9,23 +9,25 @@ import shlex
 
 import pytest
 
-import merginguriel.missing_models as missing_models
-import merginguriel.multilang_training as multilang_training
-import merginguriel.snapshot_averaging as snapshot_averaging
-import merginguriel.training
-from merginguriel.commands import iterative as iterative_cmd
-from merginguriel.commands import snapshot_average as snapshot_cmd
-from merginguriel.commands import train as train_cmd
-from merginguriel.commands import train_missing as missing_cmd
-from merginguriel.commands import train_multilang as multilang_cmd
-from merginguriel.training import (
+import merginguriel.training.missing_models as missing_models
+import merginguriel.training.multilang as multilang_training
+import merginguriel.training.snapshot_averaging as snapshot_averaging
+import merginguriel.training.trainer
+from merginguriel.cli.commands import iterative as iterative_cmd
+from merginguriel.cli.commands import snapshot_average as snapshot_cmd
+from merginguriel.cli.commands import train as train_cmd
+from merginguriel.cli.commands import train_missing as missing_cmd
+from merginguriel.cli.commands import train_multilang as multilang_cmd
+from merginguriel.data.massive import DataSelection
+from merginguriel.training.arguments import (
     TRAINER_DEFAULTS,
     WARMUP_RATIO_FIELD,
-    TrainArguments,
-    default_output_dir,
+    TrainingOptions,
     training_arguments,
     training_field_names,
 )
+from merginguriel.training.outputs import default_output_dir
+from merginguriel.training.trainer import TrainArguments
 
 REQUIRED = {"model_name_or_path": "some/base", "dataset_config_name": "de-DE", "dataset_name": "builtin",
             "output_dir": "/tmp/never/out"}  # fmt: skip
@@ -131,7 +133,11 @@ def no_training(monkeypatch):
         seen.append(args)
         return {"eval_accuracy": 0.5, "train_loss": 1.0}
 
-    for module in (multilang_training, snapshot_averaging, merginguriel.training):  # fill-missing: the last
+    for module in (
+        multilang_training,
+        snapshot_averaging,
+        merginguriel.training.trainer,
+    ):  # fill-missing: the last
         monkeypatch.setattr(module, "train_classifier", fake)
     return seen
 
@@ -172,9 +178,9 @@ def test_overrides_reach_the_trainer_and_win(tmp_path, tiny_base, tiny_data, no_
         assert args.training.learning_rate == 5e-5 and args.training.max_steps == 2, name
     module, argv = commands["snapshot-avg"]
     config = snapshot_averaging.SnapshotConfig(
-        base_model=str(tiny_base), dataset_name=str(tiny_data), source_locales=["de-DE"], target="nl-NL",
-        output_dir=str(tmp_path / "s"), seeds=[1], learning_rates=[1e-3],
-        trainer_overrides={"learning_rate": 5e-5, "save_strategy": "no"},
+        base_model=str(tiny_base), source_locales=["de-DE"], target="nl-NL", output_dir=str(tmp_path / "s"),
+        data=DataSelection(str(tiny_data)), seeds=[1], learning_rates=[1e-3],
+        training=TrainingOptions(overrides={"learning_rate": 5e-5, "save_strategy": "no"}),
     )  # fmt: skip
     args = snapshot_averaging.SnapshotAveraging(config).run_arguments(
         tmp_path / "s" / "runs" / "run_0", 1, 1e-3
@@ -206,8 +212,8 @@ def test_fill_missing_dry_run_prints_the_command_it_would_run(tmp_path, tiny_bas
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("would train")]
     assert len(lines) == 2 and not root.exists()
     training = missing_models.MissingModelTraining(
-        base_model=str(tiny_base), models_root=str(root), dataset_name=str(tiny_data), epochs=2.0, fp16=True,
-        trainer_overrides={"use_lora": True, "report_to": "none", "max_train_samples": 8},
+        base_model=str(tiny_base), models_root=str(root), data=DataSelection(str(tiny_data)), fp16=True,
+        training=TrainingOptions(epochs=2.0, overrides={"use_lora": True, "report_to": "none", "max_train_samples": 8}),
     )  # fmt: skip
     for line, loc in zip(lines, ["de-DE", "nl-NL"]):
         prefix = f"would train {loc}: python merginguriel/training_bert.py "

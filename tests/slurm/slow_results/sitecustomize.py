@@ -18,8 +18,8 @@ from typing import Any
 DELAY = os.environ.get("MERGINGURIEL_TEST_RESULTS_DELAY")
 
 if DELAY:
-    import merginguriel.sweep  # noqa: F401  (imports every module a sweep experiment writes results with)
-    from merginguriel import outputs
+    import merginguriel.experiments.sweep  # noqa: F401  (imports every module a sweep experiment writes results with)
+    from merginguriel.outputs import atomic as outputs
 
     original = outputs.write_json_atomic
 

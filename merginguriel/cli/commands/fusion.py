@@ -1,0 +1,202 @@
+"""``merginguriel fusion`` / ``train_fusion_model.py``: train an expert-fusion model, or evaluate a saved one.
+
+Examples::
+
+    python merginguriel/train_fusion_model.py --experts de-DE,nl-NL,en-US --fusion-type TransformerBase \\
+        --base_lr 2e-5 --head_lr 1e-3 --epochs 3 --save-every 1 --eval-locales af-ZA
+    python merginguriel/train_fusion_model.py --load fusion_models/TransformerBase_de-DE+nl-NL/complete \\
+        --eval-locales af-ZA,de-DE
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from merginguriel.cli.options import (
+    add_data_args,
+    add_hub_args,
+    add_model_args,
+    add_runtime_args,
+    add_training_run_args,
+    check_hub,
+    command_parser,
+    push_to_hub,
+    resolve_device,
+    run_main,
+    setup_logging,
+    show_progress,
+    training_data,
+    training_options,
+    training_runtime,
+)
+from merginguriel.data.locales import parse_locales
+from merginguriel.data.massive import DataSelection
+from merginguriel.errors import UserError
+from merginguriel.models.cards import Evaluation, add_evaluations
+from merginguriel.models.evaluation import evaluate_model
+from merginguriel.models.fusion import FUSION_TYPES, load_fusion_model
+from merginguriel.models.paths import find_model
+from merginguriel.outputs.atomic import write_json_atomic, write_text_atomic
+from merginguriel.outputs.plotting import bar_chart
+from merginguriel.runtime import Runtime
+from merginguriel.training.fusion import FusionTrainConfig, train_fusion
+
+EXAMPLE = (
+    "example: merginguriel fusion --experts de-DE,nl-NL,en-US --fusion-type TransformerBase --epochs 3 "
+    "--eval-locales af-ZA"
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = command_parser("train_fusion_model.py", __doc__.split("\n\n")[0], EXAMPLE)
+    p.add_argument(
+        "--experts", default=None, help="Comma-separated expert locales, found under --models-root."
+    )
+    p.add_argument(
+        "--expert-paths", nargs="+", default=None, help="Expert model folders (instead of --experts)."
+    )
+    p.add_argument(
+        "--load", default=None, help="Evaluate this saved fusion model (complete or components folder)."
+    )
+    p.add_argument("--fusion-type", choices=FUSION_TYPES, default="TransformerBase", help="Fusion module.")
+    p.add_argument("--train-locales", default=None, help="Training locales (default: the experts' locales).")
+    p.add_argument(
+        "--base_lr",
+        "--base-lr",
+        dest="learning_rate",
+        type=float,
+        default=2e-5,
+        help="Learning rate of the experts.",
+    )
+    p.add_argument(
+        "--head_lr",
+        "--head-lr",
+        dest="head_lr",
+        type=float,
+        default=1e-3,
+        help="Learning rate of the fusion module and the head.",
+    )
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--warmup-ratio", type=float, default=0.1)
+    p.add_argument("--dropout", type=float, default=0.1)
+    add_training_run_args(p, learning_rate=False, eval_samples=True)  # the experts' rate is --base-lr
+    p.add_argument(
+        "--save-every", type=int, default=1, help="Save experts/fusion/head every N epochs (default 1)."
+    )
+    p.add_argument("--output-dir", default=None, help="Default fusion_models/{fusion type}_{experts}.")
+    p.add_argument(
+        "--eval-locales", default=None, help="Comma-separated locales to evaluate the final model on."
+    )
+    p.add_argument("--eval-split", default="test", help="Split for --eval-locales (default test).")
+    add_runtime_args(p, progress=True, inference=False)
+    add_model_args(p)
+    add_data_args(p, split=None)
+    add_hub_args(p)
+    return p
+
+
+def evaluate_fused(
+    folder: str | Path, locales: Sequence[str], args: argparse.Namespace, device: str
+) -> pd.DataFrame:
+    """Evaluate a saved fusion model on each locale with ``evaluate_model``; writes CSV, JSON and PNG next to it."""
+    loaded = load_fusion_model(folder, device)
+    rows, results = [], {}
+    for loc in locales:
+        selection = DataSelection(
+            args.dataset_name,
+            loc,
+            args.eval_split,
+            args.text_column,
+            args.max_eval_samples,
+            args.max_seq_length,
+        )
+        result = evaluate_model(
+            folder, selection, Runtime(device, progress=show_progress(args)), loaded=loaded
+        )
+        results[loc] = result
+        perf = result["performance"]
+        rows.append(
+            {
+                "locale": loc,
+                "accuracy": perf["accuracy"],
+                "macro_f1": perf["macro_f1"],
+                "total": perf["total"],
+            }
+        )
+    table = pd.DataFrame(rows)
+    folder = Path(folder)
+    add_evaluations(folder, [Evaluation.from_results(r) for r in results.values()])  # the card's model-index
+    write_json_atomic(folder.parent / f"eval_{folder.name}_{args.eval_split}.json", results)
+    write_text_atomic(folder.parent / f"eval_{folder.name}_{args.eval_split}.csv", table.to_csv(index=False))
+    bar_chart(table.set_index("locale")["accuracy"], folder.parent / f"eval_{folder.name}_{args.eval_split}.png",
+              f"Fusion model ({folder.name}) on {args.eval_split}", "accuracy")  # fmt: skip
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    check_hub(args)  # offline / not logged in: fail now, not after training
+    device = resolve_device(args.device)
+    eval_locales = parse_locales(args.eval_locales) if args.eval_locales else []
+    from merginguriel.training.trainer import check_dataset_locales
+
+    if args.load:
+        if not eval_locales:
+            raise UserError("--load evaluates a saved model: give --eval-locales.")
+        check_dataset_locales(args.dataset_name, eval_locales)
+        table = evaluate_fused(args.load, eval_locales, args, device)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        push_to_hub(args, args.load)
+        return 0
+    if args.expert_paths:
+        paths = [str(p) for p in args.expert_paths]
+        names = [Path(p).name.rsplit("_massive_k_", 1)[-1] for p in paths]
+    elif args.experts:
+        names = parse_locales(args.experts)
+        paths = [str(find_model(args.models_root, args.base_model, loc)) for loc in names]
+    else:
+        raise UserError(
+            "Give the experts: --experts de-DE,nl-NL (under --models-root) or --expert-paths DIR DIR …"
+        )
+    if args.train_locales:
+        train_locales = parse_locales(args.train_locales)
+    else:
+        try:
+            train_locales = parse_locales(names)
+        except ValueError:
+            raise UserError(
+                f"Cannot tell the training locales from the expert names ({', '.join(names)}); "
+                "pass --train-locales."
+            ) from None
+    check_dataset_locales(args.dataset_name, list(dict.fromkeys(train_locales + eval_locales)))
+    output = args.output_dir or str(Path("fusion_models") / f"{args.fusion_type}_{'+'.join(names)}")
+    config = FusionTrainConfig(
+        expert_paths=paths, expert_names=names, train_locales=train_locales, output_dir=output,
+        data=training_data(args), training=training_options(args), fusion_type=args.fusion_type,
+        head_lr=args.head_lr, weight_decay=args.weight_decay, warmup_ratio=args.warmup_ratio, dropout=args.dropout,
+        save_every=args.save_every, runtime=replace(training_runtime(args), device=device),
+        base_model=args.base_model,
+    )  # fmt: skip
+    summary = train_fusion(config)
+    for row in summary["epochs"]:
+        print(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  dev accuracy {row['dev_accuracy']:.4f}")
+    print(f"complete model: {summary['complete']}\ncomponents: {', '.join(summary['components'])}")
+    if eval_locales:
+        table = evaluate_fused(summary["complete"], eval_locales, args, device)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    push_to_hub(args, summary["complete"])
+    return 0
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    return run_main(main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())

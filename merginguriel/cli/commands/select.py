@@ -1,0 +1,186 @@
+"""``merginguriel select`` / ``run_recipe_selection.py``: choose the recipe for a target on dev data only,
+under a named protocol, then evaluate it once on test against baselines chosen the same way."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from merginguriel.cli import options as opts
+from merginguriel.cli.options import command_parser, run_main, setup_logging
+from merginguriel.data.locales import parse_locales
+from merginguriel.data.massive import DataSelection
+from merginguriel.experiments.selection import (
+    PROTOCOLS,
+    SelectionConfig,
+    SelectionContext,
+    SelectionError,
+    build_grid,
+    read_grid,
+)
+from merginguriel.experiments.selection.summary import write_summary
+from merginguriel.models.paths import discover_models
+
+EXAMPLE = "example: merginguriel select --protocol leave-target-out --dataset-name builtin --sources lang2vec,urielplus:genetic"
+TARGET_READING_SOURCES = ("empirical", "overlap")  # built from the target's own data
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = command_parser(
+        "run_recipe_selection.py",
+        "Choose similarity source, weighting, K, merge method (or ensemble) and parameters for each "
+        "target on dev data only (protocol target-dev, leave-target-out or unlabeled-target), write recipe.json "
+        "and the candidate table, then read the test split once for the recipe, the baselines and the oracle.",
+        EXAMPLE,
+    )
+    opts.add_locales_arg(p, "--targets", "Target locales; default every locale with a model")
+    opts.add_locales_arg(
+        p, "--pool", "Locales whose models may be sources; default every locale with a model"
+    )
+    p.add_argument(
+        "--protocol", choices=list(PROTOCOLS), default="leave-target-out", help="How candidates are scored."
+    )
+    p.add_argument(
+        "--similarity",
+        action="append",
+        default=[],
+        metavar="NAME=CSV",
+        help="A dense similarity matrix to rank sources by (repeatable).",
+    )
+    p.add_argument(
+        "--sources",
+        default=None,
+        help="Similarity sources to build for the pool, e.g. lang2vec,urielplus:genetic,learned (default lang2vec when no --similarity).",
+    )
+    p.add_argument(
+        "--nxn-matrix",
+        default=None,
+        help="Dev-split evaluation_matrix.csv for the empirical / learned sources.",
+    )
+    p.add_argument(
+        "--grid", default=None, help="A user candidate grid (YAML or JSON: similarity, weighting, k, modes)."
+    )
+    p.add_argument(
+        "--dev-samples",
+        type=int,
+        default=None,
+        help="Score candidates on the first N dev rows of each locale.",
+    )
+    p.add_argument(
+        "--no-test", action="store_true", help="Stop after selection (write the recipes; read no test split)."
+    )
+    p.add_argument(
+        "--no-test-candidates",
+        action="store_true",
+        help="On test, evaluate only the recipe, baselines and oracle.",
+    )
+    p.add_argument("--output-dir", default="results/selection", help="Where recipes, tables and plots go.")
+    p.add_argument(
+        "--head-merge", default="linear", help="Classifier-head policy of the merges (default linear)."
+    )
+    opts.add_model_args(p)
+    opts.add_data_args(p, split=None)
+    opts.add_statistics_args(p)
+    opts.add_cache_args(p, on_by_default=False)
+    opts.add_runtime_args(p, progress=True)
+    return p
+
+
+def _matrices(args: argparse.Namespace, pool: list[str], work: Path) -> dict[str, str]:
+    """NAME -> dense CSV path: the ones given, plus the ones built here for the pool."""
+    from merginguriel.similarity.builders import SourceContext, build_source, parse_spec, read_dev_nxn
+    from merginguriel.similarity.matrix import load_matrix, write_matrix
+
+    matrices: dict[str, str] = {}
+    for item in args.similarity:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise SelectionError(
+                f"--similarity {item!r} is not NAME=CSV (e.g. lang2vec=language_similarity_matrix_unified.csv)."
+            )
+        load_matrix(path)  # validated now, not after hours of scoring
+        matrices[name] = path
+    specs = args.sources.split(",") if args.sources else ([] if matrices else ["lang2vec"])
+    nxn = read_dev_nxn(args.nxn_matrix) if args.nxn_matrix else None
+    ctx = SourceContext(
+        nxn=nxn, dataset_name=args.dataset_name, text_column=args.text_column, tokenizer=args.base_model
+    )
+    for spec in (parse_spec(s) for s in specs):
+        if args.protocol != "target-dev" and spec.name in TARGET_READING_SOURCES:
+            raise SelectionError(
+                f"--sources {spec.name} is built from the target's own data, which --protocol {args.protocol} must not "
+                "read before the final evaluation; use it with --protocol target-dev, or lang2vec/urielplus/learned."
+            )
+        matrices[spec.label] = str(
+            write_matrix(
+                build_source(spec, pool, ctx), work / "similarity" / f"{spec.label.replace(':', '_')}.csv"
+            )
+        )
+    for note in ctx.notes:
+        print(f"note: {note}")
+    return matrices
+
+
+def config_from_args(args: argparse.Namespace) -> SelectionConfig:
+    found = discover_models(args.models_root, args.base_model)
+    pool = parse_locales(",".join(args.pool)) if args.pool else sorted(found)
+    absent = [loc for loc in pool if loc not in found]
+    if absent:
+        raise SelectionError(f"No model under {args.models_root} for pool locale(s) {', '.join(absent)}.")
+    targets = parse_locales(",".join(args.targets)) if args.targets else list(pool)
+    out = Path(args.output_dir)
+    work = out / "work"
+    matrices = _matrices(args, pool, work)
+    grid = build_grid(list(matrices), read_grid(args.grid) if args.grid else None)
+    runtime = opts.runtime(args)
+    cache = opts.logits_cache(args)
+    if cache is None:
+        from merginguriel.models.logits_cache import LogitsCache
+
+        cache = LogitsCache(work / "logits_cache")
+    context = SelectionContext(
+        args.models_root, args.base_model, matrices, pool, runtime, cache, work,
+        opts.statistics_options(args, None, args.batch_size), args.seed, args.head_merge,
+    )  # fmt: skip
+    dev = DataSelection(args.dataset_name, split="validation", text_column=args.text_column,
+                        max_samples=args.dev_samples, max_seq_length=args.max_seq_length)  # fmt: skip
+    test = DataSelection(
+        args.dataset_name, split="test", text_column=args.text_column, max_seq_length=args.max_seq_length
+    )
+    return SelectionConfig(
+        targets, args.protocol, context, grid, dev, test, out, args.no_test, not args.no_test_candidates
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    config = config_from_args(args)
+    print(
+        f"selection [{config.protocol}]: {len(config.targets)} target(s), pool of {len(config.context.pool)} models, "
+        f"{len(config.grid.candidates())} grid candidates, similarity {', '.join(config.context.matrices)}"
+    )
+    from merginguriel.experiments.selection import run_selection
+
+    selections = run_selection(config)
+    for sel in selections:
+        print(f"  {sel.target}: {sel.chosen.label}  -> {sel.folder / 'recipe.json'}")
+        if sel.final is not None:
+            print(
+                sel.final[["role", "label", "dev_score", "accuracy"]].to_string(
+                    index=False, float_format=lambda v: f"{v:.4f}"
+                )
+            )
+    if not config.no_test:
+        paths = write_summary(selections, config.out_dir / config.protocol)
+        print(f"summary: {paths['csv']}\nreport: {paths['markdown']}")
+    return 0
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    return run_main(main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())

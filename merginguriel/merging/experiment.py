@@ -1,0 +1,171 @@
+"""The one program that runs a merge experiment, used by ``merge``, the sweep, iterative training, the demo
+and recipe selection:
+
+    statistics (data-aware methods only, cached) → merge (engine, streamed) → save (atomic folder)
+    → evaluate (the one evaluation path) → record (``merge_details.json``, then ``results.json`` last)
+
+``results.json`` is written last and atomically, so "finished" means "``results.json`` is there". A merged model
+is evaluated without the logits cache by default: it is new, and its logits would rarely be read again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from merginguriel.data.massive import DataSelection
+from merginguriel.merging.catalogue import statistic_of
+from merginguriel.merging.pipeline import MergePlan, execute_merge
+from merginguriel.merging.statistics import source_statistics
+from merginguriel.models.cards import Evaluation, add_evaluations
+from merginguriel.models.evaluation import evaluate_model
+from merginguriel.models.logits_cache import LogitsCache
+from merginguriel.outputs.atomic import OutputExistsError, write_json_atomic
+from merginguriel.runtime import Runtime, steps
+
+SUMMARY_KEYS = ("mode", "method", "target", "sources", "key", "head_merge")
+
+
+@dataclass(frozen=True)
+class MergeOutputs:
+    """Where an experiment writes: the merged model folder and (optionally) its results folder."""
+
+    merged_dir: Path
+    results_dir: Path | None = None
+
+    @classmethod
+    def under(
+        cls, merged_root: str | os.PathLike, results_root: str | os.PathLike | None, name: str
+    ) -> MergeOutputs:
+        return cls(Path(merged_root) / name, Path(results_root) / name if results_root is not None else None)
+
+    def check_free(self, overwrite: bool) -> None:
+        """Refuse, before any work, to replace outputs that exist unless ``overwrite``."""
+        if overwrite:
+            return
+        for path in (self.merged_dir, self.results_dir):
+            if path is not None and path.exists():
+                raise OutputExistsError(f"{path} exists already. Pass --overwrite to replace it.")
+
+
+@dataclass
+class MergeOutcome:
+    details: dict[str, Any]
+    results: dict[str, Any] | None
+    outputs: MergeOutputs
+
+
+def compute_statistics(
+    plan: MergePlan, device: str = "cpu", progress: bool = True
+) -> list[dict[str, torch.Tensor]] | None:
+    """The statistics step of an experiment: every source's statistics for the plan's method, one model at a
+    time (cached), or None when the method needs none."""
+
+    statistic = statistic_of(plan.method)
+    if plan.statistics is None or statistic is None:
+        return None
+    sources = steps(plan.sources, f"{statistic} statistics", progress, unit="model")
+    return [
+        source_statistics(statistic, s.path, s.locale, plan.target, plan.statistics, device) for s in sources
+    ]
+
+
+def experiment_options(
+    plan: MergePlan,
+    evaluation: DataSelection | None,
+    runtime: Runtime,
+    seed: int,
+    command: str,
+    context: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``options`` of ``merge_details.json``, one shape whichever command made the merge: the command, the
+    request's value objects (mode, target, every :class:`~merginguriel.similarity.selection.SourceSelection`
+    field, method parameters, head merge), the statistics and evaluation data, the runtime, the seed, and
+    ``context``: what only that command knows (a sweep's experiment key, a selection candidate, a cycle)."""
+    request = plan.request
+    sources = asdict(request.sources) if request is not None else {"base_model": plan.base_model}
+    return {
+        "command": command,
+        "mode": plan.mode,
+        "target": plan.target,
+        **sources,
+        "method_params": dict(request.method_params if request is not None else plan.method_params),
+        "head_merge": plan.head_merge,
+        "statistics": plan.statistics.selection() if plan.statistics else None,
+        "evaluation": evaluation.for_locale(plan.target).fields() if evaluation is not None else None,
+        "runtime": asdict(runtime),
+        "seed": seed,
+        "context": dict(context or {}),
+    }
+
+
+def remove_weights(merged_dir: Path) -> list[str]:
+    """Delete a merged model's weight files (details and config stay); the names removed."""
+    removed = []
+    for pattern in ("*.safetensors", "model.safetensors.index.json", "pytorch_model*.bin"):
+        for f in merged_dir.glob(pattern):
+            f.unlink()
+            removed.append(f.name)
+    return removed
+
+
+def run_merge_experiment(
+    plan: MergePlan,
+    outputs: MergeOutputs,
+    evaluation: DataSelection | None,
+    runtime: Runtime,
+    command: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    seed: int = 42,
+    overwrite: bool = False,
+    cache: LogitsCache | None = None,
+    experiment: Mapping[str, Any] | None = None,
+    cleanup_weights: bool = False,
+) -> MergeOutcome:
+    """Statistics → merge → save → evaluate on the target's ``evaluation`` selection → record.
+
+    ``command`` and ``context`` are recorded with the request in ``merge_details.json``'s ``options``
+    (:func:`experiment_options`). ``evaluation=None`` only merges. ``experiment`` (a sweep's key block) is stored in ``results.json``;
+    ``cleanup_weights`` deletes the merged weights once evaluated.
+    """
+    outputs.check_free(overwrite)
+    statistics = compute_statistics(plan, runtime.device, runtime.progress)
+    details = execute_merge(
+        plan,
+        outputs.merged_dir,
+        experiment_options(plan, evaluation, runtime, seed, command, context),
+        overwrite=overwrite,
+        device=runtime.device,
+        seed=seed,
+        statistics=statistics,
+        progress=runtime.progress,
+    )
+    if evaluation is None:
+        return MergeOutcome(details, None, outputs)
+    results = evaluate_model(outputs.merged_dir, evaluation.for_locale(plan.target), runtime, cache)
+    results["merge_details"] = {k: details[k] for k in SUMMARY_KEYS}
+    add_evaluations(outputs.merged_dir, [Evaluation.from_results(results)])  # the card's model-index
+    if outputs.results_dir is not None:
+        write_json_atomic(outputs.results_dir / "merge_details.json", details)
+        if cleanup_weights:
+            results["merge_details"]["weights_removed"] = remove_weights(outputs.merged_dir)
+        if experiment is not None:
+            results["experiment"] = dict(experiment)
+        write_json_atomic(outputs.results_dir / "results.json", results)
+    return MergeOutcome(details, results, outputs)
+
+
+__all__ = [
+    "MergeOutcome",
+    "MergeOutputs",
+    "compute_statistics",
+    "experiment_options",
+    "remove_weights",
+    "run_merge_experiment",
+]

@@ -1,0 +1,248 @@
+"""The merge pipeline's two halves: ``plan_merge`` (mode → sources, weights, method, experiment key; no model
+is read) and ``execute_merge`` (the engine run, tokenizer, ``merge_details.{json,txt}`` and model card, written
+atomically). The modes are described in :mod:`merginguriel.merging.catalogue`; the sources in
+:mod:`merginguriel.similarity.selection`; the whole experiment (statistics → merge → evaluate → record) in
+:mod:`merginguriel.merging.experiment`.
+
+``preweight="equal"`` gives every selected source weight 1/K; for Fisher merging these are the cᵢ of
+θ = Σ cᵢFᵢθᵢ / Σ cᵢFᵢ. Every selected source is merged with the weight reported; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from merginguriel import __version__
+from merginguriel.data.labels import INTENT_LABELS
+from merginguriel.data.locales import validate_locale
+from merginguriel.merging.catalogue import engine_method, needs_statistics
+from merginguriel.merging.keys import experiment_key
+from merginguriel.merging.naming import merge_name
+from merginguriel.merging.statistics import StatisticsOptions
+from merginguriel.outputs.atomic import atomic_output_dir, write_json_atomic, write_text_atomic
+from merginguriel.similarity.selection import (
+    MergeConfigError,
+    SourceModel,
+    SourceSelection,
+    equal_weights,
+    parse_weights,
+    select_source_models,
+)
+
+logger = logging.getLogger("merginguriel.merging")
+
+
+@dataclass
+class MergeRequest:
+    """What to merge for a target: the mode, how sources are chosen, the method's parameters and statistics."""
+
+    mode: str
+    target: str
+    sources: SourceSelection = field(default_factory=SourceSelection)
+    method_params: dict[str, Any] = field(default_factory=dict)
+    head_merge: str = "linear"
+    statistics: StatisticsOptions | None = None
+    seed: int = 42
+
+
+@dataclass
+class MergePlan:
+    mode: str
+    method: str
+    target: str
+    sources: list[SourceModel]
+    base_model: str
+    method_params: dict[str, Any]
+    head_merge: str
+    notes: list[str]
+    key: str
+    statistics: StatisticsOptions | None = None
+    request: MergeRequest | None = None  # what the plan was made from (recorded with the merge)
+
+    @property
+    def name(self) -> str:
+        return merge_name(self.mode, self.target, len(self.sources))
+
+
+def _check_mode_inputs(mode: str, sources: SourceSelection) -> None:
+    if mode in ("manual", "linear") and not sources.weights:
+        raise MergeConfigError(f"--mode {mode} needs --weights LOCALE=WEIGHT,... (e.g. de-DE=0.5,nl-NL=0.5).")
+    if mode == "uriel" and not sources.source_locales:
+        raise MergeConfigError(
+            "--mode uriel needs --source-locales (comma-separated); weights come from the matrix."
+        )
+
+
+def plan_merge(request: MergeRequest) -> MergePlan:
+    """Resolve sources, weights and the method for a request (no model is read)."""
+    target = validate_locale(request.target)
+    _check_mode_inputs(request.mode, request.sources)
+    sources, notes = select_source_models(target, request.sources)
+    if request.mode == "average":
+        sources = equal_weights(sources)
+    method = engine_method(request.mode)
+    statistics = request.statistics if needs_statistics(method) else None
+    if needs_statistics(method) and statistics is None:
+        raise MergeConfigError(
+            f"Method {method} needs data statistics: give --dataset-name and --num-fisher-examples."
+        )
+    key = experiment_key(
+        {
+            "mode": request.mode,
+            "method": method,
+            "target": target,
+            "sources": [(s.locale, s.path, round(s.weight, 12)) for s in sources],
+            "base_model": request.sources.base_model,
+            "method_params": request.method_params,
+            "head_merge": request.head_merge,
+            "statistics": statistics.selection() if statistics else None,
+            "seed": request.seed,
+        }
+    )
+    return MergePlan(
+        request.mode,
+        method,
+        target,
+        sources,
+        request.sources.base_model,
+        dict(request.method_params),
+        request.head_merge,
+        notes,
+        key,
+        statistics,
+        request,
+    )
+
+
+def merge_details(
+    plan: MergePlan, result: Mapping[str, Any], options: Mapping[str, Any], output_dir: str | os.PathLike
+) -> dict[str, Any]:
+    """``merge_details.json``: what was merged, how, and where it is (the final folder, not the temporary one)."""
+    engine = dict(result)
+    engine["output_dir"] = str(output_dir)
+    return {
+        "mode": plan.mode,
+        "method": plan.method,
+        "target": plan.target,
+        "num_sources": len(plan.sources),
+        "sources": [asdict(s) for s in plan.sources],
+        "base_model": plan.base_model,
+        "method_params": result.get("method_params", plan.method_params),
+        "head_merge": result.get("head_merge", plan.head_merge),
+        "head_merge_requested": plan.head_merge,
+        "weights_normalized": result.get("weights_normalized"),
+        "data": plan.statistics.selection() if plan.statistics else None,
+        "notes": plan.notes,
+        "key": plan.key,
+        "output_dir": str(output_dir),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "version": __version__,
+        "engine": engine,
+        "options": dict(options),
+    }
+
+
+def details_text(details: Mapping[str, Any]) -> str:
+    lines = [
+        f"Merge: {details['mode']} (method {details['method']}) for target {details['target']}",
+        f"Created: {details['created']}  merginguriel {details['version']}  key {details['key']}",
+        f"Base model: {details['base_model']}",
+        f"Head merge: {details['head_merge']}",
+        f"Method parameters: {details['method_params']}",
+        "",
+        f"Sources ({details['num_sources']}), all merged with these weights:",
+    ]
+    lines += [f"  {s['locale']:<7} weight {s['weight']:.6f}  {s['path']}" for s in details["sources"]]
+    lines += [f"Note: {note}" for note in details["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def model_card(details: Mapping[str, Any], model_dir: str | os.PathLike | None = None) -> str:
+    """The ``README.md`` of a merged folder: a Hugging Face card (:func:`merginguriel.models.cards.merged_card`)."""
+    from merginguriel.models.cards import merged_card
+
+    return str(merged_card(details, model_dir))
+
+
+# Files of the first source that the merged folder keeps besides weights, config and tokenizer (a decoder's
+# generation defaults; a generative model's marker travels in config.json, which the engine copies).
+EXTRA_FILES: tuple[str, ...] = ("generation_config.json",)
+
+
+def copy_extra_files(source: str | os.PathLike, target: str | os.PathLike) -> list[str]:
+    """Copy the :data:`EXTRA_FILES` that ``source`` has into ``target``; the names copied."""
+    copied = []
+    for name in EXTRA_FILES:
+        if (Path(source) / name).is_file():
+            shutil.copyfile(Path(source) / name, Path(target) / name)
+            copied.append(name)
+    return copied
+
+
+def execute_merge(
+    plan: MergePlan,
+    output_dir: str | os.PathLike,
+    options: Mapping[str, Any],
+    overwrite: bool = False,
+    device: str = "cpu",
+    seed: int = 42,
+    statistics: Sequence[Mapping] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Merge ``plan`` into ``output_dir`` atomically (model, tokenizer, details, card); returns the details.
+
+    ``statistics`` are the per-source statistics of a data-aware method (see
+    :func:`merginguriel.merging.experiment.compute_statistics`, the explicit step before this one).
+    """
+    from auto_merge_llm import merge_models
+    from transformers import AutoTokenizer
+
+    from merginguriel.generative.classifier import check_same_task
+
+    if plan.statistics is not None and statistics is None:
+        raise MergeConfigError(
+            f"Method {plan.method} needs the sources' statistics: run merging.experiment.compute_statistics(plan) "
+            "first and pass them."
+        )
+    check_same_task([s.path for s in plan.sources])  # an encoder with a decoder, or two prompt templates
+    with atomic_output_dir(output_dir, overwrite=overwrite) as tmp:
+        result = merge_models(
+            [s.path for s in plan.sources],
+            [s.weight for s in plan.sources],
+            method=plan.method,
+            output_dir=tmp,
+            base_model=plan.base_model,
+            method_params=plan.method_params,
+            head_merge=plan.head_merge,
+            label_names=list(INTENT_LABELS),
+            device=device,
+            seed=seed,
+            statistics=statistics,
+            progress=progress,
+        )
+        AutoTokenizer.from_pretrained(plan.sources[0].path).save_pretrained(str(tmp))
+        copy_extra_files(plan.sources[0].path, tmp)
+        details = merge_details(plan, result.to_dict(), options, output_dir)
+        write_json_atomic(Path(tmp) / "merge_details.json", details)
+        write_text_atomic(Path(tmp) / "merge_details.txt", details_text(details))
+        write_text_atomic(Path(tmp) / "README.md", model_card(details, tmp))
+    return details
+
+
+__all__ = [
+    "MergeConfigError",
+    "MergePlan",
+    "MergeRequest",
+    "SourceModel",
+    "execute_merge",
+    "merge_details",
+    "parse_weights",
+    "plan_merge",
+]

@@ -1,0 +1,192 @@
+"""Data for the data-aware merge methods: which examples each source model sees, and the cached statistics
+(Fisher diagonals for ``fisher``, Gram matrices for ``regmean``) computed from them with ``auto_merge_llm``.
+
+Data selection (``--fisher-data``), for source model *i* fine-tuned on locale *sᵢ* and target *t*:
+
+* ``sources`` — N examples of *sᵢ*'s own split (never looks at the target's data);
+* ``target`` — N examples of the target's split, the same for every source;
+* ``both`` — ⌊N/2⌋ of *sᵢ* and N − ⌊N/2⌋ of the target.
+
+Examples are a seeded random sample (numpy ``default_rng(seed)``, without replacement) of exactly N rows per
+locale part (a :class:`~merginguriel.data.massive.DataSelection` with ``sample_seed``); a split with fewer rows
+is an error. Statistics are cached on disk under a key made of the model's content fingerprint, the statistic,
+the estimator and the data selection, so a sweep that merges the same source for many targets computes it once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from merginguriel.data.labels import align_label_ids, model_label_names
+from merginguriel.data.massive import DataSelection, NotEnoughRowsError, load_selection, resolve_dataset
+from merginguriel.errors import UserError
+
+logger = logging.getLogger("merginguriel.statistics")
+
+DEFAULT_CACHE_DIR = os.environ.get("MERGINGURIEL_CACHE", str(Path.home() / ".cache" / "merginguriel"))
+DATA_MODES = ("sources", "target", "both")
+ESTIMATORS = ("expected", "sampled", "empirical")
+
+
+class StatisticsDataError(UserError):
+    """Statistics data that cannot be selected as asked."""
+
+
+def _default_data() -> DataSelection:
+    return DataSelection(split="train", max_samples=100, sample_seed=42)
+
+
+@dataclass(frozen=True)
+class StatisticsOptions:
+    """How the statistics of one source model are computed: ``data`` (dataset, split, text column, examples
+    per source = ``max_samples``, sampling seed = ``sample_seed``, max sequence length; its locale is filled per
+    part), whose data (``data_mode``), which Fisher estimator, and runtime-only batch size and cache folder."""
+
+    data: DataSelection = field(default_factory=_default_data)
+    data_mode: str = "sources"
+    estimator: str = "expected"
+    batch_size: int = 16
+    cache_dir: str = DEFAULT_CACHE_DIR
+
+    @property
+    def num_examples(self) -> int:
+        return int(self.data.max_samples or 0)
+
+    def selection(self) -> dict[str, Any]:
+        """The options that change the statistics (for keys and provenance); batch size and cache do not."""
+        data = self.data.normalized()
+        return {
+            "dataset_name": data.dataset_name,
+            "text_column": data.text_column,
+            "split": data.split,
+            "num_examples": self.num_examples,
+            "data_mode": self.data_mode,
+            "estimator": self.estimator,
+            "max_seq_length": data.max_seq_length,
+            "seed": data.sample_seed,
+            "dataset_location": resolve_dataset(data.dataset_name).location,
+        }
+
+
+def data_parts(source_locale: str, target: str, options: StatisticsOptions) -> list[tuple[str, int]]:
+    """(locale, count) parts of one source model's statistics data."""
+    n = options.num_examples
+    if n < 1:
+        raise StatisticsDataError(f"--num-fisher-examples must be at least 1 (got {n}).")
+    if options.data_mode == "sources":
+        return [(source_locale, n)]
+    if options.data_mode == "target":
+        return [(target, n)]
+    if options.data_mode == "both":
+        return [(source_locale, n // 2), (target, n - n // 2)] if n >= 2 else [(target, n)]
+    raise StatisticsDataError(
+        f"--fisher-data must be one of {', '.join(DATA_MODES)}, not {options.data_mode!r}."
+    )
+
+
+def sample_examples(locale: str, count: int, options: StatisticsOptions) -> tuple[list[str], list[int]]:
+    """Exactly ``count`` (text, canonical label) pairs, a seeded random sample of the locale's split."""
+    selection = replace(options.data, locale=locale, max_samples=count)
+    try:
+        rows = load_selection(selection)
+    except NotEnoughRowsError as exc:
+        raise StatisticsDataError(
+            f"Not enough statistics examples: {exc}; lower --num-fisher-examples."
+        ) from None
+    return list(rows.texts), [int(y) for y in rows.gold]
+
+
+def batches(
+    tokenizer: Any, texts: Sequence[str], labels: Sequence[int], batch_size: int, max_length: int
+) -> Iterator[dict[str, torch.Tensor]]:
+    for start in range(0, len(texts), batch_size):
+        enc = tokenizer(
+            list(texts[start : start + batch_size]),
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        )
+        enc["labels"] = torch.tensor(labels[start : start + batch_size], dtype=torch.long)
+        yield dict(enc)
+
+
+def _statistics_key(
+    statistic: str, model_dir: str, parts: list[tuple[str, int]], options: StatisticsOptions
+) -> str:
+    from auto_merge_llm.statistics import StatisticsCache
+
+    from merginguriel.models.fingerprint import model_fingerprint
+
+    selection = options.selection()
+    if statistic != "fisher":  # the Fisher estimator does not change a Gram matrix: share its cache entry
+        selection.pop("estimator")
+    fingerprint = model_fingerprint(model_dir, Path(options.cache_dir) / "fingerprints.json")
+    estimator = options.estimator if statistic == "fisher" else None
+    return StatisticsCache.make_key(statistic, fingerprint, selection, parts, estimator)
+
+
+def source_statistics(
+    statistic: str,
+    model_dir: str,
+    source_locale: str,
+    target: str,
+    options: StatisticsOptions,
+    device: str = "cpu",
+) -> dict[str, torch.Tensor]:
+    """Fisher diagonal or Gram matrices of one source model, from the cache when possible."""
+    from auto_merge_llm.statistics import StatisticsCache, fisher_diagonal, gram_matrices
+
+    from merginguriel.models.inference import load_classifier
+
+    parts = data_parts(source_locale, target, options)
+    cache = StatisticsCache(Path(options.cache_dir) / "statistics")
+    key = _statistics_key(statistic, model_dir, parts, options)
+    cached = cache.get(key)
+    if cached is not None:
+        logger.info("%s statistics of %s: cached (%s)", statistic, source_locale, key[:12])
+        return cached
+    texts: list[str] = []
+    labels: list[int] = []
+    for locale, count in parts:
+        t, y = sample_examples(locale, count, options)
+        texts += t
+        labels += y
+    model, tokenizer = load_classifier(model_dir, "cpu")
+    # the empirical estimator indexes the model's own outputs: map canonical ids to them by label name
+    to_model = {int(c): j for j, c in enumerate(align_label_ids(model_label_names(model.config)))}
+    labels = [to_model.get(y, -1) for y in labels]
+    if statistic == "fisher" and options.estimator == "empirical" and -1 in labels:
+        raise StatisticsDataError(
+            f"{model_dir} cannot predict some labels of its statistics data (empirical Fisher)."
+        )
+    stream = batches(tokenizer, texts, labels, options.batch_size, options.data.max_seq_length)
+    logger.info("%s statistics of %s on %d examples (%s)", statistic, source_locale, len(texts), parts)
+    if statistic == "fisher":
+        stats = fisher_diagonal(
+            model, stream, options.estimator, seed=options.data.sample_seed or 0, device=device
+        )
+    else:
+        stats = gram_matrices(model, stream, device=device)
+    cache.put(key, stats, metadata={"statistic": statistic, "model": str(model_dir), "parts": str(parts)})
+    del model
+    return stats
+
+
+__all__ = [
+    "DATA_MODES",
+    "DEFAULT_CACHE_DIR",
+    "ESTIMATORS",
+    "StatisticsDataError",
+    "StatisticsOptions",
+    "data_parts",
+    "sample_examples",
+    "source_statistics",
+]

@@ -1,0 +1,89 @@
+"""Loading a classifier and the one inference loop of the toolkit (``predict_logits``): every evaluation,
+NxN cell, ensemble source and statistics pass that needs logits runs through it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from merginguriel.errors import MissingInputError
+
+
+def load_classifier(
+    model_dir: str | os.PathLike, device: str = "cpu"
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Model (in eval mode, on ``device``) and tokenizer from a folder or hub id.
+
+    An expert-fusion folder (``fusion_config.json``) is rebuilt from its components.
+    A generative intent model (a decoder LM, :mod:`merginguriel.generative.classifier`) comes as a classifier whose logits
+    are its 60 label scores, with a tokenizer that applies its prompt template.
+    """
+    model_dir = str(model_dir)
+    if (Path(model_dir) / "fusion_config.json").is_file():
+        from merginguriel.models.fusion import load_fusion_model
+
+        return load_fusion_model(model_dir, device)
+    if Path(model_dir).exists() and not (Path(model_dir) / "config.json").is_file():
+        raise MissingInputError(f"{model_dir} is not a model folder (no config.json).")
+    from merginguriel.generative.classifier import is_generative, load_generative
+
+    if is_generative(model_dir):  # a decoder LM whose "logits" are its label scores
+        return load_generative(model_dir, device)
+    if not Path(model_dir).exists() and (model_dir.startswith((".", "/", "~")) or model_dir.count("/") > 1):
+        raise MissingInputError(
+            f"Model folder {model_dir} does not exist; give a model folder or a hub id org/name."
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir, use_safetensors=None)
+    except OSError as exc:  # a hub id that cannot be fetched (offline, private, misspelt)
+        if Path(model_dir).exists():
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MissingInputError(
+            f"Cannot load model {model_dir}: not a local folder, and the hub says: {first}"
+        ) from None
+    model.to(device).eval()
+    return model, tokenizer
+
+
+@torch.inference_mode()
+def predict_logits(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    batch_size: int = 64,
+    max_length: int = 128,
+    device: str = "cpu",
+    progress: bool = True,
+    desc: str = "predict",
+) -> np.ndarray:
+    """Logits (len(texts) x model.num_labels, float32), in the model's own label order.
+
+    Texts are sorted by length so each batch pads only to its own longest text, then put back in order.
+    """
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    starts = range(0, len(order), batch_size)
+    for start in tqdm(starts, desc=desc, disable=not progress, leave=False, unit="batch"):
+        idx = order[start : start + batch_size]
+        enc = tokenizer(
+            [texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        )
+        enc = {k: v.to(device) for k, v in enc.items()}
+        out[idx] = model(**enc).logits.float().cpu().numpy()
+    return out
+
+
+__all__ = ["load_classifier", "predict_logits"]
