@@ -168,7 +168,9 @@ def test_no_flag_means_a_method_parameter_in_one_command_and_something_else_in_a
     method = set(opts.method_flags())
     own: dict[str, list[str]] = {}
     for name, parser in _commands_parsers().items():
-        deprecated = opts.deprecated_options(parser)
+        deprecated = {
+            o for a in parser._actions if isinstance(a, opts._DeprecatedAlias) for o in a.option_strings
+        }
         for action in parser._actions:
             if action.dest.startswith(("mp__", "mps__")):
                 continue
@@ -204,3 +206,38 @@ def test_a_method_flag_that_clashes_with_a_command_option_fails_when_the_parser_
     parser.add_argument("--density", type=float)
     with pytest.raises(RuntimeError, match="--density clashes"):
         opts.add_method_args(parser)
+
+
+# concepts that had two names in two commands: (command, old spelling, value, dest, new spelling)
+RENAMED = [
+    ("select", ["--targets", "af-ZA,de-DE"], "targets", ["af-ZA,de-DE"], "--target-lang"),
+    ("transfer-report", ["--targets", "af-ZA"], "targets", "af-ZA", "--target-lang"),
+    ("similarity", ["--target", "af-ZA"], "target", "af-ZA", "--target-lang"),
+    ("similarity", ["--k", "7"], "k", 7, "--top-k"),
+    ("similarity", ["--iterations", "3"], "iterations", 3, "--sinkhorn-iters"),
+    ("transfer-report", ["--k", "3"], "k", 3, "--ndcg-k"),
+    ("transfer-report", ["--out-dir", "x"], "out_dir", "x", "--output-dir"),
+    ("aggregate", ["--evaluation-matrix", "m.csv"], "evaluation_matrix", "m.csv", "--nxn-matrix"),
+    ("iterative", ["--target-lang", "af-ZA", "--eval-split", "test"], "eval_split", "test", "--dataset-split"),
+    ("iterative", ["--target-lang", "af-ZA", "--max-epochs", "4"], "epochs", 4.0, "--epochs"),
+    ("fill-missing", ["--train-bs", "8"], "batch_size", 8, "--batch-size"),
+    ("fusion", ["--eval-split", "validation"], "eval_split", "validation", "--dataset-split"),
+    ("snapshot-avg", ["--target-lang", "af-ZA", "--target-split", "x"], "target_split", "x", "--dataset-split"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("command, argv, dest, value, new", RENAMED)
+def test_one_name_per_concept_old_spellings_still_work(command, argv, dest, value, new, capsys):
+    parser = _commands_parsers()[command]
+    old = argv[-2]
+    assert getattr(parser.parse_args(argv), dest) == value
+    assert f"{old} is deprecated; use {new}" in capsys.readouterr().err
+    assert getattr(parser.parse_args([*argv[:-2], new, *argv[-1:]]), dest) == value
+    assert capsys.readouterr().err == ""
+
+
+def test_the_target_flag_has_one_name():
+    for name, parser in _commands_parsers().items():
+        options = parser._option_string_actions
+        if any(flag in options for flag in ("--target", "--targets")):
+            assert "--target-lang" in options, name

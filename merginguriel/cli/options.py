@@ -70,11 +70,6 @@ def add_deprecated(group: Any, old: str, new: str, dest: str, listed: bool = Fal
     group.add_argument(old, dest=dest, action=_DeprecatedAlias, new=new, help=shown, **kw)
 
 
-def deprecated_options(parser: argparse.ArgumentParser) -> set[str]:
-    """The option strings of ``parser`` that are deprecated spellings."""
-    return {o for a in parser._actions if isinstance(a, _DeprecatedAlias) for o in a.option_strings}
-
-
 def require(parser: argparse.ArgumentParser, args: argparse.Namespace, *pairs: tuple[str, str]) -> None:
     """Required flags that have deprecated spellings: ``(dest, flag)`` pairs checked after parsing (argparse's
     ``required=True`` would not count the old spelling)."""
@@ -229,10 +224,6 @@ def similarity_options(args: argparse.Namespace) -> SimilarityOptions:
         args.weighting,
         args.temperature,
     )
-
-
-def similarity_matrix_path(args: argparse.Namespace) -> str:
-    return similarity_options(args).path()
 
 
 def add_source_args(parser: argparse.ArgumentParser, preweight: bool = True) -> None:

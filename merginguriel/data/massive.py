@@ -192,9 +192,6 @@ class DataSelection:
     def for_locale(self, locale: str) -> DataSelection:
         return replace(self, locale=locale)
 
-    def with_split(self, split: str) -> DataSelection:
-        return replace(self, split=split)
-
     def normalized(self) -> DataSelection:
         return DataSelection(
             str(self.dataset_name),

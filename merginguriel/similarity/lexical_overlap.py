@@ -50,25 +50,6 @@ def subword_counts(texts: Iterable[str], tokenizer: Any, batch_size: int = 1024)
     return counts
 
 
-def pair_overlap(
-    a: Mapping[Any, int], b: Mapping[Any, int], weighting: str = DEFAULT_OVERLAP_WEIGHTING
-) -> float:
-    """The overlap of two type-count mappings (module doc); one pair, the reference for :func:`overlap_matrix`."""
-    if weighting not in OVERLAP_WEIGHTINGS:
-        raise SimilarityError(
-            f"--overlap-weighting must be one of {', '.join(OVERLAP_WEIGHTINGS)}, not {weighting!r}."
-        )
-    types_a = {w for w, c in a.items() if c > 0}
-    types_b = {w for w, c in b.items() if c > 0}
-    if weighting == "types":
-        total = len(types_a) + len(types_b)
-        return len(types_a & types_b) / total if total else 0.0
-    na, nb = sum(a[w] for w in types_a), sum(b[w] for w in types_b)
-    if na == 0 or nb == 0:
-        return 0.0
-    return float(sum(min(a[w] / na, b[w] / nb) for w in types_a & types_b))
-
-
 def overlap_matrix(
     counts: Mapping[str, Mapping[Any, int]], weighting: str = DEFAULT_OVERLAP_WEIGHTING
 ) -> pd.DataFrame:
@@ -139,7 +120,6 @@ __all__ = [
     "OVERLAP_WEIGHTINGS",
     "load_tokenizer",
     "overlap_matrix",
-    "pair_overlap",
     "subword_counts",
     "training_overlap",
 ]

@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from merginguriel.data.labels import ID2LABEL
-from merginguriel.data.massive import DataSelection
+from merginguriel.data.massive import DataSelection, load_locales
 from merginguriel.errors import UserError
 from merginguriel.models.cards import fusion_card, write_card
 from merginguriel.models.evaluation import classification_metrics, predict_logits
@@ -82,15 +82,8 @@ def _dev_metrics(
 
 def _split(config: FusionTrainConfig, name: str, limit: int | None) -> Any:
     """A split of the training locales, concatenated."""
-    from datasets import concatenate_datasets
-
-    from merginguriel.data.massive import load_split
-
-    parts = [
-        load_split(config.data.dataset_name, loc, name, config.data.text_column, limit)
-        for loc in config.train_locales
-    ]
-    return concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    d = config.data
+    return load_locales(d.dataset_name, config.train_locales, name, d.text_column, limit)
 
 
 def _train_loader(config: FusionTrainConfig, tokenizer: Any, train: Any) -> torch.utils.data.DataLoader:

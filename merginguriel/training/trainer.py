@@ -2,18 +2,20 @@
 ``--task generative`` a causal LM that writes the intent's label text (:mod:`merginguriel.training.generative`).
 
 Every knob is a typed dataclass field with help text (``ModelArguments``, ``DataArguments``,
-``ExtraTrainingArguments`` and transformers' own ``TrainingArguments``), parsed by ``HfArgumentParser``, as in
+``ExtraTrainingArguments`` in :mod:`merginguriel.training.arguments`, and transformers' own
+``TrainingArguments``), parsed by ``HfArgumentParser``, as in
 ``run_glue.py``, so every Hugging Face option (``--lr_scheduler_type``, ``--warmup_ratio``,
 ``--gradient_accumulation_steps``, ``--save_total_limit``, ``--report_to`` …) works unchanged.
 The saved config carries ``id2label``/``label2id`` in the canonical MASSIVE order (``labels.INTENT_LABELS``).
 
-From Python, :func:`training_arguments` builds the same four objects from field values by name, with the same
+From Python, :func:`~merginguriel.training.arguments.training_arguments` builds the same four objects from field values by name, with the same
 defaults as the command line (``TRAINER_DEFAULTS``), and :func:`train_classifier` runs them::
 
     args = training_arguments("xlm-roberta-base", ["de-DE"], "builtin", "out/de", do_train=True, num_train_epochs=1)
     metrics = train_classifier(args)
 
-The run's pieces live next to this module: data, mixtures and class weights in
+The run's pieces live next to this module: LoRA in :mod:`merginguriel.training.lora`; data, mixtures and class
+weights in
 :mod:`merginguriel.training.data`, the weighted loss and the run-metadata callback in
 :mod:`merginguriel.training.callbacks`, the model folder, checkpoints and resuming in
 :mod:`merginguriel.training.outputs`. Every argument is saved to ``OUT/training_config.json``, the metrics to

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 from auto_merge_llm import MergeError, list_methods, merge_models
-from auto_merge_llm.statistics import StatisticsCache, fisher_diagonal, gram_matrices, model_content_hash
+from auto_merge_llm.statistics import StatisticsCache, fisher_diagonal, gram_matrices
 from engine_testutils import (
     LABELS,
     make_classifier,
@@ -294,7 +294,7 @@ def test_gram_matrices_exclude_padding():
     assert avg["classifier.out_proj"].shape == (16, 16)
 
 
-def test_statistics_cache_and_content_hash(models_dir, tmp_path):
+def test_statistics_cache(tmp_path):
     cache = StatisticsCache(tmp_path / "cache")
     key = StatisticsCache.make_key("modelhash", {"split": "train", "n": 100}, "expected", 100)
     assert key == StatisticsCache.make_key("modelhash", {"n": 100, "split": "train"}, "expected", 100)
@@ -305,15 +305,5 @@ def test_statistics_cache_and_content_hash(models_dir, tmp_path):
     got = cache.get(key)
     assert set(got) == {"a", "b"} and torch.equal(got["a"], t["a"])
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [f"{key}.safetensors"]
-    calls = []
-    assert torch.equal(cache.get_or_compute(key, lambda: calls.append(1) or t)["b"], t["b"]) and not calls
     with pytest.raises(MergeError, match="invalid cache key"):
         cache.path("../x")
-    h0 = model_content_hash(models_dir / "m0")
-    assert h0 == model_content_hash(models_dir / "m0") and h0 != model_content_hash(models_dir / "m1")
-    sd = read_state_dict(models_dir / "m0")
-    cfg = json.loads((models_dir / "m0" / "config.json").read_text())
-    copy = write_folder(tmp_path / "copy", sd, cfg)
-    sd["classifier.out_proj.bias"] = sd["classifier.out_proj.bias"] + 1
-    changed = write_folder(tmp_path / "changed", sd, cfg)
-    assert model_content_hash(copy) != model_content_hash(changed)

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 from auto_merge_llm import MergeError, merge_models
-from auto_merge_llm.io import CheckpointReader, ShardedWriter, parse_size
+from auto_merge_llm.io import CheckpointReader, PlannedShardWriter, parse_size
 from safetensors.torch import load_file, save_file
 
 
@@ -69,11 +69,11 @@ def test_reader_index_consistency(tmp_path):
 
 
 def test_sharded_writer(tmp_path):
-    w = ShardedWriter(tmp_path, max_shard_size=100)
     tensors = {f"t{i}": torch.full((10,), float(i)) for i in range(5)}  # 40 bytes each -> 2 per shard
     tensors["big"] = torch.zeros(100)  # 400 bytes -> its own shard
+    w = PlannedShardWriter(tmp_path, [(k, v.dtype, v.shape) for k, v in tensors.items()], max_shard_size=100)
     for k, v in tensors.items():
-        w.add(k, v)
+        w.write(k, v)
     files = w.finalize()
     assert files == [f"model-0000{i}-of-00004.safetensors" for i in range(1, 5)]
     index = json.loads((tmp_path / "model.safetensors.index.json").read_text())

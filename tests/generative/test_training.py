@@ -235,7 +235,7 @@ def test_bad_template_and_task_are_clear_errors(decoder_bases, tmp_path, capsys)
 
 
 def parse(argv: list[str]):
-    return train_cmd.parse_train_args(argv)
+    return train_cmd.parse_command_line(argv)[0]
 
 
 class CrashAfterSave(TrainerCallback):

@@ -9,7 +9,6 @@ import pytest
 
 from merginguriel.similarity.lexical_overlap import (
     overlap_matrix,
-    pair_overlap,
     subword_counts,
     training_overlap,
 )
@@ -55,6 +54,15 @@ def test_langrank_type_overlap_by_hand(tokenizer):
     # |V_de| = 4, |V_nl| = 5, shared {acht, wecke}: 2 / (4 + 5)
     assert sim.loc["de-DE", "nl-NL"] == pytest.approx(2 / 9)
     assert sim.loc["nl-NL", "ja-JP"] == 0.0
+
+
+def pair_overlap(a: dict, b: dict, weighting: str) -> float:
+    """The module doc's formula for one pair, in plain Python: shared types over all types ("types"), or
+    sum over shared types of min(p_a(w), p_b(w)) ("frequency")."""
+    if weighting == "types":
+        return len(set(a) & set(b)) / (len(a) + len(b))
+    na, nb = sum(a.values()), sum(b.values())
+    return sum(min(a[w] / na, b[w] / nb) for w in set(a) & set(b))
 
 
 def test_matrix_agrees_with_the_pairwise_reference(tokenizer):

@@ -23,7 +23,7 @@ from tests.training.conftest import quick_args, read_json
 
 
 def parse(argv):
-    return train_cmd.parse_train_args(argv)
+    return train_cmd.parse_command_line(argv)[0]
 
 
 def train(argv, callbacks=None):

@@ -34,7 +34,7 @@ REQUIRED = {"model_name_or_path": "some/base", "dataset_config_name": "de-DE", "
 
 
 def parse(*extra: str) -> TrainArguments:
-    return train_cmd.parse_train_args([*(a for k, v in REQUIRED.items() for a in (f"--{k}", v)), *extra])
+    return train_cmd.parse_command_line([*(a for k, v in REQUIRED.items() for a in (f"--{k}", v)), *extra])[0]
 
 
 def api(**fields) -> TrainArguments:
@@ -218,6 +218,6 @@ def test_fill_missing_dry_run_prints_the_command_it_would_run(tmp_path, tiny_bas
     for line, loc in zip(lines, ["de-DE", "nl-NL"]):
         prefix = f"would train {loc}: python merginguriel/training_bert.py "
         assert line.startswith(prefix)
-        printed = train_cmd.parse_train_args(shlex.split(line[len(prefix) :]))
+        printed = train_cmd.parse_command_line(shlex.split(line[len(prefix) :]))[0]
         assert_same(printed, TrainArguments.from_fields(training.fields(loc)))
         assert printed.model.use_lora and printed.training.fp16 and printed.training.do_eval

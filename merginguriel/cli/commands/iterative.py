@@ -74,8 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="Improvement below which the metric counts as a plateau (default 0.001).",
     )
     p.add_argument(
-        "--eval-split", default="validation", help="Target split evaluated every cycle (default validation)."
+        "--dataset-split",
+        dest="eval_split",
+        default="validation",
+        help="Target split evaluated every cycle (default validation).",
     )
+    opts.add_deprecated(p, "--eval-split", "--dataset-split", "eval_split", listed=True)
     p.add_argument(
         "--output-dir", default=None, help="Run folder (default iterative_results/{mode}_{target})."
     )

@@ -34,7 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
         "and the candidate table, then read the test split once for the recipe, the baselines and the oracle.",
         EXAMPLE,
     )
-    opts.add_locales_arg(p, "--targets", "Target locales; default every locale with a model")
+    opts.add_locales_arg(
+        p, "--target-lang", "Target locales; default every locale with a model", dest="targets"
+    )
+    opts.add_deprecated(p, "--targets", "--target-lang", "targets", listed=True, nargs="+")
     opts.add_locales_arg(
         p, "--pool", "Locales whose models may be sources; default every locale with a model"
     )

@@ -175,10 +175,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="URIEL+ distance: genetic, geographic, syntactic, phonological, inventory, featural, morphological, "
         "script, composite (mean of the available types; default), or several joined with '+'.",
     )
-    p.add_argument("--k", type=int, default=20, help="Entries kept per row before Sinkhorn (default 20).")
     p.add_argument(
-        "--iterations", type=int, default=20, help="Sinkhorn rounds, rows then columns (default 20)."
+        "--top-k", dest="k", type=int, default=20, help="Entries kept per row before Sinkhorn (default 20)."
     )
+    add_deprecated(p, "--k", "--top-k", "k", listed=True, type=int)
+    p.add_argument(
+        "--sinkhorn-iters",
+        dest="iterations",
+        type=int,
+        default=20,
+        help="Sinkhorn rounds, rows then columns (default 20).",
+    )
+    add_deprecated(p, "--iterations", "--sinkhorn-iters", "iterations", listed=True, type=int)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--locales", help="Comma-separated locales (default: all 52 MASSIVE locales).")
     src.add_argument("--locales-csv", help="CSV with a 'locale' column (e.g. model_mapping_unified.csv).")
@@ -210,8 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_source_build_args(p)
     sel = p.add_argument_group("preview a selection")
     sel.add_argument(
-        "--target", help="Comma-separated targets: print the sources each would get and their weights."
+        "--target-lang",
+        dest="target",
+        help="Comma-separated targets: print the sources each would get and their weights.",
     )
+    add_deprecated(sel, "--target", "--target-lang", "target", listed=True)
     sel.add_argument(
         "--num-languages", dest="num_languages", type=int, default=5, help="Sources per target (default 5)."
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from merginguriel.cli.commands.train import add_training_options
 from merginguriel.cli.options import (
+    add_deprecated,
     add_runtime_args,
     add_training_run_args,
     command_parser,
@@ -45,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--source-locales", default="en-US", help="Comma-separated training locales (default en-US)."
     )
     p.add_argument("--target-lang", required=True, help="Target locale to evaluate on.")
-    p.add_argument("--target-split", default="test", help="Target split (default test).")
+    p.add_argument(
+        "--dataset-split", dest="target_split", default="test", help="Target split (default test)."
+    )
+    add_deprecated(p, "--target-split", "--dataset-split", "target_split", listed=True)
     p.add_argument("--seeds", default="1,2,3", help="Comma-separated seeds, one per run (default 1,2,3).")
     p.add_argument(
         "--learning-rates", default="5e-5", help="Comma-separated learning rates: one, or one per run."

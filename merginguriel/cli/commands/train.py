@@ -93,11 +93,6 @@ def parse_command_line(argv: Sequence[str]) -> tuple[TrainArguments, argparse.Na
     return TrainArguments(model=model, data=data, extra=extra, training=training), hub
 
 
-def parse_train_args(argv: Sequence[str]) -> TrainArguments:
-    """``training_bert.py`` arguments -> the four argument objects."""
-    return parse_command_line(argv)[0]
-
-
 class TrainerFlagError(UserError):
     """A ``training_bert.py`` flag that does not parse (argparse's message)."""
 

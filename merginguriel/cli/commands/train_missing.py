@@ -11,15 +11,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from merginguriel.cli import options as opts
 from merginguriel.cli.commands.train import add_training_options, command_line
-from merginguriel.cli.options import (
-    add_training_run_args,
-    command_parser,
-    run_main,
-    setup_logging,
-    training_data,
-    training_options,
-)
 from merginguriel.data.locales import ALL_LOCALES, parse_locales
 from merginguriel.errors import UserError
 from merginguriel.outputs.atomic import write_json_atomic
@@ -34,7 +27,7 @@ EXAMPLE = "example: merginguriel fill-missing --dry-run --max 5"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = command_parser(
+    p = opts.command_parser(
         "train_missing_models.py",
         "Find the locales without a model under the models root and train them, one after the other.",
         EXAMPLE,
@@ -50,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dry-run", action="store_true", help="Only print what would be trained.")
     p.add_argument("--max", type=int, default=None, metavar="N", help="Train at most N models.")
-    add_training_run_args(p, seed=False, train_samples=False, batch_size_alias="--train-bs")
+    opts.add_training_run_args(p, seed=False, train_samples=False, batch_size_alias="--train-bs")
     p.add_argument("--eval-bs", type=int, default=64, help="Per-device evaluation batch size (default 64).")
     p.add_argument("--fp16", action="store_true", help="Train in fp16 (CUDA only).")
     p.add_argument("--summary", default=None, help="Write a JSON summary here.")
@@ -60,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging()
+    opts.setup_logging()
     wanted = mapping_locales(args.mapping_csv) if args.mapping_csv else list(ALL_LOCALES)
     if args.locales:
         chosen = parse_locales(args.locales)
@@ -87,8 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     trainable = [loc for loc in missing if loc not in no_data]
     todo = trainable[: args.max] if args.max is not None else trainable
     training = MissingModelTraining(
-        base_model=args.base_model, models_root=args.models_root, data=training_data(args),
-        training=training_options(args), eval_batch_size=args.eval_bs, fp16=args.fp16,
+        base_model=args.base_model, models_root=args.models_root, data=opts.training_data(args),
+        training=opts.training_options(args), eval_batch_size=args.eval_bs, fp16=args.fp16,
     )  # fmt: skip
     if args.dry_run:
         for loc in todo:
@@ -107,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    return run_main(main, argv)
+    return opts.run_main(main, argv)
 
 
 if __name__ == "__main__":

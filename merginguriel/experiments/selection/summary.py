@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from merginguriel.errors import MissingInputError
 from merginguriel.outputs.atomic import write_text_atomic
 
 ROLES = {
@@ -132,21 +131,4 @@ def write_summary(
     return paths
 
 
-def read_selection_dir(folder: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The per-target table and win block of a finished selection folder (``{out}/{protocol}``)."""
-    folder = Path(folder)
-    finals, recipes, protocol = {}, {}, folder.name
-    for final in sorted(folder.glob("*/final.csv")):
-        finals[final.parent.name] = pd.read_csv(final)
-        recipe = json.loads((final.parent / "recipe.json").read_text())
-        recipes[final.parent.name] = recipe.get("recipe_label")
-        protocol = recipe.get("protocol", protocol)
-    if not finals:
-        raise MissingInputError(
-            f"No */final.csv under {folder}: run merginguriel select (without --no-test) first."
-        )
-    table = per_target(finals, recipes, protocol)
-    return table, win_summary(table)
-
-
-__all__ = ["paired_bootstrap", "per_target", "read_selection_dir", "win_summary", "write_summary"]
+__all__ = ["paired_bootstrap", "per_target", "win_summary", "write_summary"]

@@ -20,8 +20,7 @@
   are computed up front from the output plan (names, dtypes, shapes), so each merged tensor is written to its
   final offset (``pwrite``, from a writer thread that overlaps the write with the next tensor's math) and no
   shard is ever held in memory. Its files are byte-identical to ``safetensors.torch.save_file`` of the same
-  tensors (same header layout, order and padding). :class:`ShardedWriter` is the older buffering writer (a
-  shard is collected in memory, then saved), kept for callers that do not know their tensors in advance.
+  tensors (same header layout, order and padding).
 
 Pickle checkpoints (``pytorch_model.bin``) are refused: loading them executes pickle and materialises the whole
 state dict at once, which defeats the one-tensor-at-a-time memory model. Convert them first, e.g.
@@ -44,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
 from .errors import MergeError
 
@@ -406,55 +404,6 @@ def _write_index(output_dir: Path, shards: Sequence[Sequence[str]], files: Seque
         fh.write("\n")
 
 
-class ShardedWriter:
-    """Write tensors into ``output_dir`` as safetensors shards of at most ``max_shard_size`` bytes, collecting
-    each shard in memory before saving it (use :class:`PlannedShardWriter` when the tensors are known in
-    advance: it holds no shard in memory). A tensor larger than the limit gets a shard of its own."""
-
-    def __init__(self, output_dir: str | os.PathLike, max_shard_size: str | int = "2GB") -> None:
-        self.output_dir = Path(output_dir)
-        self.max_bytes = parse_size(max_shard_size)
-        self._buffer: dict[str, torch.Tensor] = {}
-        self._buffer_bytes = 0
-        self._shards: list[tuple[str, list[str]]] = []
-        self.total_bytes = 0
-        self.num_tensors = 0
-        self.num_parameters = 0
-
-    def add(self, name: str, tensor: torch.Tensor) -> None:
-        tensor = tensor.detach().to("cpu").contiguous()
-        nbytes = tensor_nbytes(tensor)
-        if self._buffer and self._buffer_bytes + nbytes > self.max_bytes:
-            self._flush()
-        self._buffer[name] = tensor
-        self._buffer_bytes += nbytes
-        self.total_bytes += nbytes
-        self.num_tensors += 1
-        self.num_parameters += tensor.numel()
-
-    def _flush(self) -> None:
-        if not self._buffer:
-            return
-        tmp_name = f"model-part-{len(self._shards) + 1:05d}.safetensors.tmp"
-        save_file(self._buffer, str(self.output_dir / tmp_name), metadata={"format": "pt"})
-        self._shards.append((tmp_name, list(self._buffer)))
-        self._buffer = {}
-        self._buffer_bytes = 0
-
-    def finalize(self) -> list[str]:
-        """Flush the last shard, give the shards their final names, write the index if sharded."""
-        self._flush()
-        n = len(self._shards)
-        if n == 0:
-            raise MergeError("nothing to write: the merge produced no tensors")
-        files = _final_names(n)
-        for (tmp_name, _), final in zip(self._shards, files):
-            os.replace(self.output_dir / tmp_name, self.output_dir / final)
-        if n > 1:
-            _write_index(self.output_dir, [names for _, names in self._shards], files, self.total_bytes)
-        return files
-
-
 def safetensors_header(
     entries: Sequence[tuple[str, torch.dtype, Sequence[int]]],
 ) -> tuple[bytes, dict[str, int]]:
@@ -483,9 +432,9 @@ def safetensors_header(
 class PlannedShardWriter:
     """Write the output model while it is being merged, holding no shard in memory.
 
-    ``plan`` lists every output tensor in merge order as ``(name, dtype, shape)``. Shards follow the same rule
-    as :class:`ShardedWriter` (and so the same files): a new shard starts when the next tensor would overflow
-    ``max_shard_size``. Each shard is created at its full size with its header at once; :meth:`write` puts a
+    ``plan`` lists every output tensor in merge order as ``(name, dtype, shape)``. A new shard starts when the
+    next tensor would overflow ``max_shard_size`` (:func:`plan_shards`), named as transformers names shards,
+    with ``model.safetensors.index.json``. Each shard is created at its full size with its header at once; :meth:`write` puts a
     tensor's bytes at its offset. With ``background=True`` the writes run in one writer thread, at most one
     tensor in flight (so at most one extra output tensor is alive); an error there is raised by the next
     :meth:`write` or by :meth:`finalize`. :meth:`abort` deletes the partial files.

@@ -2,7 +2,7 @@
 
 * :func:`fisher_diagonal` — per-example diagonal Fisher of a classifier (for ``fisher``).
 * :func:`gram_matrices` — Gram matrices XᵀX of every ``nn.Linear`` input, padding excluded (for ``regmean``).
-* :class:`StatisticsCache` / :func:`model_content_hash` — cache keyed by a caller-supplied string.
+* :class:`StatisticsCache` — cache keyed by a caller-supplied string (e.g. a model fingerprint + the data).
 
 Batches are mappings with ``input_ids`` and optionally ``attention_mask``, ``token_type_ids`` and ``labels``
 (tensors of shape (B, T) / (B,)), e.g. from a tokenizer + DataLoader. Nothing here knows about datasets.
@@ -25,7 +25,6 @@ from torch import nn
 
 from .engine import resolve_device
 from .errors import MergeError
-from .io import iter_safetensors_files
 
 Estimator = Literal["expected", "sampled", "empirical"]
 Method = Literal["auto", "batched", "loop"]
@@ -531,22 +530,6 @@ def gram_matrices(
     return {k: ((g / rows[k]) if average else g).float().cpu() for k, g in grams.items()}
 
 
-def model_content_hash(model_dir: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
-    """sha256 over the bytes of every ``*.safetensors`` file (sorted by name, streamed) and ``config.json``."""
-    root = Path(model_dir)
-    h = hashlib.sha256()
-    files = list(iter_safetensors_files(root))
-    if not files:
-        raise MergeError(f"{str(root)!r} contains no *.safetensors files to hash")
-    cfg = root / "config.json"
-    for f in [*files, *([cfg] if cfg.is_file() else [])]:
-        h.update(f.name.encode("utf-8") + b"\0")
-        with open(f, "rb") as fh:
-            while chunk := fh.read(chunk_size):
-                h.update(chunk)
-    return h.hexdigest()
-
-
 class StatisticsCache:
     """Statistics stored as ``<root>/<key>.safetensors``, written atomically (temp file, then rename).
 
@@ -591,13 +574,3 @@ class StatisticsCache:
             Path(tmp).unlink(missing_ok=True)
             raise
         return p
-
-    def get_or_compute(
-        self, key: str, compute: Callable[[], Mapping[str, torch.Tensor]]
-    ) -> dict[str, torch.Tensor]:
-        cached = self.get(key)
-        if cached is not None:
-            return cached
-        tensors = dict(compute())
-        self.put(key, tensors)
-        return tensors
