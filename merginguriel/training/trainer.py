@@ -241,7 +241,8 @@ def _load_model(args: TrainArguments) -> tuple[Any, Any]:
     """(tokenizer, classifier with the canonical MASSIVE labels), LoRA-wrapped when asked for and training;
     for ``--task generative`` (prompt tokenizer, causal LM)."""
     if args.model.task == "generative":
-        return load_causal_lm(args)
+        tokenizer, model = load_causal_lm(args)
+        return tokenizer, freeze_input_embeddings(model) if args.model.freeze_embeddings else model
     model_path = args.model.model_name_or_path
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -251,11 +252,20 @@ def _load_model(args: TrainArguments) -> tuple[Any, Any]:
         label2id=dict(LABEL2ID),
         ignore_mismatched_sizes=True,
     )
+    if args.model.freeze_embeddings:
+        freeze_input_embeddings(model)
     if args.model.use_lora and args.training.do_train:
         from peft import TaskType
 
         model = lora_model(model, args.model, TaskType.SEQ_CLS)
     return tokenizer, model
+
+
+def freeze_input_embeddings(model: Any) -> Any:
+    """``model`` with its input word embeddings frozen (``requires_grad`` off; AdamW then keeps no state for
+    them and never changes them)."""
+    model.get_input_embeddings().weight.requires_grad_(False)
+    return model
 
 
 def _metadata_callback(args: TrainArguments, train: Any, encoded_train: Any) -> RunMetadataCallback:

@@ -268,3 +268,19 @@ def test_training_logs_one_line_per_step_and_no_library_noise(tmp_path, tiny_bas
     assert "{'loss'" not in capsys.readouterr().out
     if not torch.cuda.is_available():
         assert not [x for x in w if "pin_memory" in str(x.message)]
+
+
+def test_freeze_embeddings_keeps_the_word_embeddings_and_trains_the_rest(tmp_path, tiny_base, tiny_data):
+    out = tmp_path / "frozen"
+    argv = quick_args(tiny_base, tiny_data, "de-DE", out, "--num_train_epochs", "2", "--learning_rate", "1e-2",
+                      "--max_train_samples", "8", "--freeze_embeddings")  # fmt: skip
+    train(argv)
+    base = load_file(str(tiny_base / "model.safetensors"))
+    trained = load_file(str(out / "model.safetensors"))
+    word = next(k for k in trained if k.endswith("word_embeddings.weight"))
+    base_word = next(k for k in base if k.endswith("word_embeddings.weight"))
+    np.testing.assert_array_equal(trained[word], base[base_word])  # bit for bit
+    layer = next(k for k in trained if k.endswith("attention.self.query.weight"))
+    assert not np.array_equal(
+        trained[layer], base[next(k for k in base if k.endswith(layer.split(".", 1)[1]))]
+    )
