@@ -48,6 +48,7 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
+from transformers.utils import logging as transformers_logging
 
 from merginguriel import __version__
 from merginguriel.data.labels import ID2LABEL, INTENT_LABELS, LABEL2ID
@@ -245,13 +246,24 @@ def _load_model(args: TrainArguments) -> tuple[Any, Any]:
         return tokenizer, freeze_input_embeddings(model) if args.model.freeze_embeddings else model
     model_path = args.model.model_name_or_path
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        model_path,
-        num_labels=len(INTENT_LABELS),
-        id2label=dict(ID2LABEL),
-        label2id=dict(LABEL2ID),
-        ignore_mismatched_sizes=True,
-    )
+    # a base encoder has no intent head (and may lack a pooler): transformers' load report of the new weights
+    # says nothing a user can act on, so it is replaced by one line naming them
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            model_path,
+            num_labels=len(INTENT_LABELS),
+            id2label=dict(ID2LABEL),
+            label2id=dict(LABEL2ID),
+            ignore_mismatched_sizes=True,
+            output_loading_info=True,
+        )
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+    new = sorted([*info.get("missing_keys", []), *(k for k, *_ in info.get("mismatched_keys", []))])
+    if new:
+        logger.info("newly initialised (trained from scratch): %s", ", ".join(new))
     if args.model.freeze_embeddings:
         freeze_input_embeddings(model)
     if args.model.use_lora and args.training.do_train:

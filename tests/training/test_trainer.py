@@ -284,3 +284,15 @@ def test_freeze_embeddings_keeps_the_word_embeddings_and_trains_the_rest(tmp_pat
     assert not np.array_equal(
         trained[layer], base[next(k for k in base if k.endswith(layer.split(".", 1)[1]))]
     )
+
+
+def test_a_new_head_is_one_log_line_not_the_load_report(tmp_path, tiny_base, tiny_data, caplog, capfd):
+    import logging
+
+    argv = quick_args(tiny_base, tiny_data, "de-DE", tmp_path / "m", "--max_steps", "1")
+    with caplog.at_level(logging.INFO, logger="merginguriel.training"):
+        train(argv)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("newly initialised")]
+    assert len(lines) == 1 and "classifier.out_proj.weight" in lines[0]  # XLM-R's head, absent from the base
+    captured = capfd.readouterr()
+    assert "LOAD REPORT" not in captured.err + captured.out and "MISSING" not in captured.err + captured.out
