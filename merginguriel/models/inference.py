@@ -17,7 +17,44 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from merginguriel.errors import MissingInputError
+from merginguriel.errors import MissingInputError, UserError
+
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "sentencepiece.bpe.model",
+    "spiece.model",
+    "vocab.txt",
+)
+
+
+def check_model_folder(model_dir: str | os.PathLike) -> None:
+    """Refuse, before anything is loaded, a local model folder that cannot be read safely: no or invalid
+    ``config.json``, pickle checkpoints only (never unpickled: loading one runs its code), truncated, empty or
+    corrupt safetensors files, a broken shard index, or no tokenizer. Each is one error naming the file and the
+    fix (the checks read headers only, as the merge engine's reader does). A hub id (not a folder) and an
+    expert-fusion folder (its own format, checked when it is loaded) pass."""
+    from auto_merge_llm.io import CheckpointReader
+
+    folder = Path(model_dir)
+    if not folder.is_dir() or (folder / "fusion_config.json").is_file():
+        return
+    CheckpointReader(folder, role="model")
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise MissingInputError(
+            f"{folder} has no tokenizer ({', '.join(TOKENIZER_FILES[:2])}); save the base model's tokenizer into "
+            f"it: AutoTokenizer.from_pretrained(BASE).save_pretrained('{folder}')."
+        )
+
+
+def check_finite(model: torch.nn.Module, model_dir: str | os.PathLike) -> None:
+    """A model whose weights hold NaN or infinity gives meaningless scores: one error naming the parameters."""
+    bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise UserError(
+            f"{model_dir} has non-finite weights (NaN or inf) in {shown}; retrain or re-merge it."
+        )
 
 
 def load_classifier(
@@ -36,6 +73,7 @@ def load_classifier(
         return load_fusion_model(model_dir, device)
     if Path(model_dir).exists() and not (Path(model_dir) / "config.json").is_file():
         raise MissingInputError(f"{model_dir} is not a model folder (no config.json).")
+    check_model_folder(model_dir)
     from merginguriel.generative.classifier import is_generative, load_generative
 
     if is_generative(model_dir):  # a decoder LM whose "logits" are its label scores
@@ -54,6 +92,7 @@ def load_classifier(
         raise MissingInputError(
             f"Cannot load model {model_dir}: not a local folder, and the hub says: {first}"
         ) from None
+    check_finite(model, model_dir)
     model.to(device).eval()
     return model, tokenizer
 
@@ -86,4 +125,4 @@ def predict_logits(
     return out
 
 
-__all__ = ["load_classifier", "predict_logits"]
+__all__ = ["TOKENIZER_FILES", "check_finite", "check_model_folder", "load_classifier", "predict_logits"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from merginguriel.experiments.nxn import (
     new_run_dir,
     run_nxn,
 )
+from merginguriel.models.inference import check_model_folder
 from merginguriel.models.paths import discover_models
 
 EXAMPLE = "example: merginguriel nxn --locales af-ZA de-DE nl-NL --dataset-split validation"
@@ -89,17 +91,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise NxNError(f"Nothing to resume: no {MATRIX_FILE} in {where}.")
     else:
         out = new_run_dir(args.output_root)
+    for loc in rows:  # an unreadable model folder is an error before anything is written
+        check_model_folder(found[loc])
     cache = opts.logits_cache(args)
-    run = run_nxn(
-        {loc: found[loc] for loc in rows},
-        cols,
-        config,
-        out,
-        cache,
-        resume=bool(args.resume),
-        progress=opts.show_progress(args),
-        heatmap=not args.no_heatmap,
-    )
+    try:
+        run = run_nxn(
+            {loc: found[loc] for loc in rows},
+            cols,
+            config,
+            out,
+            cache,
+            resume=bool(args.resume),
+            progress=opts.show_progress(args),
+            heatmap=not args.no_heatmap,
+        )
+    except Exception as exc:  # a new run that stops on a user error leaves no partial matrix (the cache keeps
+        if not args.resume and opts.is_user_error(exc):  # the rows it computed)
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     print(run.accuracy.to_string(float_format=lambda v: f"{v:.4f}"))
     print(
         f"models loaded: {len(run.models_loaded)}  forward passes: {run.forward_passes}  "

@@ -1,0 +1,129 @@
+"""Broken model files, for every command that reads a model folder outside ``merge`` (evaluate, ensemble, nxn):
+exit status 2, exactly one ``error:`` line naming the file, no traceback, nothing left in the output roots, and
+a pickle payload never run."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file, save_file
+
+from merginguriel.cli.commands import ensemble as ensemble_cmd
+from merginguriel.cli.commands import evaluate as evaluate_cmd
+from merginguriel.cli.commands import nxn as nxn_cmd
+from merginguriel.models.paths import model_dir_name
+from tests.conftest import HAND_LOCALES
+from tests.test_massive_data import ROWS, write_local
+
+BROKEN = "de-DE"  # the locale whose model is broken; the others stay good
+
+
+class Payload:
+    """Unpickling this writes a file: the proof that a pickle checkpoint was (never) loaded."""
+
+    marker: Path
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "pickle payload ran"))
+
+
+def truncated(folder: Path, marker: Path) -> str:
+    path = folder / "model.safetensors"
+    path.write_bytes(path.read_bytes()[:-64])
+    return "model.safetensors"
+
+
+def zero_byte(folder: Path, marker: Path) -> str:
+    (folder / "model.safetensors").write_bytes(b"")
+    return "model.safetensors"
+
+
+def pickle_only(folder: Path, marker: Path) -> str:
+    (folder / "model.safetensors").unlink()
+    payload = Payload()
+    payload.marker = marker
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps(payload))
+    return "pytorch_model.bin"
+
+
+def invalid_config(folder: Path, marker: Path) -> str:
+    (folder / "config.json").write_text('{"model_type": "xlm-roberta",')
+    return "config.json"
+
+
+def no_tokenizer(folder: Path, marker: Path) -> str:
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+    return "tokenizer"
+
+
+def non_finite(folder: Path, marker: Path) -> str:
+    path = folder / "model.safetensors"
+    state = load_file(str(path))
+    name = next(k for k in state if k.endswith("query.weight"))
+    state[name][0, 0] = float("nan")
+    save_file(state, str(path), metadata={"format": "pt"})
+    return "non-finite"
+
+
+FAULTS = [truncated, zero_byte, pickle_only, invalid_config, no_tokenizer, non_finite]
+
+
+@pytest.fixture()
+def setup(tmp_path, locale_models, tiny_base):
+    root = locale_models(HAND_LOCALES)
+    data = tmp_path / "data"
+    for loc in HAND_LOCALES:
+        for split in ("dev", "test"):
+            write_local(data, loc, split, ROWS)
+    sim = tmp_path / "sim.csv"
+    sim.write_text(
+        "," + ",".join(HAND_LOCALES) + "\n"
+        + "\n".join(f"{a}," + ",".join("0" if a == b else "0.5" for b in HAND_LOCALES) for a in HAND_LOCALES)
+        + "\n"
+    )  # fmt: skip
+    return root, data, sim, root / model_dir_name(tiny_base, BROKEN)
+
+
+def commands(tmp_path: Path, root: Path, data: Path, sim: Path, broken: Path) -> dict:
+    out = tmp_path / "out"
+    return {
+        "evaluate": (evaluate_cmd, ["--model-path", str(broken), "--locale", "af-ZA", "--dataset-name", str(data),
+                                    "--results-root", str(out), "--device", "cpu"]),
+        "ensemble": (ensemble_cmd, ["--target-lang", "af-ZA", "--source-locales", "de-DE,nl-NL",
+                                    "--models-root", str(root), "--base-model", "tiny-xlmr", "--dataset-name",
+                                    str(data), "--similarity-matrix", str(sim), "--results-root", str(out),
+                                    "--no-cache", "--device", "cpu"]),
+        "nxn": (nxn_cmd, ["--models-root", str(root), "--dataset-name", str(data), "--locales", "af-ZA,de-DE",
+                          "--output-root", str(out), "--no-cache", "--device", "cpu", "--no-heatmap"]),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["evaluate", "ensemble", "nxn"])
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.__name__ for f in FAULTS])
+def test_a_broken_model_folder_is_one_clear_error(tmp_path, setup, command, fault, capsys):
+    root, data, sim, broken = setup
+    marker = tmp_path / "payload_ran"
+    named = fault(broken, marker)
+    module, argv = commands(tmp_path, root, data, sim, broken)[command]
+    assert module.run(argv) == 2
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in captured.err, captured.err
+    assert str(broken) in errors[0] and named in errors[0], errors[0]
+    assert not marker.exists()  # the pickle was never unpickled
+    out = tmp_path / "out"
+    assert not out.exists() or not any(p for p in out.rglob("*") if p.is_file()), list(out.rglob("*"))
+
+
+def test_the_payload_would_run_if_unpickled(tmp_path):
+    """The check above means something: unpickling the fault's file does run the payload."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"")
+    marker = tmp_path / "ran"
+    pickle_only(folder, marker)
+    pickle.loads((folder / "pytorch_model.bin").read_bytes())  # what an unguarded loader would do
+    assert marker.read_text() == "pickle payload ran"
