@@ -13,8 +13,11 @@ Both sources yield the same columns — ``text``, ``label`` (canonical intent id
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import json
 import os
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -101,20 +104,72 @@ def _local_split_file(source: DatasetSource, locale: str, split: str) -> Path:
     raise DatasetError(f"No {stem}.jsonl or {stem}.jsonl.gz in {folder} (split {split!r}).")
 
 
-def _load_raw(source: DatasetSource, locale: str, split: str) -> tuple[datasets.Dataset, list[str] | None]:
-    """The raw split and, for ClassLabel intents, the label names (None when intents are strings)."""
+def read_jsonl(path: Path) -> tuple[datasets.Dataset, list[int]]:
+    """The rows of a local ``.jsonl`` / ``.jsonl.gz`` split and each row's line number, checked line by line: a
+    file that is not gzip (or is cut short), bytes that are not UTF-8, a line that is not a JSON object or has
+    no intent, or a file without rows is one :class:`DatasetError` naming the file and the line."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    try:
+        with opener(path, "rb") as f:
+            for n, raw in enumerate(f, 1):
+                row = _parse_line(path, n, raw)
+                if row is not None:
+                    rows.append(row)
+                    lines.append(n)
+    except (OSError, EOFError, zlib.error) as exc:  # not gzip, or a gzip stream cut short
+        raise DatasetError(
+            f"{path} cannot be read ({exc}); restore the file (a bad or truncated gzip?)."
+        ) from None
+    if not rows:
+        raise DatasetError(f"{path} holds no rows: an empty split cannot be evaluated or trained on.")
+    columns = dict.fromkeys(key for row in rows for key in row)
+    return datasets.Dataset.from_dict({c: [row.get(c) for row in rows] for c in columns}), lines
+
+
+def _parse_line(path: Path, n: int, raw: bytes) -> dict[str, Any] | None:
+    """One line of a split file as a row (None for a blank line)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}:{n}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
+    if not text.strip():
+        return None
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(
+            f"{path}:{n}: not valid JSON ({exc.msg}); each line must be one JSON object."
+        ) from None
+    if not isinstance(row, dict):
+        raise DatasetError(
+            f'{path}:{n}: a JSON {type(row).__name__}, not a row object {{"utt": …, "intent": …}}.'
+        )
+    if not isinstance(row.get("intent"), str) or not row["intent"]:
+        raise DatasetError(f"{path}:{n}: the row has no intent (a non-empty string in 'intent').")
+    return row
+
+
+def _load_raw(
+    source: DatasetSource, locale: str, split: str
+) -> tuple[datasets.Dataset, list[str] | None, Any]:
+    """The raw split, the label names for ClassLabel intents (None when intents are strings), and where row
+    ``i`` is, for messages (``path:line`` of a local file, else the split and the row index)."""
     if source.kind == "local":
         path = _local_split_file(source, locale, split)
-        raw = datasets.load_dataset("json", data_files=str(path), split="train")
+        raw, lines = read_jsonl(path)
+        where = lambda i: f"{path}:{lines[i]}"  # noqa: E731
     else:
         raw = datasets.load_dataset(source.location, locale, split=split)
+        where = lambda i: f"{source.name} {locale}/{split} row {i}"  # noqa: E731
     feature = raw.features.get("intent")
     if feature is None:
         raise DatasetError(
             f"{source.name} {locale}/{split} has no 'intent' column (columns: {raw.column_names})."
         )
     names = list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
-    return raw, names
+    return raw, names, where
 
 
 def load_split(
@@ -132,11 +187,17 @@ def load_split(
     split = canonical_split(split)
     check_access(locale, split)
     source = resolve_dataset(dataset_name)
-    raw, classlabel_names = _load_raw(source, locale, split)
+    raw, classlabel_names, where = _load_raw(source, locale, split)
     if text_column not in raw.column_names:
         raise DatasetError(
             f"Text column {text_column!r} not in {source.name} {locale}/{split}; columns are {raw.column_names}. "
             "Pass --text-column with one of them."
+        )
+    bad = next((i for i, text in enumerate(raw[text_column]) if not isinstance(text, str)), None)
+    if bad is not None:
+        raise DatasetError(
+            f"{where(bad)}: no text in {text_column!r} (missing or null); fix the row or pass the --text-column "
+            "that holds the utterances."
         )
     if max_samples is not None and max_samples < len(raw):
         raw = raw.select(range(max_samples))

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from merginguriel.data.massive import DataSelection
+from merginguriel.data.massive import DataSelection, load_selection
 from merginguriel.merging.catalogue import statistic_of
 from merginguriel.merging.pipeline import MergePlan, execute_merge
 from merginguriel.merging.statistics import source_statistics
@@ -135,6 +135,8 @@ def run_merge_experiment(
     ``cleanup_weights`` deletes the merged weights once evaluated.
     """
     outputs.check_free(overwrite)
+    if evaluation is not None:  # a broken evaluation file is an error before the merge, not after it
+        load_selection(evaluation.for_locale(plan.target))
     statistics = compute_statistics(plan, runtime.device, runtime.progress)
     details = execute_merge(
         plan,

@@ -10,6 +10,7 @@ from pathlib import Path
 from merginguriel.cli import options as opts
 from merginguriel.cli.options import command_parser, run_main, setup_logging
 from merginguriel.data.locales import parse_locales
+from merginguriel.data.massive import load_selection
 from merginguriel.errors import MissingInputError
 from merginguriel.experiments.nxn import (
     MATRIX_FILE,
@@ -91,8 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise NxNError(f"Nothing to resume: no {MATRIX_FILE} in {where}.")
     else:
         out = new_run_dir(args.output_root)
-    for loc in rows:  # an unreadable model folder is an error before anything is written
+    for loc in rows:  # an unreadable model folder or data file is an error before anything is written
         check_model_folder(found[loc])
+    for loc in cols:
+        load_selection(config.selection(loc))
     cache = opts.logits_cache(args)
     try:
         run = run_nxn(
