@@ -38,6 +38,34 @@ from merginguriel.similarity.matrix import WEIGHTINGS
 from merginguriel.similarity.selection import PREWEIGHTS, SimilarityOptions, SourceSelection, parse_weights
 from merginguriel.training.arguments import TrainingOptions
 
+# ------------------------------------------------------------------------------------- value types
+
+
+def _number(text: str, kind: type, what: str, ok: Callable[[float], bool]) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A count (rows, batch size, sequence length, workers, K): a whole number of at least 1."""
+    return _number(text, int, "a whole number of at least 1", lambda v: v >= 1)
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number of at least 0 (Sinkhorn rounds, GPUs)."""
+    return _number(text, int, "a whole number of at least 0", lambda v: v >= 0)
+
+
+def positive_float(text: str) -> float:
+    """A number above 0 (epochs, a temperature)."""
+    return _number(text, float, "a number above 0", lambda v: v > 0 and v != float("inf"))
+
+
 # ------------------------------------------------------------------------------------- deprecated aliases
 
 
@@ -119,16 +147,16 @@ def add_data_args(
         group.add_argument(
             "--max-samples",
             dest="max_samples",
-            type=int,
+            type=positive_int,
             default=None,
             help="Evaluate on the first N rows only.",
         )
-        add_deprecated(group, "--max-eval-samples", "--max-samples", "max_samples", type=int)
+        add_deprecated(group, "--max-eval-samples", "--max-samples", "max_samples", type=positive_int)
     if not _has_option(parser, "--max-seq-length"):
         group.add_argument(
             "--max-seq-length",
             dest="max_seq_length",
-            type=int,
+            type=positive_int,
             default=128,
             help="Max tokens per text (default 128).",
         )
@@ -183,12 +211,12 @@ def add_similarity_args(parser: argparse.ArgumentParser, num_languages: int | No
         help="sparse: use the precomputed top-k + Sinkhorn matrix; dense: sparsify the dense matrix on the fly.",
     )
     group.add_argument(
-        "--top-k", dest="top_k", type=int, default=20, help="Top-k per row (dense source only)."
+        "--top-k", dest="top_k", type=positive_int, default=20, help="Top-k per row (dense source only)."
     )
     group.add_argument(
         "--sinkhorn-iters",
         dest="sinkhorn_iters",
-        type=int,
+        type=non_negative_int,
         default=20,
         help="Sinkhorn rounds (dense source only).",
     )
@@ -201,7 +229,7 @@ def add_similarity_args(parser: argparse.ArgumentParser, num_languages: int | No
     )
     group.add_argument(
         "--temperature",
-        type=float,
+        type=positive_float,
         default=1.0,
         help="Softmax temperature T of --weighting softmax (default 1).",
     )
@@ -209,7 +237,7 @@ def add_similarity_args(parser: argparse.ArgumentParser, num_languages: int | No
         group.add_argument(
             "--num-languages",
             dest="num_languages",
-            type=int,
+            type=positive_int,
             default=num_languages,
             help=f"Number of source languages to select (default {num_languages}).",
         )
@@ -394,25 +422,28 @@ def add_training_run_args(
     ``--max-eval-samples`` and ``--seed``; a command leaves out what it sets otherwise (snapshot averaging's
     per-run seeds and rates). ``epochs_alias`` / ``batch_size_alias``: a command's older spelling, kept."""
     group = parser.add_argument_group("training")
-    group.add_argument("--epochs", type=float, default=3.0, help="Training epochs (default 3).")
+    group.add_argument("--epochs", type=positive_float, default=3.0, help="Training epochs (default 3).")
     if epochs_alias:
-        add_deprecated(group, epochs_alias, "--epochs", "epochs", listed=True, type=float)
+        add_deprecated(group, epochs_alias, "--epochs", "epochs", listed=True, type=positive_float)
     if learning_rate:
         group.add_argument(
             "--learning-rate", "--lr", dest="learning_rate", type=float, default=5e-5, help="Learning rate."
         )
     group.add_argument(
-        "--batch-size", type=int, default=32, help="Per-device training batch size (default 32)."
+        "--batch-size", type=positive_int, default=32, help="Per-device training batch size (default 32)."
     )
     if batch_size_alias:
-        add_deprecated(group, batch_size_alias, "--batch-size", "batch_size", listed=True, type=int)
+        add_deprecated(group, batch_size_alias, "--batch-size", "batch_size", listed=True, type=positive_int)
     if train_samples:
         group.add_argument(
-            "--max-train-samples", type=int, default=None, help="Training rows per locale (default all)."
+            "--max-train-samples",
+            type=positive_int,
+            default=None,
+            help="Training rows per locale (default all).",
         )
     if eval_samples:
         group.add_argument(
-            "--max-eval-samples", type=int, default=None, help="Evaluation rows (default all)."
+            "--max-eval-samples", type=positive_int, default=None, help="Evaluation rows (default all)."
         )
     if seed:
         group.add_argument("--seed", type=int, default=42, help="Random seed (default 42).")
@@ -449,11 +480,11 @@ def add_statistics_args(
     group.add_argument(
         "--num-fisher-examples",
         dest="num_fisher_examples",
-        type=int,
+        type=positive_int,
         default=100,
         help="Examples per source model for its statistics (default 100).",
     )
-    add_deprecated(group, "--num-examples", "--num-fisher-examples", "num_fisher_examples", type=int)
+    add_deprecated(group, "--num-examples", "--num-fisher-examples", "num_fisher_examples", type=positive_int)
     group.add_argument(
         "--fisher-data",
         dest="fisher_data",
@@ -562,7 +593,7 @@ def add_runtime_args(parser: argparse.ArgumentParser, progress: bool = False, in
     if inference:
         group.add_argument("--seed", type=int, default=42, help="Random seed.")
         group.add_argument(
-            "--batch-size", dest="batch_size", type=int, default=64, help="Inference batch size."
+            "--batch-size", dest="batch_size", type=positive_int, default=64, help="Inference batch size."
         )
     if progress:
         group.add_argument("--no-progress", action="store_true", help="No progress bars.")
@@ -671,9 +702,20 @@ def add_locales_arg(parser: argparse.ArgumentParser, flag: str, what: str, **kwa
     )
 
 
+class CommandParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one ``error: …`` line (after a one-line usage pointing to
+    ``--help``), exit status 2, like every other user error — not the full usage of fifty options."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        sys.stderr.write(
+            f"usage: {self.prog} [options]   ({self.prog} --help lists them)\nerror: {message}\n"
+        )
+        raise SystemExit(2)
+
+
 def command_parser(prog: str, description: str, example: str, **kwargs: Any) -> argparse.ArgumentParser:
     """The parser of one command: its script name, what it does, and the example line every ``--help`` ends with."""
-    return argparse.ArgumentParser(prog=prog, description=description, epilog=example, **kwargs)
+    return CommandParser(prog=prog, description=description, epilog=example, **kwargs)
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -195,6 +195,18 @@ def accepted_parameters(mode: str) -> set[str]:
     return {p.name for p in get_method(engine_method(mode)).parameters}
 
 
+def check_ranges(method: str, params: Mapping[str, Any]) -> None:
+    """Every value within its range and of its type, as the engine's schema says (before any work, not when
+    the engine reaches the method)."""
+    from auto_merge_llm import MergeError, get_method
+    from auto_merge_llm.registry import resolve_params
+
+    try:
+        resolve_params(get_method(method), params)
+    except MergeError as exc:
+        raise CatalogueError(str(exc)) from None
+
+
 def parse_value(text: str) -> Any:
     """A parameter value from the command line: JSON when it parses (numbers, booleans, lists), else the text."""
     try:
@@ -255,6 +267,7 @@ class MethodParams:
             )
         params = {k: v for k, v in self.common.items() if k in accepted}
         params.update(self.scoped.get(mode, {}))
+        check_ranges(method, params)
         return params
 
     def check_sweep(self, modes: Sequence[str]) -> None:

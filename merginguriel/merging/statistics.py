@@ -25,7 +25,13 @@ from typing import Any
 import torch
 
 from merginguriel.data.labels import align_label_ids, model_label_names
-from merginguriel.data.massive import DataSelection, NotEnoughRowsError, load_selection, resolve_dataset
+from merginguriel.data.massive import (
+    DataSelection,
+    NotEnoughRowsError,
+    canonical_split,
+    load_selection,
+    resolve_dataset,
+)
 from merginguriel.errors import UserError
 
 logger = logging.getLogger("merginguriel.statistics")
@@ -54,6 +60,13 @@ class StatisticsOptions:
     estimator: str = "expected"
     batch_size: int = 16
     cache_dir: str = DEFAULT_CACHE_DIR
+
+    def __post_init__(self) -> None:
+        if self.data.split is not None and canonical_split(self.data.split) == "test":
+            raise StatisticsDataError(
+                f"--fisher-split {self.data.split}: the statistics of a merge must not read a test split (the "
+                "merge would be fitted to the data it is scored on); use train or validation."
+            )
 
     @property
     def num_examples(self) -> int:

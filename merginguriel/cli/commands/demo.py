@@ -6,10 +6,12 @@ import argparse
 import logging
 from collections.abc import Sequence
 
+from merginguriel.cli import options as opts
 from merginguriel.cli.options import command_parser, run_main, setup_logging
 from merginguriel.demo.encoder import DemoConfig, run_demo
 from merginguriel.errors import UserError
 from merginguriel.generative.tiny import FAMILIES
+from merginguriel.merging.catalogue import check_mode, merge_modes
 
 EXAMPLE = "example: merginguriel demo --target-lang af-ZA --modes similarity average ties"
 
@@ -34,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--target-lang", default="af-ZA", help="Target locale (default af-ZA).")
-    p.add_argument("--num-languages", type=int, default=3, help="Sources per merge (default 3).")
+    p.add_argument(
+        "--num-languages", type=opts.positive_int, default=3, help="Sources per merge (default 3)."
+    )
     p.add_argument(
         "--modes",
         nargs="+",
@@ -66,13 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--workdir", default=".", help="Root for haryos_model/, merged_models/, results/, plots/ (default .)."
     )
     p.add_argument(
-        "--epochs", type=float, default=None, help="Training epochs per locale (default 8; --generative 12)."
+        "--epochs",
+        type=opts.positive_float,
+        default=None,
+        help="Training epochs per locale (default 8; --generative 12).",
     )
     p.add_argument(
         "--learning-rate", type=float, default=None, help="Learning rate (default 2e-4; --generative 3e-3)."
     )
     p.add_argument(
-        "--max-train-samples", type=int, default=None, help="Training rows per locale (default all)."
+        "--max-train-samples",
+        type=opts.positive_int,
+        default=None,
+        help="Training rows per locale (default all).",
     )
     p.add_argument("--retrain", action="store_true", help="Retrain models that exist already.")
     p.add_argument("--seed", type=int, default=42)
@@ -90,6 +100,8 @@ def demo_config(args: argparse.Namespace) -> DemoConfig:
     fields.update(
         {k: v for k, v in (("epochs", args.epochs), ("learning_rate", args.learning_rate)) if v is not None}
     )
+    for mode in fields["modes"]:  # an unknown mode is an error now, not after the models are trained
+        check_mode(mode, merge_modes(), "--modes")
     if not args.generative:
         if args.family:
             raise UserError("--family chooses the tiny decoder of the generative demo; add --generative.")

@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     locale = validate_locale(args.locale)
     name = (
         check_output_name(args.output_name)
-        if args.output_name
+        if args.output_name is not None
         else evaluation_name(args.model_path, locale, args.dataset_split)
     )
     out = Path(args.results_root) / name / "results.json"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from merginguriel.cli import options as opts
 from merginguriel.cli.options import (
     add_data_args,
     add_deprecated,
@@ -87,7 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dropout", type=float, default=0.1)
     add_training_run_args(p, learning_rate=False, eval_samples=True)  # the experts' rate is --base-lr
     p.add_argument(
-        "--save-every", type=int, default=1, help="Save experts/fusion/head every N epochs (default 1)."
+        "--save-every",
+        type=opts.positive_int,
+        default=1,
+        help="Save experts/fusion/head every N epochs (default 1).",
     )
     p.add_argument("--output-dir", default=None, help="Default fusion_models/{fusion type}_{experts}.")
     p.add_argument(

@@ -45,12 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None, help="Manual weights LOCALE=W,… (mode manual).")
     p.add_argument(
         "--num-fisher-examples",
-        type=int,
+        type=opts.positive_int,
         default=100,
         help="Training examples per source for the statistics of fisher / regmean merges (default 100).",
     )
     p.add_argument(
-        "--merge-frequency", type=int, default=1, help="Epochs of training between merges (default 1)."
+        "--merge-frequency",
+        type=opts.positive_int,
+        default=1,
+        help="Epochs of training between merges (default 1).",
     )
     p.add_argument(
         "--checkpoint-before-merge",

@@ -94,10 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.target:
         parser.error("--target-lang is required (e.g. --target-lang af-ZA)")
+    if args.output_name is not None:  # a bad name is an error before the sources are even chosen
+        check_output_name(args.output_name)
     opts.check_hub(args)  # offline / not logged in: fail now, not after the merge
     run = opts.runtime(args, progress=True)
     plan = plan_merge(request_from_args(args))
-    name = check_output_name(args.output_name) if args.output_name else plan.name
+    name = args.output_name if args.output_name is not None else plan.name
     outputs = MergeOutputs.under(args.merged_models_root, None if args.no_eval else args.results_root, name)
     outputs.check_free(args.overwrite)
     print(f"Target {plan.target}: {plan.mode} merge (method {plan.method}) of {len(plan.sources)} sources")

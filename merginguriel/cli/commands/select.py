@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--dev-samples",
-        type=int,
+        type=opts.positive_int,
         default=None,
         help="Score candidates on the first N dev rows of each locale.",
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from merginguriel.cli import options as opts
 from merginguriel.cli.options import add_deprecated, command_parser, run_main, setup_logging
 from merginguriel.data.locales import ALL_LOCALES, LOCALES, parse_locales, shared_uriel_groups
 from merginguriel.data.massive import HUB_DATASET
@@ -102,7 +103,11 @@ def add_source_build_args(parser: argparse.ArgumentParser) -> None:
     )
     ov.add_argument("--text-column", dest="text_column", default="utt", help="Column holding the utterance.")
     ov.add_argument(
-        "--max-samples", dest="max_samples", type=int, default=None, help="First N training rows per locale."
+        "--max-samples",
+        dest="max_samples",
+        type=opts.positive_int,
+        default=None,
+        help="First N training rows per locale.",
     )
     ov.add_argument(
         "--tokenizer",
@@ -146,7 +151,7 @@ def add_weighting_args(parser: argparse.ArgumentParser) -> None:
         "softmax: w ~ exp(s/T); normalize: w ~ s (over the target's top sources).",
     )
     group.add_argument(
-        "--temperature", type=float, default=1.0, help="Softmax temperature T > 0 (default 1)."
+        "--temperature", type=opts.positive_float, default=1.0, help="Softmax temperature T > 0 (default 1)."
     )
 
 
@@ -176,17 +181,23 @@ def build_parser() -> argparse.ArgumentParser:
         "script, composite (mean of the available types; default), or several joined with '+'.",
     )
     p.add_argument(
-        "--top-k", dest="k", type=int, default=20, help="Entries kept per row before Sinkhorn (default 20)."
+        "--top-k",
+        dest="k",
+        type=opts.positive_int,
+        default=20,
+        help="Entries kept per row before Sinkhorn (default 20).",
     )
-    add_deprecated(p, "--k", "--top-k", "k", listed=True, type=int)
+    add_deprecated(p, "--k", "--top-k", "k", listed=True, type=opts.positive_int)
     p.add_argument(
         "--sinkhorn-iters",
         dest="iterations",
-        type=int,
+        type=opts.non_negative_int,
         default=20,
         help="Sinkhorn rounds, rows then columns (default 20).",
     )
-    add_deprecated(p, "--iterations", "--sinkhorn-iters", "iterations", listed=True, type=int)
+    add_deprecated(
+        p, "--iterations", "--sinkhorn-iters", "iterations", listed=True, type=opts.non_negative_int
+    )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--locales", help="Comma-separated locales (default: all 52 MASSIVE locales).")
     src.add_argument("--locales-csv", help="CSV with a 'locale' column (e.g. model_mapping_unified.csv).")
@@ -224,7 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_deprecated(sel, "--target", "--target-lang", "target", listed=True)
     sel.add_argument(
-        "--num-languages", dest="num_languages", type=int, default=5, help="Sources per target (default 5)."
+        "--num-languages",
+        dest="num_languages",
+        type=opts.positive_int,
+        default=5,
+        help="Sources per target (default 5).",
     )
     add_weighting_args(p)
     return p

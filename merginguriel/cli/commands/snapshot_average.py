@@ -14,6 +14,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from merginguriel.cli import options as opts
 from merginguriel.cli.commands.train import add_training_options
 from merginguriel.cli.options import (
     add_deprecated,
@@ -55,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--learning-rates", default="5e-5", help="Comma-separated learning rates: one, or one per run."
     )
     p.add_argument(
-        "--snapshot-steps", type=int, default=None, help="Snapshot every N steps (default: every epoch)."
+        "--snapshot-steps",
+        type=opts.positive_int,
+        default=None,
+        help="Snapshot every N steps (default: every epoch).",
     )
     add_training_run_args(p, learning_rate=False, seed=False, eval_samples=True)  # seeds, rates: per run
     p.add_argument(

@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     opts.add_locales_arg(p, "--locales", "Target locales; default all with a model")
     p.add_argument("--start-from", help="Skip the locales before this one (in sweep order).")
-    p.add_argument("--max-locales", type=int, help="Run at most this many locales.")
+    p.add_argument("--max-locales", type=opts.positive_int, help="Run at most this many locales.")
     p.add_argument(
         "--sweep-name", default="sweep", help="Names the state folder {results_root}/sweep_{name}."
     )
@@ -71,14 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="local",
         help="local: in this process (or --max-workers processes); slurm: one submitit array job.",
     )
-    launch.add_argument("--max-workers", type=int, default=1, help="Local worker processes (default 1).")
+    launch.add_argument(
+        "--max-workers", type=opts.positive_int, default=1, help="Local worker processes (default 1)."
+    )
     launch.add_argument("--slurm-partition", help="Slurm partition.")
-    launch.add_argument("--slurm-gpus", type=int, default=1, help="GPUs per job (default 1).")
+    launch.add_argument(
+        "--slurm-gpus", type=opts.non_negative_int, default=1, help="GPUs per job (default 1)."
+    )
     launch.add_argument("--slurm-time", default="04:00:00", help="Time limit per job (HH:MM:SS or minutes).")
     launch.add_argument("--slurm-mem", default="32G", help="Memory per job (e.g. 32G).")
-    launch.add_argument("--slurm-cpus", type=int, default=4, help="CPUs per job.")
+    launch.add_argument("--slurm-cpus", type=opts.positive_int, default=4, help="CPUs per job.")
     launch.add_argument(
-        "--slurm-array-parallelism", type=int, default=64, help="Array tasks running at once."
+        "--slurm-array-parallelism", type=opts.positive_int, default=64, help="Array tasks running at once."
     )
     opts.add_source_args(p)
     opts.add_similarity_args(p, num_languages=5)

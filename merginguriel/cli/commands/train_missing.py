@@ -42,9 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--locales", default=None, help="Comma-separated locales to consider (within the mapping)."
     )
     p.add_argument("--dry-run", action="store_true", help="Only print what would be trained.")
-    p.add_argument("--max", type=int, default=None, metavar="N", help="Train at most N models.")
+    p.add_argument("--max", type=opts.positive_int, default=None, metavar="N", help="Train at most N models.")
     opts.add_training_run_args(p, seed=False, train_samples=False, batch_size_alias="--train-bs")
-    p.add_argument("--eval-bs", type=int, default=64, help="Per-device evaluation batch size (default 64).")
+    p.add_argument(
+        "--eval-bs", type=opts.positive_int, default=64, help="Per-device evaluation batch size (default 64)."
+    )
     p.add_argument("--fp16", action="store_true", help="Train in fp16 (CUDA only).")
     p.add_argument("--summary", default=None, help="Write a JSON summary here.")
     add_training_options(p)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from merginguriel.cli import options as opts
 from merginguriel.cli.commands.similarity import add_source_build_args, source_context
 from merginguriel.cli.options import add_deprecated, command_parser, run_main, setup_logging
 from merginguriel.data.locales import parse_locales
@@ -58,12 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ndcg-k",
         dest="k",
-        type=int,
+        type=opts.positive_int,
         default=5,
         help="K of NDCG@K (default 5, the default --num-languages).",
     )
-    add_deprecated(p, "--k", "--ndcg-k", "k", listed=True, type=int)  # --top-k is another concept
-    p.add_argument("--bootstrap", type=int, default=1000, help="Bootstrap resamples (default 1000).")
+    add_deprecated(
+        p, "--k", "--ndcg-k", "k", listed=True, type=opts.positive_int
+    )  # --top-k is another concept
+    p.add_argument(
+        "--bootstrap", type=opts.positive_int, default=1000, help="Bootstrap resamples (default 1000)."
+    )
     p.add_argument("--seed", type=int, default=0, help="Bootstrap seed (default 0).")
     p.add_argument(
         "--target-lang",
