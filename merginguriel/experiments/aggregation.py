@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from merginguriel.errors import MissingInputError
+from merginguriel.errors import MissingInputError, UserError
 from merginguriel.experiments.nxn import data_identity, find_latest_matrix, matrix_data, read_matrix
 from merginguriel.outputs.atomic import write_json_atomic, write_text_atomic
 
@@ -86,16 +86,33 @@ def read_result(folder: Path) -> dict[str, Any] | None:
 
 
 def scan_results(results_root: str | os.PathLike, progress: bool = True) -> pd.DataFrame:
-    """Rows for every experiment result under ``results_root`` (one level of folders)."""
+    """Rows for every experiment result under ``results_root`` (one level of folders). A ``results.json`` that
+    cannot be read is named in a warning (one bad file does not stop a report over a thousand); a root that
+    does not exist, or holds no experiment result at all, is an error naming it."""
     root = Path(results_root)
-    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    rows = []
+    if not root.is_dir():
+        raise MissingInputError(
+            f"--results-root {root} is not a folder; point it at the results/ of merge or sweep runs."
+        )
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    rows, unreadable = [], []
     for folder in tqdm(folders, desc="reading results", unit="dir", disable=not progress):
+        if (folder / "results.json").is_file() and _read_json(folder / "results.json") is None:
+            unreadable.append(str(folder / "results.json"))
+            continue
         row = read_result(folder)
         if row is None:
             logger.debug("skipping %s (not an experiment result)", folder)
             continue
         rows.append(row)
+    for path in unreadable:
+        logger.warning("skipping %s: not readable JSON (a run killed while writing it?)", path)
+    if not rows:
+        found = f"; unreadable: {', '.join(unreadable[:3])}" if unreadable else ""
+        raise UserError(
+            f"No experiment results (*/results.json with a performance block) under {root}{found}: nothing to "
+            "aggregate. Run merge or sweep first, or point --results-root at their results folder."
+        )
     columns = [
         "name",
         "method",

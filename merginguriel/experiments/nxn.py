@@ -28,6 +28,7 @@ import pandas as pd
 
 from merginguriel import __version__
 from merginguriel.data.massive import DataSelection, LoadedSplit, canonical_split, load_selection
+from merginguriel.data.tables import read_csv_table
 from merginguriel.errors import UserError
 from merginguriel.models.logits_cache import LogitsCache, compute_logits
 from merginguriel.outputs.atomic import write_json_atomic, write_text_atomic
@@ -125,10 +126,15 @@ def _recorded_data(run_dir: Path) -> dict[str, Any] | None:
 
 
 def read_matrix(path: str | os.PathLike) -> pd.DataFrame:
-    frame = pd.read_csv(path, index_col=0)
+    frame = read_csv_table(
+        path, "an NxN accuracy matrix (rows: model locales, columns: evaluated locales)", index_col=0
+    )
     frame.index = frame.index.astype(str)
     frame.columns = frame.columns.astype(str)
-    return frame.astype(float)
+    try:
+        return frame.astype(float)
+    except ValueError as exc:
+        raise NxNError(f"{path}: an NxN matrix holds accuracies, but {exc}.") from None
 
 
 def _union_order(requested: Sequence[str], existing: Sequence[str]) -> list[str]:

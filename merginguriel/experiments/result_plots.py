@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from tqdm.auto import tqdm
 
+from merginguriel.data.tables import read_csv_table
 from merginguriel.errors import UserError
 from merginguriel.experiments.aggregation import BASELINES, NON_METHODS, method_summary, win_analysis
 from merginguriel.outputs.atomic import write_text_atomic
@@ -45,7 +45,7 @@ def plot_comprehensive(
 
     from merginguriel.outputs.plotting import save_figure
 
-    frame = pd.read_csv(csv_file)
+    frame = read_csv_table(csv_file, "a results_comprehensive_*.csv of aggregate")
     missing_cols = [c for c in ("method", "locale", "accuracy", *BASELINES) if c not in frame.columns]
     if missing_cols:
         raise UserError(

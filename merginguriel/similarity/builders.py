@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from merginguriel.data.locales import validate_locale
+from merginguriel.data.tables import read_csv_table
 from merginguriel.similarity.matrix import DEFAULT_FEATURE_TYPE, SimilarityError, build_similarity
 
 SOURCE_NAMES = ("lang2vec", "urielplus", "empirical", "overlap", "learned")
@@ -116,12 +117,17 @@ def read_dev_nxn(path: str | os.PathLike) -> pd.DataFrame:
         raise SplitError(
             f"{path} was computed on the {split} split; transfer must be measured on held-out dev data: {how}"
         )
-    frame = pd.read_csv(path, index_col=0)
+    frame = read_csv_table(
+        path, "an NxN accuracy matrix (rows: model locales, columns: evaluated locales)", index_col=0
+    )
     frame.index = frame.index.astype(str)
     frame.columns = frame.columns.astype(str)
     for loc in [*frame.index, *frame.columns]:
         validate_locale(loc)
-    return frame.astype(float)
+    try:
+        return frame.astype(float)
+    except ValueError as exc:
+        raise SimilarityError(f"{path}: an NxN matrix holds accuracies, but {exc}.") from None
 
 
 def matrix_locales(nxn: pd.DataFrame) -> list[str]:

@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from merginguriel.data.locales import iso639_3, shared_uriel_groups, validate_locale
+from merginguriel.data.tables import read_csv_table
 from merginguriel.errors import UserError
 from merginguriel.outputs.atomic import write_text_atomic
 
@@ -239,7 +240,7 @@ def load_matrix(path: str | os.PathLike) -> pd.DataFrame:
         raise SimilarityError(
             f"Similarity matrix {path} not found. Build it with: python merginguriel/generate_sparse_similarity_unified.py"
         )
-    frame = pd.read_csv(path, index_col=0)
+    frame = read_csv_table(path, "a similarity matrix (index = columns = locales)", index_col=0)
     frame.index = frame.index.astype(str)
     return validate_dense(frame, str(path))
 
