@@ -98,6 +98,14 @@ def add_deprecated(group: Any, old: str, new: str, dest: str, listed: bool = Fal
     group.add_argument(old, dest=dest, action=_DeprecatedAlias, new=new, help=shown, **kw)
 
 
+def add_renamed(group: Any, flag: str, old: str, dest: str, help: str, **kw: Any) -> None:
+    """A flag renamed so that one concept has one name in every command: ``flag`` with ``help`` (and argparse's
+    ``kw``), and its old spelling ``old``, listed in ``--help`` as deprecated."""
+    group.add_argument(flag, dest=dest, help=help, **kw)
+    same = {k: kw[k] for k in ("type", "nargs") if k in kw}
+    add_deprecated(group, old, flag, dest, listed=True, **same)
+
+
 def require(parser: argparse.ArgumentParser, args: argparse.Namespace, *pairs: tuple[str, str]) -> None:
     """Required flags that have deprecated spellings: ``(dest, flag)`` pairs checked after parsing (argparse's
     ``required=True`` would not count the old spelling)."""

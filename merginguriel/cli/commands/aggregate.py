@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from merginguriel.cli.options import add_deprecated, add_locales_arg, command_parser, run_main, setup_logging
+from merginguriel.cli.options import add_locales_arg, add_renamed, command_parser, run_main, setup_logging
 from merginguriel.data.locales import parse_locales
 from merginguriel.experiments.aggregation import aggregate
 
@@ -26,12 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="results",
         help="Folder of result folders (default ./results).",
     )
-    p.add_argument(
-        "--nxn-matrix",
-        dest="evaluation_matrix",
-        help="NxN evaluation_matrix.csv (default: the latest under --nxn-root).",
-    )
-    add_deprecated(p, "--evaluation-matrix", "--nxn-matrix", "evaluation_matrix", listed=True)
+    add_renamed(p, "--nxn-matrix", "--evaluation-matrix", "evaluation_matrix",
+                "NxN evaluation_matrix.csv (default: the latest under --nxn-root).")  # fmt: skip
     p.add_argument(
         "--nxn-root", default="nxn_results", help="Where nxn_eval_* folders are (default ./nxn_results)."
     )

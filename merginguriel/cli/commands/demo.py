@@ -69,20 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workdir", default=".", help="Root for haryos_model/, merged_models/, results/, plots/ (default .)."
     )
-    p.add_argument(
-        "--epochs",
-        type=opts.positive_float,
-        default=None,
-        help="Training epochs per locale (default 8; --generative 12).",
-    )
+    p.add_argument("--epochs", type=opts.positive_float, help="Training epochs per locale (default 8; --generative 12).")  # fmt: skip
     p.add_argument(
         "--learning-rate", type=float, default=None, help="Learning rate (default 2e-4; --generative 3e-3)."
     )
     p.add_argument(
-        "--max-train-samples",
-        type=opts.positive_int,
-        default=None,
-        help="Training rows per locale (default all).",
+        "--max-train-samples", type=opts.positive_int, help="Training rows per locale (default all)."
     )
     p.add_argument("--retrain", action="store_true", help="Retrain models that exist already.")
     p.add_argument("--seed", type=int, default=42)

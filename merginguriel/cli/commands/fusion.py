@@ -20,9 +20,9 @@ import pandas as pd
 from merginguriel.cli import options as opts
 from merginguriel.cli.options import (
     add_data_args,
-    add_deprecated,
     add_hub_args,
     add_model_args,
+    add_renamed,
     add_runtime_args,
     add_training_run_args,
     check_hub,
@@ -97,10 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--eval-locales", default=None, help="Comma-separated locales to evaluate the final model on."
     )
-    p.add_argument(
-        "--dataset-split", dest="eval_split", default="test", help="Split for --eval-locales (default test)."
-    )
-    add_deprecated(p, "--eval-split", "--dataset-split", "eval_split", listed=True)
+    add_renamed(p, "--dataset-split", "--eval-split", "eval_split", "Split for --eval-locales (default test).",
+                default="test")  # fmt: skip
     add_runtime_args(p, progress=True, inference=False)
     add_model_args(p)
     add_data_args(p, split=None)

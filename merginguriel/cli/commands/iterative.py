@@ -76,13 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.001,
         help="Improvement below which the metric counts as a plateau (default 0.001).",
     )
-    p.add_argument(
-        "--dataset-split",
-        dest="eval_split",
-        default="validation",
-        help="Target split evaluated every cycle (default validation).",
-    )
-    opts.add_deprecated(p, "--eval-split", "--dataset-split", "eval_split", listed=True)
+    opts.add_renamed(p, "--dataset-split", "--eval-split", "eval_split",
+                     "Target split evaluated every cycle (default validation).", default="validation")  # fmt: skip
     p.add_argument(
         "--output-dir", default=None, help="Run folder (default iterative_results/{mode}_{target})."
     )

@@ -64,12 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--grid", default=None, help="A user candidate grid (YAML or JSON: similarity, weighting, k, modes)."
     )
-    p.add_argument(
-        "--dev-samples",
-        type=opts.positive_int,
-        default=None,
-        help="Score candidates on the first N dev rows of each locale.",
-    )
+    p.add_argument("--dev-samples", type=opts.positive_int, help="Score candidates on the first N dev rows of each locale.")  # fmt: skip
     p.add_argument(
         "--no-test", action="store_true", help="Stop after selection (write the recipes; read no test split)."
     )

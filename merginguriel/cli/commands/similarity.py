@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from merginguriel.cli import options as opts
-from merginguriel.cli.options import add_deprecated, command_parser, run_main, setup_logging
+from merginguriel.cli.options import command_parser, run_main, setup_logging
 from merginguriel.data.locales import ALL_LOCALES, LOCALES, parse_locales, shared_uriel_groups
 from merginguriel.data.massive import HUB_DATASET
 from merginguriel.defaults import DEFAULT_BASE_MODEL, DENSE_MATRIX_NAME, MAPPING_NAME, SPARSE_MATRIX_NAME
@@ -84,15 +84,9 @@ def add_source_build_args(parser: argparse.ArgumentParser) -> None:
         help="learned: comma-separated source specs the ranker uses as features "
         f"(default {','.join(DEFAULT_LEARNED_FEATURES)}; 'overlap' needs the overlap flags).",
     )
-    emp.add_argument(
-        "--ridge-alpha",
-        dest="alpha",
-        type=float,
-        default=1.0,
-        help="learned: ridge regularisation (default 1).",
-    )
     # --alpha is a merge-method parameter (TSV, Iso-C): one flag, one meaning
-    add_deprecated(emp, "--alpha", "--ridge-alpha", "alpha", listed=True, type=float)
+    opts.add_renamed(emp, "--ridge-alpha", "--alpha", "alpha", "learned: ridge regularisation (default 1).",
+                     type=float, default=1.0)  # fmt: skip
     ov = parser.add_argument_group("overlap source")
     ov.add_argument(
         "--dataset-name",
@@ -180,24 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="URIEL+ distance: genetic, geographic, syntactic, phonological, inventory, featural, morphological, "
         "script, composite (mean of the available types; default), or several joined with '+'.",
     )
-    p.add_argument(
-        "--top-k",
-        dest="k",
-        type=opts.positive_int,
-        default=20,
-        help="Entries kept per row before Sinkhorn (default 20).",
-    )
-    add_deprecated(p, "--k", "--top-k", "k", listed=True, type=opts.positive_int)
-    p.add_argument(
-        "--sinkhorn-iters",
-        dest="iterations",
-        type=opts.non_negative_int,
-        default=20,
-        help="Sinkhorn rounds, rows then columns (default 20).",
-    )
-    add_deprecated(
-        p, "--iterations", "--sinkhorn-iters", "iterations", listed=True, type=opts.non_negative_int
-    )
+    opts.add_renamed(p, "--top-k", "--k", "k", "Entries kept per row before Sinkhorn (default 20).",
+                     type=opts.positive_int, default=20)  # fmt: skip
+    opts.add_renamed(p, "--sinkhorn-iters", "--iterations", "iterations",
+                     "Sinkhorn rounds, rows then columns (default 20).", type=opts.non_negative_int, default=20)  # fmt: skip
     src = p.add_mutually_exclusive_group()
     src.add_argument("--locales", help="Comma-separated locales (default: all 52 MASSIVE locales).")
     src.add_argument("--locales-csv", help="CSV with a 'locale' column (e.g. model_mapping_unified.csv).")
@@ -228,12 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_source_build_args(p)
     sel = p.add_argument_group("preview a selection")
-    sel.add_argument(
-        "--target-lang",
-        dest="target",
-        help="Comma-separated targets: print the sources each would get and their weights.",
-    )
-    add_deprecated(sel, "--target", "--target-lang", "target", listed=True)
+    opts.add_renamed(sel, "--target-lang", "--target", "target",
+                     "Comma-separated targets: print the sources each would get and their weights.")  # fmt: skip
     sel.add_argument(
         "--num-languages",
         dest="num_languages",

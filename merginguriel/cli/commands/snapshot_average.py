@@ -17,7 +17,7 @@ from pathlib import Path
 from merginguriel.cli import options as opts
 from merginguriel.cli.commands.train import add_training_options
 from merginguriel.cli.options import (
-    add_deprecated,
+    add_renamed,
     add_runtime_args,
     add_training_run_args,
     command_parser,
@@ -47,20 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--source-locales", default="en-US", help="Comma-separated training locales (default en-US)."
     )
     p.add_argument("--target-lang", required=True, help="Target locale to evaluate on.")
-    p.add_argument(
-        "--dataset-split", dest="target_split", default="test", help="Target split (default test)."
-    )
-    add_deprecated(p, "--target-split", "--dataset-split", "target_split", listed=True)
+    add_renamed(p, "--dataset-split", "--target-split", "target_split", "Target split (default test).",
+                default="test")  # fmt: skip
     p.add_argument("--seeds", default="1,2,3", help="Comma-separated seeds, one per run (default 1,2,3).")
     p.add_argument(
         "--learning-rates", default="5e-5", help="Comma-separated learning rates: one, or one per run."
     )
-    p.add_argument(
-        "--snapshot-steps",
-        type=opts.positive_int,
-        default=None,
-        help="Snapshot every N steps (default: every epoch).",
-    )
+    p.add_argument("--snapshot-steps", type=opts.positive_int, help="Snapshot every N steps (default: every epoch).")  # fmt: skip
     add_training_run_args(p, learning_rate=False, seed=False, eval_samples=True)  # seeds, rates: per run
     p.add_argument(
         "--order-seed", type=int, default=0, help="Seed of the order in which runs are accumulated."

@@ -15,7 +15,7 @@ import pandas as pd
 
 from merginguriel.cli import options as opts
 from merginguriel.cli.commands.similarity import add_source_build_args, source_context
-from merginguriel.cli.options import add_deprecated, command_parser, run_main, setup_logging
+from merginguriel.cli.options import command_parser, run_main, setup_logging
 from merginguriel.data.locales import parse_locales
 from merginguriel.similarity.builders import build_source, matrix_locales, parse_spec, read_dev_nxn
 from merginguriel.similarity.matrix import load_matrix
@@ -56,26 +56,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="Comma-separated similarity sources to build for the NxN matrix's locales, e.g. "
         "lang2vec:syntax_knn,urielplus:genetic,urielplus:composite,overlap,learned.",
     )
-    p.add_argument(
+    opts.add_renamed(
+        p,
         "--ndcg-k",
-        dest="k",
+        "--k",
+        "k",
+        "K of NDCG@K (default 5, the default --num-languages).",
         type=opts.positive_int,
         default=5,
-        help="K of NDCG@K (default 5, the default --num-languages).",
-    )
-    add_deprecated(
-        p, "--k", "--ndcg-k", "k", listed=True, type=opts.positive_int
-    )  # --top-k is another concept
+    )  # fmt: skip  (--top-k is another concept)
     p.add_argument(
         "--bootstrap", type=opts.positive_int, default=1000, help="Bootstrap resamples (default 1000)."
     )
     p.add_argument("--seed", type=int, default=0, help="Bootstrap seed (default 0).")
-    p.add_argument(
-        "--target-lang",
-        dest="targets",
-        help="Comma-separated targets to report on (default: all the inputs share).",
-    )
-    add_deprecated(p, "--targets", "--target-lang", "targets", listed=True)
+    opts.add_renamed(p, "--target-lang", "--targets", "targets",
+                     "Comma-separated targets to report on (default: all the inputs share).")  # fmt: skip
     p.add_argument(
         "--scatter-target",
         dest="scatter_targets",
@@ -83,13 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="Target of a similarity-vs-transfer scatter PNG (repeatable; default the first target).",
     )
-    add_deprecated(p, "--out-dir", "--output-dir", "out_dir", listed=True)
-    p.add_argument(
-        "--output-dir",
-        dest="out_dir",
-        default="results/transfer_report",
-        help="Output folder (default results/transfer_report).",
-    )
+    opts.add_renamed(p, "--output-dir", "--out-dir", "out_dir", "Output folder (default results/transfer_report).",
+                     default="results/transfer_report")  # fmt: skip
     p.add_argument(
         "--base-model", default="xlm-roberta-base", help="Default --tokenizer of the overlap source."
     )
