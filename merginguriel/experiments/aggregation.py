@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from merginguriel.errors import MissingInputError, UserError
 from merginguriel.experiments.nxn import data_identity, find_latest_matrix, matrix_data, read_matrix
-from merginguriel.outputs.atomic import write_json_atomic, write_text_atomic
+from merginguriel.outputs.atomic import check_writable, write_json_atomic, write_text_atomic
 
 logger = logging.getLogger("merginguriel.aggregation")
 
@@ -410,6 +410,7 @@ def aggregate(
     timestamp: str | None = None,
 ) -> AggregateOutputs:
     """Scan, join baselines, and write the six timestamped outputs; returns them and their paths."""
+    check_writable(output_dir, "--output-dir")
     frame = _filtered(scan_results(results_root, progress), locales, experiment_types)
     warnings: list[str] = []
     want, others = results_data(frame)

@@ -41,7 +41,7 @@ from merginguriel.merging.naming import ensemble_name
 from merginguriel.merging.pipeline import MergePlan, MergeRequest, plan_merge
 from merginguriel.models.evaluation import results_record
 from merginguriel.models.logits_cache import DEFAULT_CACHE_DIR, CachedLogits, LogitsCache, compute_logits
-from merginguriel.outputs.atomic import OutputExistsError, write_json_atomic
+from merginguriel.outputs.atomic import OutputExistsError, check_writable, write_json_atomic
 from merginguriel.runtime import Runtime
 from merginguriel.similarity.selection import SourceSelection
 
@@ -297,6 +297,7 @@ def run_ensemble(request: EnsembleRequest) -> list[tuple[Path, dict[str, Any]]]:
     out_dirs = [
         Path(request.results_root) / ensemble_name(m, plan.target, len(plan.sources)) for m in methods
     ]
+    check_writable(request.results_root, "--results-root")
     if not request.overwrite:
         for out in out_dirs:
             if (out / "results.json").exists():

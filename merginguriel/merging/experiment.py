@@ -25,7 +25,7 @@ from merginguriel.merging.statistics import source_statistics
 from merginguriel.models.cards import Evaluation, add_evaluations
 from merginguriel.models.evaluation import evaluate_model
 from merginguriel.models.logits_cache import LogitsCache
-from merginguriel.outputs.atomic import OutputExistsError, write_json_atomic
+from merginguriel.outputs.atomic import OutputExistsError, check_writable, write_json_atomic
 from merginguriel.runtime import Runtime, steps
 
 SUMMARY_KEYS = ("mode", "method", "target", "sources", "key", "head_merge")
@@ -45,7 +45,11 @@ class MergeOutputs:
         return cls(Path(merged_root) / name, Path(results_root) / name if results_root is not None else None)
 
     def check_free(self, overwrite: bool) -> None:
-        """Refuse, before any work, to replace outputs that exist unless ``overwrite``."""
+        """Refuse, before any work, outputs that cannot be written, and (unless ``overwrite``) outputs that
+        exist."""
+        check_writable(self.merged_dir.parent, "--merged-models-root")
+        if self.results_dir is not None:
+            check_writable(self.results_dir.parent, "--results-root")
         if overwrite:
             return
         for path in (self.merged_dir, self.results_dir):

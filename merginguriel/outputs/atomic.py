@@ -30,6 +30,20 @@ class OutputExistsError(UserError, FileExistsError):
     """The output folder exists already and overwriting was not asked for."""
 
 
+def check_writable(path: str | os.PathLike, flag: str = "the output folder") -> Path:
+    """Fail now, not after the work, unless ``path`` (a folder to create or use) can be written: its nearest
+    existing ancestor must be a folder, and writable (a read-only file system included)."""
+    path = Path(path)
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"{flag} {path}: {ancestor} is a file, not a folder; choose another {flag}.")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {path}: {ancestor} is not writable (read-only?); choose another {flag}.")
+    return path
+
+
 def is_complete(path: str | os.PathLike) -> bool:
     """True if ``path`` is a folder produced by :func:`atomic_output_dir` that finished."""
     return (Path(path) / COMPLETE_MARKER).is_file()
@@ -44,6 +58,7 @@ def atomic_output_dir(final: str | os.PathLike, overwrite: bool = False) -> Iter
     final = Path(final)
     if final.exists() and not overwrite:
         raise OutputExistsError(f"Output folder {final} exists already. Pass --overwrite to replace it.")
+    check_writable(final.parent)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
     try:

@@ -12,7 +12,7 @@ from merginguriel.data.locales import validate_locale
 from merginguriel.data.metrics import performance_line
 from merginguriel.merging.naming import check_output_name, evaluation_name
 from merginguriel.models.evaluation import evaluate_model
-from merginguriel.outputs.atomic import OutputExistsError, write_json_atomic
+from merginguriel.outputs.atomic import OutputExistsError, check_writable, write_json_atomic
 
 EXAMPLE = (
     "example: merginguriel evaluate --model-path haryos_model/xlm-roberta-base_massive_k_de-DE --locale af-ZA"
@@ -61,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else evaluation_name(args.model_path, locale, args.dataset_split)
     )
     out = Path(args.results_root) / name / "results.json"
+    check_writable(args.results_root, "--results-root")
     if out.exists() and not args.overwrite:
         raise OutputExistsError(f"{out} exists already. Pass --overwrite to replace it.")
     results = evaluate_model(

@@ -22,6 +22,7 @@ from merginguriel.experiments.nxn import (
 )
 from merginguriel.models.inference import check_model_folder
 from merginguriel.models.paths import discover_models
+from merginguriel.outputs.atomic import check_writable
 
 EXAMPLE = "example: merginguriel nxn --locales af-ZA de-DE nl-NL --dataset-split validation"
 
@@ -92,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise NxNError(f"Nothing to resume: no {MATRIX_FILE} in {where}.")
     else:
         out = new_run_dir(args.output_root)
+    check_writable(out, "--output-root")
     for loc in rows:  # an unreadable model folder or data file is an error before anything is written
         check_model_folder(found[loc])
     for loc in cols:
