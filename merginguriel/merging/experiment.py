@@ -10,7 +10,10 @@ is evaluated without the logits cache by default: it is new, and its logits woul
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,8 +28,10 @@ from merginguriel.merging.statistics import source_statistics
 from merginguriel.models.cards import Evaluation, add_evaluations
 from merginguriel.models.evaluation import evaluate_model
 from merginguriel.models.logits_cache import LogitsCache
-from merginguriel.outputs.atomic import OutputExistsError, check_writable, write_json_atomic
+from merginguriel.outputs.atomic import OutputExistsError, check_writable, is_complete, write_json_atomic
 from merginguriel.runtime import Runtime, steps
+
+logger = logging.getLogger("merginguriel.merging")
 
 SUMMARY_KEYS = ("mode", "method", "target", "sources", "key", "head_merge")
 
@@ -44,17 +49,35 @@ class MergeOutputs:
     ) -> MergeOutputs:
         return cls(Path(merged_root) / name, Path(results_root) / name if results_root is not None else None)
 
-    def check_free(self, overwrite: bool) -> None:
-        """Refuse, before any work, outputs that cannot be written, and (unless ``overwrite``) outputs that
-        exist."""
+    def check_free(self, overwrite: bool, key: str | None = None) -> None:
+        """Refuse, before any work, outputs that cannot be written, and (unless ``overwrite``) a finished
+        experiment's outputs. A run killed after its merged model was complete but before its results were
+        recorded is not finished: with the same experiment ``key`` the rerun completes it."""
         check_writable(self.merged_dir.parent, "--merged-models-root")
         if self.results_dir is not None:
             check_writable(self.results_dir.parent, "--results-root")
         if overwrite:
             return
-        for path in (self.merged_dir, self.results_dir):
-            if path is not None and path.exists():
-                raise OutputExistsError(f"{path} exists already. Pass --overwrite to replace it.")
+        if self.results_dir is not None and (self.results_dir / "results.json").exists():
+            raise OutputExistsError(
+                f"{self.results_dir / 'results.json'} exists already. Pass --overwrite to replace it."
+            )
+        if self.merged_dir.exists() and (self.results_dir is None or self.finished_merge(key) is None):
+            raise OutputExistsError(
+                f"{self.merged_dir} exists already"
+                + (" (a merge of other settings)" if is_complete(self.merged_dir) and key else "")
+                + ". Pass --overwrite to replace it."
+            )
+
+    def finished_merge(self, key: str | None) -> dict[str, Any] | None:
+        """The ``merge_details.json`` of a complete merged folder of this experiment (same ``key``), if any."""
+        if key is None or not is_complete(self.merged_dir):
+            return None
+        try:
+            details = json.loads((self.merged_dir / "merge_details.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return details if isinstance(details, dict) and details.get("key") == key else None
 
 
 @dataclass
@@ -138,20 +161,28 @@ def run_merge_experiment(
     (:func:`experiment_options`). ``evaluation=None`` only merges. ``experiment`` (a sweep's key block) is stored in ``results.json``;
     ``cleanup_weights`` deletes the merged weights once evaluated.
     """
-    outputs.check_free(overwrite)
+    outputs.check_free(overwrite, plan.key)
     if evaluation is not None:  # a broken evaluation file is an error before the merge, not after it
         load_selection(evaluation.for_locale(plan.target))
-    statistics = compute_statistics(plan, runtime.device, runtime.progress)
-    details = execute_merge(
-        plan,
-        outputs.merged_dir,
-        experiment_options(plan, evaluation, runtime, seed, command, context),
-        overwrite=overwrite,
-        device=runtime.device,
-        seed=seed,
-        statistics=statistics,
-        progress=runtime.progress,
-    )
+    for stale in outputs.merged_dir.parent.glob(f".{outputs.merged_dir.name}.partial-*"):  # a killed run's
+        shutil.rmtree(stale, ignore_errors=True)
+    details = None if overwrite or outputs.results_dir is None else outputs.finished_merge(plan.key)
+    if details is not None:
+        logger.info(
+            "%s: the merged model of an interrupted run is complete; evaluating it", outputs.merged_dir
+        )
+    else:
+        statistics = compute_statistics(plan, runtime.device, runtime.progress)
+        details = execute_merge(
+            plan,
+            outputs.merged_dir,
+            experiment_options(plan, evaluation, runtime, seed, command, context),
+            overwrite=overwrite,
+            device=runtime.device,
+            seed=seed,
+            statistics=statistics,
+            progress=runtime.progress,
+        )
     if evaluation is None:
         return MergeOutcome(details, None, outputs)
     results = evaluate_model(outputs.merged_dir, evaluation.for_locale(plan.target), runtime, cache)

@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = plan_merge(request_from_args(args))
     name = args.output_name if args.output_name is not None else plan.name
     outputs = MergeOutputs.under(args.merged_models_root, None if args.no_eval else args.results_root, name)
-    outputs.check_free(args.overwrite)
+    outputs.check_free(args.overwrite, plan.key)
     print(f"Target {plan.target}: {plan.mode} merge (method {plan.method}) of {len(plan.sources)} sources")
     for s in plan.sources:
         print(f"  {s.locale:<7} weight {s.weight:.4f}  {s.path}")

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
 from merginguriel import __version__
@@ -58,8 +56,6 @@ def _run_baseline(prepared: Prepared) -> dict[str, Any]:
 def _run_merge(prepared: Prepared) -> dict[str, Any]:
     opts = prepared.spec.options
     outputs = MergeOutputs.under(opts.merged_models_root, opts.results_root, prepared.name)
-    for stale in Path(opts.merged_models_root).glob(f".{prepared.name}.partial-*"):  # left by a killed run
-        shutil.rmtree(stale, ignore_errors=True)
     outcome = run_merge_experiment(
         prepared.plan,
         outputs,
