@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from merginguriel import __version__
+from merginguriel.data.locales import validate_locale
 from merginguriel.data.massive import DataSelection, LoadedSplit, canonical_split, load_selection
 from merginguriel.data.tables import read_csv_table
 from merginguriel.errors import UserError
@@ -132,9 +133,11 @@ def read_matrix(path: str | os.PathLike) -> pd.DataFrame:
     frame.index = frame.index.astype(str)
     frame.columns = frame.columns.astype(str)
     try:
+        for label in [*frame.index, *frame.columns]:
+            validate_locale(label)
         return frame.astype(float)
     except ValueError as exc:
-        raise NxNError(f"{path}: an NxN matrix holds accuracies, but {exc}.") from None
+        raise NxNError(f"{path} is not an NxN accuracy matrix: {exc}") from None
 
 
 def _union_order(requested: Sequence[str], existing: Sequence[str]) -> list[str]:
@@ -153,7 +156,15 @@ def _previous_run(out: Path, config: NxNConfig) -> tuple[dict[str, Any], dict[st
     recorded: dict[str, Any] = {}
     config_path = out / CONFIG_FILE
     if config_path.is_file():
-        recorded = json.loads(config_path.read_text())
+        try:
+            recorded = json.loads(config_path.read_text())
+        except (OSError, ValueError):
+            recorded = None
+        if not isinstance(recorded, dict):
+            raise NxNError(
+                f"{config_path} is not an NxN run's configuration (unreadable or of another shape); start a new "
+                "run (without --resume), or delete the file to resume the matrix without checking its data."
+            )
         data = recorded.get("data")
         if data is not None and data != config.data_identity():
             raise NxNError(

@@ -204,10 +204,23 @@ class IterativeTrainer:
 
     # ---- state -------------------------------------------------------------------------------------------
     def _read_json(self, name: str, default: Any) -> Any:
+        """A state file of the run folder (``default`` when absent); one that is not what this command wrote
+        is named, with the two ways out."""
         import json
 
         path = self.out / name
-        return json.loads(path.read_text()) if path.is_file() else default
+        if not path.is_file():
+            return default
+        try:
+            value = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            value = exc
+        if not isinstance(value, type(default) if default is not None else dict):
+            raise UserError(
+                f"{path} is not an iterative run's {name} (unreadable or of another shape); pass --overwrite to "
+                "start again, or choose another --output-dir."
+            )
+        return value
 
     def _load_state(self) -> dict:
         state = self._read_json(STATE_FILE, None)
@@ -224,6 +237,11 @@ class IterativeTrainer:
                 "resumed": 0,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             }
+        if not isinstance(state.get("config"), dict) or not isinstance(state.get("epochs_done"), int):
+            raise UserError(
+                f"{self.out / STATE_FILE} has no run configuration or progress; pass --overwrite to start again, "
+                "or choose another --output-dir."
+            )
         saved = _comparable(
             _flat_training_upgraded(_flat_similarity_upgraded(self._upgraded(state["config"])))
         )
