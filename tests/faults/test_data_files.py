@@ -16,6 +16,7 @@ from merginguriel.cli.commands import evaluate as evaluate_cmd
 from merginguriel.cli.commands import merge as merge_cmd
 from merginguriel.cli.commands import nxn as nxn_cmd
 from merginguriel.cli.commands import select as select_cmd
+from merginguriel.cli.commands import sweep as sweep_cmd
 from merginguriel.cli.commands import train as train_cmd
 from tests.training.conftest import quick_args
 
@@ -114,10 +115,13 @@ def commands(tmp: Path, models: Path, data: Path, sim: Path, tiny_base: Path) ->
                                 "--grid", str(grid), "--output-dir", str(out), "--no-progress", *common],
                    "dev"),
         "train": (train_cmd, quick_args(tiny_base, data, TARGET, out / "model", "--max_steps", "1"), "train"),
+        "sweep": (sweep_cmd, ["--locales", TARGET, "--modes", "baseline", "similarity", "--num-languages", "2",
+                              "--similarity-matrix", str(sim), "--results-root", str(out / "results"),
+                              "--merged-models-root", str(out / "merged"), *common], "test"),
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("command", ["evaluate", "merge", "ensemble", "nxn", "select", "train"])
+@pytest.mark.parametrize("command", ["evaluate", "merge", "ensemble", "nxn", "select", "train", "sweep"])
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.__name__ for f in FAULTS])
 def test_a_broken_data_file_is_one_clear_error_before_any_work(
     tmp_path, scale_models, tiny_dataset, similarity_csv, tiny_base, command, fault, capsys

@@ -14,6 +14,7 @@ from merginguriel.cli.commands import ensemble as ensemble_cmd
 from merginguriel.cli.commands import evaluate as evaluate_cmd
 from merginguriel.cli.commands import merge as merge_cmd
 from merginguriel.cli.commands import nxn as nxn_cmd
+from merginguriel.cli.commands import sweep as sweep_cmd
 
 
 def argv_for(command: str, out: Path, models: Path, data: Path, sim: Path) -> tuple:
@@ -31,10 +32,13 @@ def argv_for(command: str, out: Path, models: Path, data: Path, sim: Path) -> tu
                      "--results-root"),
         "nxn": (nxn_cmd, ["--locales", "af-ZA,nl-NL", "--output-root", str(out / "nxn"), "--no-cache",
                           "--no-heatmap", *common], "--output-root"),
+        "sweep": (sweep_cmd, ["--locales", "af-ZA", "--modes", "similarity", "--num-languages", "2",
+                              "--similarity-matrix", str(sim), "--results-root", str(out / "results"),
+                              "--merged-models-root", str(out / "merged"), *common], "--results-root"),
     }[command]  # fmt: skip
 
 
-COMMANDS = ["merge", "evaluate", "ensemble", "nxn"]
+COMMANDS = ["merge", "evaluate", "ensemble", "nxn", "sweep"]
 
 
 def check(module, argv, flag, capsys) -> str:

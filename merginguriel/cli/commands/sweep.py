@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from merginguriel.cli import options as opts
 from merginguriel.cli.options import command_parser, run_main, setup_logging
 from merginguriel.data.locales import parse_locales
+from merginguriel.data.massive import load_selection
 from merginguriel.errors import MissingInputError
 from merginguriel.experiments.sweep import (
     ExperimentSpec,
@@ -25,7 +26,7 @@ from merginguriel.experiments.sweep import (
 )
 from merginguriel.merging.catalogue import CatalogueError, MethodParams, resolve_preset, sweep_modes
 from merginguriel.models.paths import discover_models
-from merginguriel.outputs.atomic import write_json_atomic
+from merginguriel.outputs.atomic import check_writable, write_json_atomic
 from merginguriel.similarity.selection import describe_sources
 
 EXAMPLE = (
@@ -205,6 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {spec.mode:<24} {spec.target}  {_planned_sources(spec)}")
         return 0
     report_to = opts.report_to(args)  # wandb importable, before any experiment runs
+    check_writable(options.results_root, "--results-root")
+    check_writable(options.merged_models_root, "--merged-models-root")
+    for target in targets:  # every target's evaluation data is read before the first experiment
+        load_selection(options.evaluation(target))
     write_sweep_plan(specs, modes, targets)
     progress = opts.show_progress(args)
     if args.launcher == "slurm":
