@@ -105,11 +105,13 @@ def align_label_ids(model_labels: Sequence[str], canonical: Sequence[str] = INTE
     return np.array([index[name] for name in model_labels], dtype=np.int64)
 
 
-def check_labels_cover(model_labels: Sequence[str], dataset_labels: Sequence[str]) -> None:
-    """Raise if the dataset contains labels the model cannot predict."""
+def check_labels_cover(
+    model_labels: Sequence[str], dataset_labels: Sequence[str], model: str = "The model"
+) -> None:
+    """Raise if the dataset contains labels the model cannot predict (``model`` names it in the message)."""
     missing = sorted(set(dataset_labels) - set(model_labels))
     if missing:
         raise LabelMismatchError(
-            f"The model's labels do not cover the dataset: {len(missing)} dataset intents are missing "
+            f"{model}'s labels do not cover the dataset: {len(missing)} dataset intents are missing "
             f"from the model's id2label (e.g. {missing[:5]}). Evaluate a model trained on the same label set."
         )

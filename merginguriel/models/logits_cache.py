@@ -169,7 +169,7 @@ def compute_logits(
             return hit, False
     model, tokenizer = get_model()
     labels = model_label_names(model.config)
-    check_labels_cover(labels, sorted(set(split.intents)))
+    check_labels_cover(labels, sorted(set(split.intents)), str(model_dir))
     sel = split.selection
     logits = predict_logits(
         model,

@@ -4,6 +4,7 @@ a pickle payload never run."""
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -68,7 +69,15 @@ def non_finite(folder: Path, marker: Path) -> str:
     return "non-finite"
 
 
-FAULTS = [truncated, zero_byte, pickle_only, invalid_config, no_tokenizer, non_finite]
+def foreign_labels(folder: Path, marker: Path) -> str:
+    config = json.loads((folder / "config.json").read_text())
+    config["id2label"] = {str(i): f"topic_{i}" for i in range(len(config["id2label"]))}
+    config["label2id"] = {v: int(k) for k, v in config["id2label"].items()}
+    (folder / "config.json").write_text(json.dumps(config))
+    return "label"
+
+
+FAULTS = [truncated, zero_byte, pickle_only, invalid_config, no_tokenizer, non_finite, foreign_labels]
 
 
 @pytest.fixture()
