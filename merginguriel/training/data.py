@@ -103,6 +103,19 @@ def check_dataset_locales(dataset_name: str | os.PathLike, locales: Sequence[str
         )
 
 
+def check_readable(
+    dataset_name: str | os.PathLike, parts: Sequence[tuple[str, str]], text_column: str = "utt"
+) -> None:
+    """Read every (locale, split) a job will need from a local dataset folder now, so that a broken file is
+    one error before any training, not after an epoch (a hub dataset is read when the job starts)."""
+    from merginguriel.data.massive import resolve_dataset
+
+    if resolve_dataset(dataset_name).kind != "local":
+        return
+    for locale, split in dict.fromkeys(parts):
+        load_split(dataset_name, locale, split, text_column)
+
+
 def load_splits(
     data_args: DataArguments, locales: list[str], seed: int, which: dict[str, bool]
 ) -> dict[str, Any]:

@@ -13,11 +13,15 @@ import pytest
 
 from merginguriel.cli.commands import ensemble as ensemble_cmd
 from merginguriel.cli.commands import evaluate as evaluate_cmd
+from merginguriel.cli.commands import fusion as fusion_cmd
+from merginguriel.cli.commands import iterative as iterative_cmd
 from merginguriel.cli.commands import merge as merge_cmd
 from merginguriel.cli.commands import nxn as nxn_cmd
 from merginguriel.cli.commands import select as select_cmd
+from merginguriel.cli.commands import snapshot_average as snapshot_cmd
 from merginguriel.cli.commands import sweep as sweep_cmd
 from merginguriel.cli.commands import train as train_cmd
+from merginguriel.cli.commands import train_multilang as multilang_cmd
 from tests.training.conftest import quick_args
 
 TARGET = "af-ZA"
@@ -115,13 +119,30 @@ def commands(tmp: Path, models: Path, data: Path, sim: Path, tiny_base: Path) ->
                                 "--grid", str(grid), "--output-dir", str(out), "--no-progress", *common],
                    "dev"),
         "train": (train_cmd, quick_args(tiny_base, data, TARGET, out / "model", "--max_steps", "1"), "train"),
+        "train-lolo": (multilang_cmd, ["--super-model", "--locales", "af-ZA,de-DE", "--models-root", str(out / "m"),
+                                       "--base-model", str(tiny_base), "--dataset-name", str(data), "--no-progress"],
+                       "train"),
+        "iterative": (iterative_cmd, ["--target-lang", "de-DE", "--locales", "af-ZA,nl-NL", "--base-model",
+                                      str(tiny_base), "--dataset-name", str(data), "--similarity-matrix", str(sim),
+                                      "--output-dir", str(out / "it"), "--no-progress"], "train"),
+        "snapshot-avg": (snapshot_cmd, ["--source-locales", "af-ZA", "--target-lang", "de-DE", "--seeds", "1",
+                                        "--base-model", str(tiny_base), "--dataset-name", str(data),
+                                        "--output-dir", str(out / "snap"), "--no-progress"], "train"),
+        "fusion": (fusion_cmd, ["--expert-paths", str(models / "tiny-xlmr_massive_k_af-ZA"),
+                                str(models / "tiny-xlmr_massive_k_nl-NL"), "--train-locales", "af-ZA,nl-NL",
+                                "--dataset-name", str(data), "--output-dir", str(out / "fusion"), "--no-progress"],
+                   "train"),
         "sweep": (sweep_cmd, ["--locales", TARGET, "--modes", "baseline", "similarity", "--num-languages", "2",
                               "--similarity-matrix", str(sim), "--results-root", str(out / "results"),
                               "--merged-models-root", str(out / "merged"), *common], "test"),
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("command", ["evaluate", "merge", "ensemble", "nxn", "select", "train", "sweep"])
+@pytest.mark.parametrize(
+    "command",
+    ["evaluate", "merge", "ensemble", "nxn", "select", "train", "sweep", "train-lolo", "iterative", "snapshot-avg",
+     "fusion"],
+)  # fmt: skip
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.__name__ for f in FAULTS])
 def test_a_broken_data_file_is_one_clear_error_before_any_work(
     tmp_path, scale_models, tiny_dataset, similarity_csv, tiny_base, command, fault, capsys

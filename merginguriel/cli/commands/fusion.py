@@ -46,6 +46,7 @@ from merginguriel.models.paths import find_model
 from merginguriel.outputs.atomic import write_json_atomic, write_text_atomic
 from merginguriel.outputs.plotting import bar_chart
 from merginguriel.runtime import Runtime
+from merginguriel.training.data import check_readable
 from merginguriel.training.fusion import FusionTrainConfig, train_fusion
 
 EXAMPLE = (
@@ -181,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "pass --train-locales."
             ) from None
     check_dataset_locales(args.dataset_name, list(dict.fromkeys(train_locales + eval_locales)))
+    check_readable(args.dataset_name, [*((loc, s) for loc in train_locales for s in ("train", "validation")),
+                                       *((loc, args.eval_split) for loc in eval_locales)], args.text_column)  # fmt: skip
     output = args.output_dir or str(Path("fusion_models") / f"{args.fusion_type}_{'+'.join(names)}")
     config = FusionTrainConfig(
         expert_paths=paths, expert_names=names, train_locales=train_locales, output_dir=output,

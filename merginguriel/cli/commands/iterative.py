@@ -22,6 +22,7 @@ from merginguriel.data.locales import parse_locales, validate_locale
 from merginguriel.errors import UserError
 from merginguriel.merging.catalogue import check_mode, merge_modes
 from merginguriel.similarity.selection import parse_weights
+from merginguriel.training.data import check_readable
 from merginguriel.training.iterative import IterativeConfig, IterativeTrainer, select_source_locales
 from merginguriel.training.multilang import locale_pool
 
@@ -136,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from merginguriel.training.trainer import check_dataset_locales, check_model_source
 
     check_dataset_locales(args.dataset_name, [*config.locales, config.target])
+    check_readable(args.dataset_name, [*((loc, "train") for loc in config.locales), (config.target, config.eval_split)],
+                   args.text_column)  # fmt: skip
     check_model_source(config.base_model, "--base-model")
     trainer = IterativeTrainer(config, overwrite=args.overwrite, parse_trainer_flags=explicit_fields)
     state = trainer.run()

@@ -28,6 +28,7 @@ from merginguriel.cli.options import (
     training_runtime,
 )
 from merginguriel.errors import UserError
+from merginguriel.training.data import check_readable
 from merginguriel.training.snapshot_averaging import SnapshotAveraging, SnapshotConfig
 
 
@@ -80,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_dataset_locales(
         config.data.dataset_name, list(dict.fromkeys([*config.source_locales, config.target]))
     )
+    check_readable(config.data.dataset_name, [*((loc, s) for loc in config.source_locales for s in ("train", "validation")),
+                                              (config.target, config.target_split)], config.data.text_column)  # fmt: skip
     check_model_source(config.base_model, "--base-model")
     summary = SnapshotAveraging(config).run()
     print(f"runs accumulated in order {summary['run_order']}:")
