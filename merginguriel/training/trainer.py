@@ -54,7 +54,7 @@ from merginguriel import __version__
 from merginguriel.data.labels import ID2LABEL, INTENT_LABELS, LABEL2ID
 from merginguriel.data.locales import parse_locales
 from merginguriel.errors import MissingInputError, UserError
-from merginguriel.outputs.atomic import OutputExistsError, write_json_atomic
+from merginguriel.outputs.atomic import OutputExistsError, check_writable, write_json_atomic
 from merginguriel.training.arguments import (
     ExtraTrainingArguments,
     TrainArguments,
@@ -215,6 +215,7 @@ def _train_classifier(args: TrainArguments, callbacks: Sequence[TrainerCallback]
     check_model_source(args.model.model_name_or_path)
     args = dataclasses.replace(args, model=resolved_model_arguments(args.model))
     output_dir = Path(args.training.output_dir)
+    check_writable(output_dir.parent, "--output_dir")
     training = prepare_training_args(args.training, args.extra)
     if args.model.task == "generative":  # its rows carry intent_id, which the model's forward does not take
         training = replace_training_args(training, remove_unused_columns=False)

@@ -12,9 +12,16 @@ import pytest
 from merginguriel.cli.commands import aggregate as aggregate_cmd
 from merginguriel.cli.commands import ensemble as ensemble_cmd
 from merginguriel.cli.commands import evaluate as evaluate_cmd
+from merginguriel.cli.commands import fusion as fusion_cmd
+from merginguriel.cli.commands import iterative as iterative_cmd
 from merginguriel.cli.commands import merge as merge_cmd
 from merginguriel.cli.commands import nxn as nxn_cmd
+from merginguriel.cli.commands import select as select_cmd
+from merginguriel.cli.commands import snapshot_average as snapshot_cmd
 from merginguriel.cli.commands import sweep as sweep_cmd
+from merginguriel.cli.commands import train as train_cmd
+from merginguriel.cli.commands import train_multilang as multilang_cmd
+from tests.training.conftest import quick_args
 
 
 def argv_for(command: str, out: Path, models: Path, data: Path, sim: Path) -> tuple:
@@ -60,6 +67,39 @@ def test_an_output_root_under_a_regular_file(
     line = check(module, argv, flag, capsys)
     assert str(blocker) in line and "is a file" in line
     assert blocker.read_text() == "a file, not a folder\n"
+
+
+def training_argv(command: str, out: Path, base: Path, models: Path, data: Path, sim: Path) -> tuple:
+    return {
+        "train": (train_cmd, quick_args(base, data, "af-ZA", out / "model", "--max_steps", "1"), "--output_dir"),
+        "train-lolo": (multilang_cmd, ["--super-model", "--locales", "af-ZA,de-DE", "--models-root", str(out / "m"),
+                                       "--base-model", str(base), "--dataset-name", str(data)], "--models-root"),
+        "iterative": (iterative_cmd, ["--target-lang", "de-DE", "--locales", "af-ZA,nl-NL", "--base-model", str(base),
+                                      "--dataset-name", str(data), "--similarity-matrix", str(sim), "--output-dir",
+                                      str(out / "it")], "--output-dir"),
+        "snapshot-avg": (snapshot_cmd, ["--source-locales", "af-ZA", "--target-lang", "de-DE", "--seeds", "1",
+                                        "--base-model", str(base), "--dataset-name", str(data), "--output-dir",
+                                        str(out / "snap")], "--output-dir"),
+        "fusion": (fusion_cmd, ["--expert-paths", str(models / "tiny-xlmr_massive_k_af-ZA"),
+                                str(models / "tiny-xlmr_massive_k_nl-NL"), "--train-locales", "af-ZA,nl-NL",
+                                "--dataset-name", str(data), "--output-dir", str(out / "fusion")], "--output-dir"),
+        "select": (select_cmd, ["--protocol", "target-dev", "--target-lang", "af-ZA", "--models-root", str(models),
+                                "--base-model", "tiny-xlmr", "--dataset-name", str(data), "--similarity",
+                                f"hand={sim}", "--output-dir", str(out / "sel")], "--output-dir"),
+    }[command]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["train", "train-lolo", "iterative", "snapshot-avg", "fusion", "select"])
+def test_a_training_or_selection_output_under_a_regular_file(
+    tmp_path, tiny_base, scale_models, tiny_dataset, similarity_csv, command, capsys
+):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder\n")
+    module, argv, flag = training_argv(
+        command, blocker, tiny_base, scale_models, tiny_dataset, similarity_csv
+    )
+    line = check(module, argv, flag, capsys)
+    assert str(blocker) in line and "is a file" in line
 
 
 def test_aggregate_output_dir_under_a_regular_file(tmp_path, capsys):

@@ -43,7 +43,7 @@ from merginguriel.models.cards import Evaluation, add_evaluations
 from merginguriel.models.evaluation import evaluate_model
 from merginguriel.models.fusion import FUSION_TYPES, load_fusion_model
 from merginguriel.models.paths import find_model
-from merginguriel.outputs.atomic import write_json_atomic, write_text_atomic
+from merginguriel.outputs.atomic import check_writable, write_json_atomic, write_text_atomic
 from merginguriel.outputs.plotting import bar_chart
 from merginguriel.runtime import Runtime
 from merginguriel.training.data import check_readable
@@ -185,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_readable(args.dataset_name, [*((loc, s) for loc in train_locales for s in ("train", "validation")),
                                        *((loc, args.eval_split) for loc in eval_locales)], args.text_column)  # fmt: skip
     output = args.output_dir or str(Path("fusion_models") / f"{args.fusion_type}_{'+'.join(names)}")
+    check_writable(output, "--output-dir")
     config = FusionTrainConfig(
         expert_paths=paths, expert_names=names, train_locales=train_locales, output_dir=output,
         data=training_data(args), training=training_options(args), fusion_type=args.fusion_type,

@@ -21,6 +21,7 @@ from merginguriel.cli.options import command_parser, run_main, setup_logging
 from merginguriel.data.locales import parse_locales, validate_locale
 from merginguriel.errors import UserError
 from merginguriel.merging.catalogue import check_mode, merge_modes
+from merginguriel.outputs.atomic import check_writable
 from merginguriel.similarity.selection import parse_weights
 from merginguriel.training.data import check_readable
 from merginguriel.training.iterative import IterativeConfig, IterativeTrainer, select_source_locales
@@ -140,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_readable(args.dataset_name, [*((loc, "train") for loc in config.locales), (config.target, config.eval_split)],
                    args.text_column)  # fmt: skip
     check_model_source(config.base_model, "--base-model")
+    check_writable(config.output_dir, "--output-dir")
     trainer = IterativeTrainer(config, overwrite=args.overwrite, parse_trainer_flags=explicit_fields)
     state = trainer.run()
     print(

@@ -21,6 +21,7 @@ from merginguriel.experiments.selection import (
 )
 from merginguriel.experiments.selection.summary import write_summary
 from merginguriel.models.paths import discover_models
+from merginguriel.outputs.atomic import check_writable
 
 EXAMPLE = "example: merginguriel select --protocol leave-target-out --dataset-name builtin --sources lang2vec,urielplus:genetic"
 TARGET_READING_SOURCES = ("empirical", "overlap")  # built from the target's own data
@@ -154,6 +155,7 @@ def config_from_args(args: argparse.Namespace) -> SelectionConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
+    check_writable(args.output_dir, "--output-dir")
     config = config_from_args(args)
     print(
         f"selection [{config.protocol}]: {len(config.targets)} target(s), pool of {len(config.context.pool)} models, "

@@ -28,6 +28,7 @@ from merginguriel.cli.options import (
     training_runtime,
 )
 from merginguriel.errors import UserError
+from merginguriel.outputs.atomic import check_writable
 from merginguriel.training.data import check_readable
 from merginguriel.training.snapshot_averaging import SnapshotAveraging, SnapshotConfig
 
@@ -84,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_readable(config.data.dataset_name, [*((loc, s) for loc in config.source_locales for s in ("train", "validation")),
                                               (config.target, config.target_split)], config.data.text_column)  # fmt: skip
     check_model_source(config.base_model, "--base-model")
+    check_writable(config.output_dir, "--output-dir")
     summary = SnapshotAveraging(config).run()
     print(f"runs accumulated in order {summary['run_order']}:")
     print(f"{'model':<36} {'source dev':>10} {'target':>8} {'macro-F1':>8}")

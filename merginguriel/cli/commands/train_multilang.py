@@ -25,7 +25,7 @@ from merginguriel.cli.options import (
     training_data,
     training_options,
 )
-from merginguriel.outputs.atomic import is_complete, write_json_atomic
+from merginguriel.outputs.atomic import check_writable, is_complete, write_json_atomic
 from merginguriel.training.data import check_readable
 from merginguriel.training.multilang import MultilangJob, locale_pool, run_all_lolo, run_job, training_locales
 
@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_dataset_locales(args.dataset_name, training_locales(pool, args.exclude))
     check_readable(args.dataset_name, [(loc, "train") for loc in training_locales(pool, args.exclude)], args.text_column)  # fmt: skip
     check_model_source(args.base_model, "--base-model")
+    check_writable(args.models_root, "--models-root")
     common = dict(
         base_model=args.base_model, models_root=args.models_root, pool=pool, data=training_data(args),
         training=training_options(args), overwrite=args.overwrite, progress=show_progress(args),
