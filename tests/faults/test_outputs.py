@@ -17,10 +17,12 @@ from merginguriel.cli.commands import iterative as iterative_cmd
 from merginguriel.cli.commands import merge as merge_cmd
 from merginguriel.cli.commands import nxn as nxn_cmd
 from merginguriel.cli.commands import select as select_cmd
+from merginguriel.cli.commands import similarity as similarity_cmd
 from merginguriel.cli.commands import snapshot_average as snapshot_cmd
 from merginguriel.cli.commands import sweep as sweep_cmd
 from merginguriel.cli.commands import train as train_cmd
 from merginguriel.cli.commands import train_multilang as multilang_cmd
+from merginguriel.cli.commands import transfer_report as transfer_cmd
 from tests.training.conftest import quick_args
 
 
@@ -142,3 +144,18 @@ def test_a_full_disk_leaves_no_partial_merge(tmp_path, scale_models, tiny_datase
         errors = [line for line in err.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and "No space left" in errors[0] and "Traceback" not in err, err
         assert not [p for p in full.rglob("*") if p.is_file()], sorted(full.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    "module, argv, flag",
+    [
+        (similarity_cmd, ["--locales", "de-DE,nl-NL", "--out-dense", "{blocker}/d.csv"], "--out-dense"),
+        (transfer_cmd, ["--nxn-matrix", "m.csv", "--output-dir", "{blocker}/rep"], "--output-dir"),
+    ],
+    ids=["similarity", "transfer-report"],
+)
+def test_report_outputs_under_a_regular_file(tmp_path, module, argv, flag, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    line = check(module, [a.replace("{blocker}", str(blocker)) for a in argv], flag, capsys)
+    assert "is a file" in line

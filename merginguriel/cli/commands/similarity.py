@@ -25,7 +25,7 @@ from merginguriel.data.massive import HUB_DATASET
 from merginguriel.defaults import DEFAULT_BASE_MODEL, DENSE_MATRIX_NAME, MAPPING_NAME, SPARSE_MATRIX_NAME
 from merginguriel.errors import UserError
 from merginguriel.models.paths import model_mapping
-from merginguriel.outputs.atomic import write_text_atomic
+from merginguriel.outputs.atomic import check_writable, write_text_atomic
 from merginguriel.outputs.plotting import heatmap
 from merginguriel.similarity.builders import (
     DEFAULT_LEARNED_FEATURES,
@@ -271,6 +271,9 @@ def _print_selection(args: argparse.Namespace, dense: pd.DataFrame, sparse: pd.D
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
+    for flag in ("out_dense", "out_sparse", "out_mapping", "out_plot"):  # unwritable outputs: an error now
+        if getattr(args, flag):
+            check_writable(Path(getattr(args, flag)).parent, f"--{flag.replace('_', '-')}")
     notes: list[str] = []
     if args.source == "lang2vec":  # the original command: same matrices, files and heatmap
         locales = locales_from_args(args)

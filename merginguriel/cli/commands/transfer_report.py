@@ -17,6 +17,7 @@ from merginguriel.cli import options as opts
 from merginguriel.cli.commands.similarity import add_source_build_args, source_context
 from merginguriel.cli.options import command_parser, run_main, setup_logging
 from merginguriel.data.locales import parse_locales
+from merginguriel.outputs.atomic import check_writable
 from merginguriel.similarity.builders import build_source, matrix_locales, parse_spec, read_dev_nxn
 from merginguriel.similarity.matrix import load_matrix
 from merginguriel.similarity.transfer_report import (
@@ -106,6 +107,7 @@ def named_matrices(items: Sequence[str]) -> dict[str, pd.DataFrame]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
+    check_writable(args.out_dir, "--output-dir")
     if not args.nxn_matrix:
         raise TransferReportError(
             "--nxn-matrix is required: the evaluation_matrix.csv of an NxN run on the dev split."
