@@ -67,7 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from merginguriel.training.trainer import check_dataset_locales, check_model_source
 
     check_dataset_locales(args.dataset_name, training_locales(pool, args.exclude))
-    check_readable(args.dataset_name, [(loc, "train") for loc in training_locales(pool, args.exclude)], args.text_column)  # fmt: skip
+    if (
+        not args.all_lolo
+    ):  # one job: its data is read before training (--all-lolo records a failing job and goes on)
+        check_readable(args.dataset_name, [(loc, "train") for loc in training_locales(pool, args.exclude)],
+                       args.text_column)  # fmt: skip
     check_model_source(args.base_model, "--base-model")
     check_writable(args.models_root, "--models-root")
     common = dict(
