@@ -14,6 +14,7 @@ With ``--output_dir OUT``:
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
-from merginguriel.errors import MissingInputError
+from merginguriel.errors import MissingInputError, UserError
 from merginguriel.models.paths import MODEL_INFIX, base_model_short_name, model_dir_name
 from merginguriel.outputs.atomic import COMPLETE_MARKER, OutputExistsError, atomic_output_dir
 
@@ -85,6 +86,8 @@ def resolve_resume(resume: str | None, ckpt_dir: Path, overwrite: bool) -> str |
             f"--resume_from_checkpoint {resume} is not a checkpoint folder (no trainer_state.json); "
             f"give a checkpoint-N folder or 'latest' (the newest in {ckpt_dir})."
         )
+    if resume:
+        _check_trainer_state(Path(resume) / "trainer_state.json")
     if not resume and latest_checkpoint(ckpt_dir) is not None and not overwrite:
         raise OutputExistsError(
             f"{ckpt_dir} holds the checkpoints of an unfinished run. Pass --resume_from_checkpoint latest to "
@@ -94,6 +97,20 @@ def resolve_resume(resume: str | None, ckpt_dir: Path, overwrite: bool) -> str |
         logger.warning("removing the checkpoints of an earlier unfinished run in %s (not resuming)", ckpt_dir)
         shutil.rmtree(ckpt_dir)
     return resume
+
+
+def _check_trainer_state(path: Path) -> None:
+    """A checkpoint's ``trainer_state.json`` must be the JSON object Trainer wrote (a kill while it was written,
+    or a hand edit, would otherwise fail deep inside Trainer after the model is loaded)."""
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        state = None
+    if not isinstance(state, dict) or "global_step" not in state:
+        raise UserError(
+            f"{path} is not a readable Trainer state (a checkpoint cut short?); resume from an earlier "
+            "checkpoint-N folder, or pass --overwrite to start again."
+        )
 
 
 @contextlib.contextmanager

@@ -49,3 +49,24 @@ def test_a_torn_or_garbage_sweep_state_line_is_skipped(tmp_path):
     good = {"name": "similarity_af-ZA", "status": "success"}
     state.write_text(json.dumps(good) + "\n" + "garbage {\n" + '{"name": "ties_af-ZA", "stat')
     assert read_state(state) == [good]  # a kill tears at most the last line; the rest is kept
+
+
+@pytest.mark.parametrize("how", ["path", "latest"])
+def test_a_garbage_trainer_state_on_resume_is_named(tmp_path, tiny_base, tiny_dataset, how, capsys):
+    from merginguriel.cli.commands import train as train_cmd
+    from merginguriel.training.outputs import checkpoints_dir
+    from tests.training.conftest import quick_args
+
+    out = tmp_path / "model"
+    ckpt = checkpoints_dir(out) / "checkpoint-2"
+    ckpt.mkdir(parents=True)
+    (ckpt / "trainer_state.json").write_text('{"global_st')  # a kill while Trainer wrote it
+    resume = str(ckpt) if how == "path" else "latest"
+    argv = quick_args(
+        tiny_base, tiny_dataset, "af-ZA", out, "--max_steps", "1", "--resume_from_checkpoint", resume
+    )
+    assert train_cmd.run(argv) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(ckpt / "trainer_state.json") in errors[0] and "Traceback" not in err
+    assert not out.exists()
