@@ -42,6 +42,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from merginguriel.data.labels import ID2LABEL
 from merginguriel.errors import MissingInputError, UserError
+from merginguriel.models.inference import check_finite, check_model_folder, check_tokenizer
 from merginguriel.outputs.atomic import atomic_output_dir, write_json_atomic
 
 FUSION_TYPES = ("multiplicative", "multiplicativeAddition", "concatenation", "TransformerBase")
@@ -83,7 +84,13 @@ class FusionConfig:
         path = Path(folder) / CONFIG_FILE
         if not path.is_file():
             raise MissingInputError(f"{folder} is not a fusion model folder (no {CONFIG_FILE}).")
-        return cls(**json.loads(path.read_text()))
+        try:
+            return cls(**json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, TypeError) as exc:
+            raise UserError(
+                f"{path} is not a fusion configuration ({type(exc).__name__}: {exc}); the folder is damaged: "
+                "save the fusion model again (merginguriel fusion writes it)."
+            ) from None
 
 
 def _attention_heads(hidden: int) -> int:
@@ -186,6 +193,8 @@ def build_fusion_model(
     """Load the experts, check they share hidden size and tokenizer, and add a new fusion module and head."""
     if len(expert_paths) < 2:
         raise UserError("Expert fusion needs at least two experts.")
+    for path in expert_paths:
+        check_model_folder(path)
     sizes = {str(p): AutoConfig.from_pretrained(str(p)).hidden_size for p in expert_paths}
     if len(set(sizes.values())) != 1:
         raise UserError(f"Experts have different hidden sizes: {sizes}; fuse experts of one architecture.")
@@ -197,6 +206,8 @@ def build_fusion_model(
                 f"Expert {path} has another vocabulary than {expert_paths[0]}; experts must share a tokenizer."
             )
     experts = [_load_encoder(p) for p in expert_paths]
+    for path, expert in zip(expert_paths, experts):
+        check_finite(expert, path)
     config = FusionConfig(
         expert_names=list(expert_names), fusion_type=fusion_type, hidden_size=next(iter(sizes.values())),
         dropout=dropout, expert_sources=[str(p) for p in expert_paths],
@@ -240,12 +251,48 @@ def save_complete(
     return Path(folder)
 
 
+def check_fusion_folder(folder: str | os.PathLike) -> FusionConfig:
+    """Refuse, before anything is loaded, a fusion folder that cannot be read: an invalid ``fusion_config.json``,
+    no tokenizer, truncated or corrupt safetensors (headers are read, as the merge engine does), a damaged expert
+    folder, or pickle weights only (never unpickled). Returns the configuration."""
+    from auto_merge_llm.io import SafetensorsFile
+
+    folder = Path(folder)
+    config = FusionConfig.load(folder)
+    check_tokenizer(folder)
+    if (folder / "model.safetensors").is_file():
+        files = [folder / "model.safetensors"]
+    elif (folder / "experts").is_dir():
+        files = [folder / "fusion.safetensors", folder / "head.safetensors"]
+        for i, name in enumerate(config.expert_names):
+            check_model_folder(folder / "experts" / _expert_folder(i, name))
+    else:
+        pickles = sorted(p.name for p in folder.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".ckpt"})
+        found = (
+            f" (only pickle weights {', '.join(pickles)}: never unpickled, they can run code)"
+            if pickles
+            else ""
+        )
+        raise MissingInputError(
+            f"{folder} has neither model.safetensors nor experts/{found}: not a complete fusion model folder; "
+            "save it again with merginguriel fusion."
+        )
+    for path in files:
+        if not path.is_file():
+            raise MissingInputError(
+                f"{path} is missing: the fusion folder {folder} is incomplete; save it again."
+            )
+        SafetensorsFile(path, role="fusion model")
+    return config
+
+
 def load_fusion_model(
     folder: str | os.PathLike, device: str = "cpu"
 ) -> tuple[ExpertFusionModel, PreTrainedTokenizerBase]:
-    """Rebuild a fused model (eval mode, on ``device``) from a complete folder or from a components folder."""
+    """Rebuild a fused model (eval mode, on ``device``) from a complete folder or from a components folder
+    (checked first: :func:`check_fusion_folder`; non-finite weights are refused after loading)."""
     folder = Path(folder)
-    config = FusionConfig.load(folder)
+    config = check_fusion_folder(folder)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     if (folder / "model.safetensors").is_file():
         experts = [
@@ -261,10 +308,7 @@ def load_fusion_model(
         model = ExpertFusionModel(experts, config)
         model.fusion.load_state_dict(load_file(str(folder / "fusion.safetensors")))
         model.head.load_state_dict(load_file(str(folder / "head.safetensors")))
-    else:
-        raise MissingInputError(
-            f"{folder} has neither model.safetensors nor experts/: not a fusion model folder."
-        )
+    check_finite(model, folder)
     model.to(device).eval()
     return model, tokenizer
 
@@ -276,6 +320,7 @@ __all__ = [
     "FusionConfig",
     "FusionModule",
     "build_fusion_model",
+    "check_fusion_folder",
     "load_fusion_model",
     "save_complete",
     "save_components",

@@ -25,6 +25,7 @@ import pandas as pd
 from merginguriel.data.locales import ALL_LOCALES, parse_locales
 from merginguriel.data.massive import DataSelection
 from merginguriel.errors import UserError
+from merginguriel.models.inference import TOKENIZER_FILES
 from merginguriel.models.paths import MODEL_INFIX, discover_models, is_model_dir, model_dir_name
 from merginguriel.outputs.atomic import COMPLETE_MARKER, atomic_output_dir
 from merginguriel.runtime import steps
@@ -32,7 +33,6 @@ from merginguriel.training.arguments import TrainingOptions
 
 logger = logging.getLogger("merginguriel.missing_models")
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "sentencepiece.bpe.model")
 # Trainer state that is not part of a model folder
 SKIPPED_WHEN_COPYING = {"checkpoints", "runs", "optimizer.pt", "scheduler.pt", "rng_state.pth"}
 _LOCALE_IN_NAME = re.compile(r"(?<![A-Za-z])([a-z]{2})[-_]([A-Z]{2})(?![A-Za-z])")
@@ -155,8 +155,24 @@ def check_run(path: Path, base_model: str | None = None) -> RunCheck:
     elif base is None:
         reason = "cannot tell its base model (no training_config.json); pass --base-model"
     else:
-        return RunCheck(path, locale, base, True, "complete")
+        reason = _unreadable(path)
+        if reason is None:
+            return RunCheck(path, locale, base, True, "complete")
     return RunCheck(path, locale, base, False, reason)
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why the weights or config of a run folder cannot be read (headers, then every tensor finite), or None."""
+    from auto_merge_llm.errors import MergeError
+
+    from merginguriel.models.inference import check_finite_weights, check_model_folder
+
+    try:
+        check_model_folder(path)
+        check_finite_weights(path)
+    except (UserError, MergeError) as exc:
+        return str(exc)
+    return None
 
 
 def copy_run(check: RunCheck, models_root: str | os.PathLike, overwrite: bool = False) -> Path:

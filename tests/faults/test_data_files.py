@@ -18,10 +18,12 @@ from merginguriel.cli.commands import iterative as iterative_cmd
 from merginguriel.cli.commands import merge as merge_cmd
 from merginguriel.cli.commands import nxn as nxn_cmd
 from merginguriel.cli.commands import select as select_cmd
+from merginguriel.cli.commands import similarity as similarity_cmd
 from merginguriel.cli.commands import snapshot_average as snapshot_cmd
 from merginguriel.cli.commands import sweep as sweep_cmd
 from merginguriel.cli.commands import train as train_cmd
 from merginguriel.cli.commands import train_multilang as multilang_cmd
+from merginguriel.cli.commands import transfer_report as transfer_cmd
 from tests.training.conftest import quick_args
 
 TARGET = "af-ZA"
@@ -105,7 +107,22 @@ def commands(tmp: Path, models: Path, data: Path, sim: Path, tiny_base: Path) ->
     common = ["--models-root", str(models), "--base-model", "tiny-xlmr", "--dataset-name", str(data),
               "--device", "cpu"]  # fmt: skip
     out = tmp / "out"
+    locales = ["af-ZA", "de-DE", "nl-NL"]
+    nxn_csv = tmp / "nxn" / "evaluation_matrix.csv"  # observed dev transfer for transfer-report (an input)
+    nxn_csv.parent.mkdir(exist_ok=True)
+    (nxn_csv.parent / "nxn_config.json").write_text(json.dumps({"data": {"split": "validation"}}))
+    nxn_csv.write_text(",".join(["", *locales]) + "\n" + "".join(
+        f"{a}," + ",".join("0.9" if a == b else f"0.{i + j + 2}" for j, b in enumerate(locales)) + "\n"
+        for i, a in enumerate(locales)))  # fmt: skip
+    overlap = ["--dataset-name", str(data), "--tokenizer", str(tiny_base)]
     return {
+        # lexical overlap reads every locale's train utterances
+        "similarity": (similarity_cmd, ["--source", "overlap", "--locales", ",".join(locales), *overlap,
+                                        "--out-dense", str(out / "dense.csv"), "--out-sparse", str(out / "sparse.csv"),
+                                        "--out-mapping", str(out / "mapping.csv"), "--out-plot", str(out / "sim.png")],
+                       "train"),
+        "transfer-report": (transfer_cmd, ["--nxn-matrix", str(nxn_csv), "--sources", "overlap", *overlap,
+                                           "--output-dir", str(out / "report")], "train"),
         "evaluate": (evaluate_cmd, ["--model-path", str(models / "tiny-xlmr_massive_k_nl-NL"), "--locale", TARGET,
                                     "--dataset-name", str(data), "--results-root", str(out)], "test"),
         "merge": (merge_cmd, ["--target-lang", TARGET, "--num-languages", "2", "--similarity-matrix", str(sim),
@@ -141,7 +158,7 @@ def commands(tmp: Path, models: Path, data: Path, sim: Path, tiny_base: Path) ->
 @pytest.mark.parametrize(
     "command",
     ["evaluate", "merge", "ensemble", "nxn", "select", "train", "sweep", "train-lolo", "iterative", "snapshot-avg",
-     "fusion"],
+     "fusion", "similarity", "transfer-report"],
 )  # fmt: skip
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.__name__ for f in FAULTS])
 def test_a_broken_data_file_is_one_clear_error_before_any_work(

@@ -6,10 +6,12 @@ import json
 import shutil
 
 import pandas as pd
+import pytest
 
 from merginguriel.cli.commands import copy_models as copy_cmd
 from merginguriel.cli.commands import train_missing as missing_cmd
 from merginguriel.cli.commands import train_multilang as multilang_cmd
+from merginguriel.errors import UserError
 from merginguriel.models.paths import discover_models, model_dir_name
 from merginguriel.training.missing_models import check_run, missing_locales
 from merginguriel.training.multilang import lolo_dir_name
@@ -112,7 +114,8 @@ def test_copy_models_refuses_incomplete_runs(tmp_path, tiny_base, locale_models,
         runs / "run_de-DE" / "model.safetensors"
     ).read_bytes()
     assert set(discover_models(dest, str(tiny_base))) == {"de-DE"}
-    assert copy_cmd.main(base) == 1  # the other two are refused, de-DE is skipped (exists)
+    with pytest.raises(UserError, match=r"2 of 3 run\(s\) refused"):
+        copy_cmd.main(base)  # the other two are refused (an error), de-DE is skipped (exists)
     out = capsys.readouterr().out
     assert "0 copied, 1 skipped, 2 refused" in out
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from merginguriel.cli.options import command_parser, run_main, setup_logging
-from merginguriel.errors import MissingInputError
+from merginguriel.errors import MissingInputError, UserError
 from merginguriel.models.paths import model_dir_name
 from merginguriel.training.missing_models import check_run, copy_run
 
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in paths:
         check = check_run(path, args.base_model)
         if not check.complete:
-            refused.append(path)
+            refused.append(f"{path.name}: {check.reason}")
             print(f"refused  {path.name}: {check.reason}")
             continue
         target = Path(args.models_root) / model_dir_name(check.base, check.locale)
@@ -79,6 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{len(copied)} copied, {len(skipped)} skipped, {len(refused)} refused"
         + (" (dry run: nothing written)" if args.dry_run else "")
     )
+    if refused and not args.dry_run:
+        reasons = "; ".join(refused)
+        raise UserError(
+            f"{len(refused)} of {len(paths)} run(s) refused ({reasons}); fix or retrain them, or name the good runs "
+            "with --runs."
+        )
     return 1 if refused else 0
 
 

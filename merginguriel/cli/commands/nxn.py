@@ -90,7 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = Path(args.resume)
         if out is None or not (out / MATRIX_FILE).is_file():
             where = out or f"{args.output_root}/nxn_eval_* computed on {config.data_identity()}"
-            raise NxNError(f"Nothing to resume: no {MATRIX_FILE} in {where}.")
+            raise NxNError(
+                f"Nothing to resume: no {MATRIX_FILE} in {where} (a run stopped before its first model row "
+                "keeps nothing to resume); run the same command without --resume."
+            )
     else:
         out = new_run_dir(args.output_root)
     check_writable(out, "--output-root")
