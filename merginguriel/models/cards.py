@@ -270,6 +270,59 @@ def merged_card(details: Mapping[str, Any], model_dir: str | os.PathLike | None 
     )  # fmt: skip
 
 
+def selected_card(
+    selection: Mapping[str, Any],
+    sources: Sequence[tuple[str, str, float]],
+    final_rows: Sequence[Mapping[str, Any]],
+    evaluations: Sequence[Evaluation],
+    model_dir: str | os.PathLike | None = None,
+) -> ModelCard:
+    """The card of the model ``merginguriel select`` chose: the recipe, the protocol it was chosen under, its
+    dev score and criterion, the search, its sources and weights, and the final (test) table with the
+    baselines chosen the same way. ``sources``: (locale, model path, weight)."""
+    target, protocol = selection["target"], selection["protocol"]
+    search = selection.get("search") or {}
+    rows = "\n".join(f"| {loc} | {model_reference(path)} | {weight:.6f} |" for loc, path, weight in sources)
+
+    def cell(v: Any) -> str:
+        return f"{v:.4f}" if isinstance(v, float) and v == v else ("" if v is None or v != v else str(v))
+
+    final = "\n".join(
+        f"| {r.get('role', '')} | {r.get('label', '')} | {r.get('protocol', '')} | {cell(r.get('dev_score'))} "
+        f"| {cell(r.get('accuracy'))} |"
+        for r in final_rows
+    )
+    body = (
+        f"The model `merginguriel select` chose for **{target}** from the other locales' intent classifiers "
+        f"(merginguriel {selection.get('version', __version__)}).\n\n"
+        f"* recipe: **{selection['recipe_label']}** (`{json.dumps(selection['recipe'], sort_keys=True)}`)\n"
+        f"* protocol: `{protocol}` — {selection.get('protocol_note', '')}\n"
+        f"* dev score: {selection['dev_score']:.4f} ({selection.get('criterion', '')}; the only data read to "
+        "choose)\n"
+        f"* search: {search.get('search', 'exhaustive')} over {selection.get('candidates')} candidates\n\n"
+        "## Sources\n\n| locale | model | weight |\n| --- | --- | --- |\n"
+        f"{rows}\n\n"
+        + (
+            "## Test, read once after the choice\n\n| role | recipe | chosen by | dev score | test accuracy |\n"
+            f"| --- | --- | --- | --- | --- |\n{final}\n\n"
+            if final_rows
+            else "The test split was not read (`--no-test`).\n\n"
+        )
+        + "`recipe.json` beside this folder holds every detail; `merginguriel merge --recipe recipe.json "
+        "--target-lang XX` applies the recipe to another target."
+    )
+    return build_card(
+        title=f"Selected model for {target} ({selection['recipe_label']})",
+        body=body,
+        locales=[target, *(loc for loc, _, _ in sources)],
+        base_models=[selection.get("base_model") or ""],
+        tags=["merge", "selection", protocol],
+        model_dir=model_dir,
+        evaluations=evaluations,
+        merge=len(sources) > 1,
+    )
+
+
 def training_evaluations(
     metrics: Mapping[str, Any], locales: Sequence[str], dataset: str
 ) -> list[Evaluation]:

@@ -42,11 +42,11 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from merginguriel.data.labels import ID2LABEL
 from merginguriel.errors import MissingInputError, UserError
-from merginguriel.models.inference import check_finite, check_model_folder, check_tokenizer
+from merginguriel.models.checks import FUSION_CONFIG, check_finite, check_fusion_folder, check_model_folder
 from merginguriel.outputs.atomic import atomic_output_dir, write_json_atomic
 
 FUSION_TYPES = ("multiplicative", "multiplicativeAddition", "concatenation", "TransformerBase")
-CONFIG_FILE = "fusion_config.json"
+CONFIG_FILE = FUSION_CONFIG
 
 
 @dataclass
@@ -251,48 +251,14 @@ def save_complete(
     return Path(folder)
 
 
-def check_fusion_folder(folder: str | os.PathLike) -> FusionConfig:
-    """Refuse, before anything is loaded, a fusion folder that cannot be read: an invalid ``fusion_config.json``,
-    no tokenizer, truncated or corrupt safetensors (headers are read, as the merge engine does), a damaged expert
-    folder, or pickle weights only (never unpickled). Returns the configuration."""
-    from auto_merge_llm.io import SafetensorsFile
-
-    folder = Path(folder)
-    config = FusionConfig.load(folder)
-    check_tokenizer(folder)
-    if (folder / "model.safetensors").is_file():
-        files = [folder / "model.safetensors"]
-    elif (folder / "experts").is_dir():
-        files = [folder / "fusion.safetensors", folder / "head.safetensors"]
-        for i, name in enumerate(config.expert_names):
-            check_model_folder(folder / "experts" / _expert_folder(i, name))
-    else:
-        pickles = sorted(p.name for p in folder.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".ckpt"})
-        found = (
-            f" (only pickle weights {', '.join(pickles)}: never unpickled, they can run code)"
-            if pickles
-            else ""
-        )
-        raise MissingInputError(
-            f"{folder} has neither model.safetensors nor experts/{found}: not a complete fusion model folder; "
-            "save it again with merginguriel fusion."
-        )
-    for path in files:
-        if not path.is_file():
-            raise MissingInputError(
-                f"{path} is missing: the fusion folder {folder} is incomplete; save it again."
-            )
-        SafetensorsFile(path, role="fusion model")
-    return config
-
-
 def load_fusion_model(
     folder: str | os.PathLike, device: str = "cpu"
 ) -> tuple[ExpertFusionModel, PreTrainedTokenizerBase]:
     """Rebuild a fused model (eval mode, on ``device``) from a complete folder or from a components folder
     (checked first: :func:`check_fusion_folder`; non-finite weights are refused after loading)."""
     folder = Path(folder)
-    config = check_fusion_folder(folder)
+    check_fusion_folder(folder)
+    config = FusionConfig.load(folder)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     if (folder / "model.safetensors").is_file():
         experts = [
@@ -320,7 +286,6 @@ __all__ = [
     "FusionConfig",
     "FusionModule",
     "build_fusion_model",
-    "check_fusion_folder",
     "load_fusion_model",
     "save_complete",
     "save_components",

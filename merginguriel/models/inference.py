@@ -17,72 +17,8 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from merginguriel.errors import MissingInputError, UserError
-
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "sentencepiece.bpe.model",
-    "spiece.model",
-    "vocab.txt",
-)
-
-
-def check_model_folder(model_dir: str | os.PathLike) -> None:
-    """Refuse, before anything is loaded, a local model folder that cannot be read safely: no or invalid
-    ``config.json``, pickle checkpoints only (never unpickled: loading one runs its code), truncated, empty or
-    corrupt safetensors files, a broken shard index, or no tokenizer. Each is one error naming the file and the
-    fix (the checks read headers only, as the merge engine's reader does). A hub id (not a folder) passes; an
-    expert-fusion folder is checked in its own format (:func:`merginguriel.models.fusion.check_fusion_folder`)."""
-    from auto_merge_llm.io import CheckpointReader
-
-    folder = Path(model_dir)
-    if not folder.is_dir():
-        return
-    if (folder / "fusion_config.json").is_file():
-        from merginguriel.models.fusion import check_fusion_folder
-
-        check_fusion_folder(folder)
-        return
-    CheckpointReader(folder, role="model")
-    check_tokenizer(folder)
-
-
-def check_tokenizer(folder: str | os.PathLike) -> None:
-    """A model folder without tokenizer files is one error naming it and how to add them."""
-    folder = Path(folder)
-    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
-        raise MissingInputError(
-            f"{folder} has no tokenizer ({', '.join(TOKENIZER_FILES[:2])}); save the base model's tokenizer into "
-            f"it: AutoTokenizer.from_pretrained(BASE).save_pretrained('{folder}')."
-        )
-
-
-def check_finite_weights(model_dir: str | os.PathLike) -> None:
-    """:func:`check_finite` on a folder's safetensors, one tensor at a time, without building the model."""
-    from auto_merge_llm.io import CheckpointReader
-
-    with CheckpointReader(model_dir, role="model") as reader:
-        bad = [
-            n
-            for n in reader.names
-            if reader.dtype(n).is_floating_point and not bool(torch.isfinite(reader.get(n)).all())
-        ]
-    _refuse_non_finite(bad, model_dir)
-
-
-def check_finite(model: torch.nn.Module, model_dir: str | os.PathLike) -> None:
-    """A model whose weights hold NaN or infinity gives meaningless scores: one error naming the parameters."""
-    bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
-    _refuse_non_finite(bad, model_dir)
-
-
-def _refuse_non_finite(bad: Sequence[str], model_dir: str | os.PathLike) -> None:
-    if bad:
-        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
-        raise UserError(
-            f"{model_dir} has non-finite weights (NaN or inf) in {shown}; retrain or re-merge it."
-        )
+from merginguriel.errors import MissingInputError
+from merginguriel.models.checks import check_finite, check_model_folder
 
 
 def load_classifier(
@@ -153,12 +89,4 @@ def predict_logits(
     return out
 
 
-__all__ = [
-    "TOKENIZER_FILES",
-    "check_finite",
-    "check_finite_weights",
-    "check_model_folder",
-    "check_tokenizer",
-    "load_classifier",
-    "predict_logits",
-]
+__all__ = ["load_classifier", "predict_logits"]

@@ -17,6 +17,10 @@ from merginguriel.data.locales import ALL_LOCALES, LOCALES, validate_locale
 from merginguriel.errors import MissingInputError, UserError
 
 MODEL_INFIX = "_massive_k_"
+# trainer state in a run folder that is not part of the model: left behind when a model folder is copied
+TRAINER_STATE = frozenset(
+    {"checkpoints", "runs", "optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin"}
+)
 _GENERIC_DIR_NAMES = {"model", "models", "checkpoint", "final", "base", "pretrained", "snapshot"}
 
 

@@ -25,8 +25,14 @@ import pandas as pd
 from merginguriel.data.locales import ALL_LOCALES, parse_locales
 from merginguriel.data.massive import DataSelection
 from merginguriel.errors import UserError
-from merginguriel.models.inference import TOKENIZER_FILES
-from merginguriel.models.paths import MODEL_INFIX, discover_models, is_model_dir, model_dir_name
+from merginguriel.models.checks import TOKENIZER_FILES
+from merginguriel.models.paths import (
+    MODEL_INFIX,
+    TRAINER_STATE,
+    discover_models,
+    is_model_dir,
+    model_dir_name,
+)
 from merginguriel.outputs.atomic import COMPLETE_MARKER, atomic_output_dir
 from merginguriel.runtime import steps
 from merginguriel.training.arguments import TrainingOptions
@@ -34,7 +40,6 @@ from merginguriel.training.arguments import TrainingOptions
 logger = logging.getLogger("merginguriel.missing_models")
 
 # Trainer state that is not part of a model folder
-SKIPPED_WHEN_COPYING = {"checkpoints", "runs", "optimizer.pt", "scheduler.pt", "rng_state.pth"}
 _LOCALE_IN_NAME = re.compile(r"(?<![A-Za-z])([a-z]{2})[-_]([A-Z]{2})(?![A-Za-z])")
 
 
@@ -165,7 +170,7 @@ def _unreadable(path: Path) -> str | None:
     """Why the weights or config of a run folder cannot be read (headers, then every tensor finite), or None."""
     from auto_merge_llm.errors import MergeError
 
-    from merginguriel.models.inference import check_finite_weights, check_model_folder
+    from merginguriel.models.checks import check_finite_weights, check_model_folder
 
     try:
         check_model_folder(path)
@@ -182,7 +187,7 @@ def copy_run(check: RunCheck, models_root: str | os.PathLike, overwrite: bool = 
     target = Path(models_root) / model_dir_name(check.base, check.locale)
     with atomic_output_dir(target, overwrite=overwrite) as tmp:
         for item in sorted(check.path.iterdir()):
-            if item.name in SKIPPED_WHEN_COPYING or item.name == COMPLETE_MARKER:
+            if item.name in TRAINER_STATE or item.name == COMPLETE_MARKER:
                 continue
             if item.is_dir():
                 shutil.copytree(item, tmp / item.name)

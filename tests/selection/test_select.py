@@ -81,7 +81,7 @@ def test_candidate_scores_equal_an_independent_evaluation(
     tmp_path, scale_models, tiny_dataset, similarity_csv
 ):
     assert select_cmd.run(argv(tmp_path, scale_models, tiny_dataset, similarity_csv, "--protocol", "target-dev",
-                               "--targets", "af-ZA", "--no-test")) == 0  # fmt: skip
+                               "--targets", "af-ZA", "--no-test", "--keep-merged")) == 0  # fmt: skip
     import pandas as pd
 
     table = pd.read_csv(folder(tmp_path, "target-dev", "af-ZA") / "candidates.csv")
@@ -121,7 +121,7 @@ def test_selection_never_reads_the_test_split(
         (data / loc / "test.jsonl").unlink()  # no test file anywhere: selection must still complete
     reads = _blocked_reads(monkeypatch, {(loc, "test") for loc in LOCALES})
     assert select_cmd.run(argv(tmp_path, scale_models, data, similarity_csv, "--protocol", "target-dev",
-                               "--targets", "af-ZA", "--no-test")) == 0  # fmt: skip
+                               "--targets", "af-ZA", "--no-test", "--keep-merged")) == 0  # fmt: skip
     assert ("af-ZA", "validation") in reads and not any(split == "test" for _, split in reads)
     assert (folder(tmp_path, "target-dev", "af-ZA") / "recipe.json").is_file()
 
@@ -135,7 +135,7 @@ def test_leave_target_out_never_reads_the_target(
         (data / "af-ZA" / f"{split}.jsonl").unlink()
     reads = _blocked_reads(monkeypatch, {("af-ZA", s) for s in ("train", "validation", "test")})
     assert select_cmd.run(argv(tmp_path, scale_models, data, similarity_csv, "--protocol", "leave-target-out",
-                               "--targets", "af-ZA", "--no-test")) == 0  # fmt: skip
+                               "--targets", "af-ZA", "--no-test", "--keep-merged")) == 0  # fmt: skip
     assert {loc for loc, _ in reads} == {"de-DE", "nl-NL", "en-US"}
     recipe = json.loads((folder(tmp_path, "leave-target-out", "af-ZA") / "recipe.json").read_text())
     assert recipe["protocol"] == "leave-target-out" and "af-ZA" not in recipe["recipe_label"]
@@ -167,7 +167,7 @@ def test_the_test_split_is_read_once(tmp_path, scale_models, tiny_dataset, simil
 
 def test_unlabeled_target_does_not_use_the_labels(tmp_path, scale_models, tiny_dataset, similarity_csv):
     assert select_cmd.run(argv(tmp_path, scale_models, tiny_dataset, similarity_csv, "--protocol", "unlabeled-target",
-                               "--targets", "af-ZA", "--no-test")) == 0  # fmt: skip
+                               "--targets", "af-ZA", "--no-test", "--keep-merged")) == 0  # fmt: skip
     first = json.loads((folder(tmp_path, "unlabeled-target", "af-ZA") / "recipe.json").read_text())
     data = tmp_path / "relabelled"
     shutil.copytree(tiny_dataset, data)
@@ -179,7 +179,7 @@ def test_unlabeled_target_does_not_use_the_labels(tmp_path, scale_models, tiny_d
     out = tmp_path / "second"
     out.mkdir()
     assert select_cmd.run(argv(out, scale_models, data, similarity_csv, "--protocol", "unlabeled-target",
-                               "--targets", "af-ZA", "--no-test")) == 0  # fmt: skip
+                               "--targets", "af-ZA", "--no-test", "--keep-merged")) == 0  # fmt: skip
     second = json.loads((folder(out, "unlabeled-target", "af-ZA") / "recipe.json").read_text())
     assert second["recipe"] == first["recipe"] and second["dev_score"] == pytest.approx(first["dev_score"])
     assert first["criterion"] == "neg_entropy"
@@ -188,7 +188,7 @@ def test_unlabeled_target_does_not_use_the_labels(tmp_path, scale_models, tiny_d
 def test_recipe_round_trips_through_merge(tmp_path, scale_models, tiny_dataset, similarity_csv):
     grid = {"k": [3], "weighting": ["sinkhorn"], "modes": {"similarity": [{}]}}
     assert select_cmd.run(argv(tmp_path, scale_models, tiny_dataset, similarity_csv, "--protocol", "target-dev",
-                               "--targets", "af-ZA", "--no-test", grid=grid)) == 0  # fmt: skip
+                               "--targets", "af-ZA", "--no-test", "--keep-merged", grid=grid)) == 0  # fmt: skip
     # the chosen recipe may be a single source (it is on these models); apply the grid's merge candidate instead
     written = json.loads((folder(tmp_path, "target-dev", "af-ZA") / "recipe.json").read_text())
     written["recipe"] = {"similarity": "hand", "k": 3, "mode": "similarity", "weighting": "sinkhorn",
@@ -229,3 +229,41 @@ def test_bad_input_is_one_clear_error(
                                "--targets", "af-ZA", "--no-test", *extra, grid=grid))  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("error:") == 1 and "Traceback" not in err
+
+
+def test_save_model_writes_the_chosen_model_with_its_card(
+    tmp_path, scale_models, tiny_dataset, similarity_csv
+):
+    import pandas as pd
+    from huggingface_hub import ModelCard
+
+    from merginguriel.models.cards import read_evaluations
+
+    assert select_cmd.run(argv(tmp_path, scale_models, tiny_dataset, similarity_csv, "--protocol", "target-dev",
+                               "--target-lang", "de-DE", "--save-model")) == 0  # fmt: skip
+    where = folder(tmp_path, "target-dev", "de-DE")
+    recipe = json.loads((where / "recipe.json").read_text())
+    final = pd.read_csv(where / "final.csv").set_index("role")
+    model = where / "model"
+    assert (model / "COMPLETE").is_file() and (model / "model.safetensors").is_file()
+    # the saved model is the chosen one: evaluated afresh, it scores the final table's test accuracy
+    test = evaluate_model(model, DataSelection(str(tiny_dataset), "de-DE", "test"))["performance"]["accuracy"]
+    assert test == pytest.approx(final.at["chosen recipe", "accuracy"])
+    card = ModelCard.load(model / "README.md")
+    assert recipe["recipe_label"] in card.text and "`target-dev`" in card.text
+    assert f"{recipe['dev_score']:.4f}" in card.text and "best source" in card.text
+    (evaluation,) = read_evaluations(card)
+    assert (evaluation.locale, evaluation.split) == (
+        "de-DE",
+        "test",
+    ) and evaluation.accuracy == pytest.approx(test)
+
+
+def test_save_model_of_an_ensemble_says_how_to_run_it(
+    tmp_path, scale_models, tiny_dataset, similarity_csv, capsys
+):
+    grid = {"k": [2], "weighting": ["sinkhorn"], "modes": {"ensemble_soft": [{}]}}
+    assert select_cmd.run(argv(tmp_path, scale_models, tiny_dataset, similarity_csv, "--protocol", "leave-target-out",
+                               "--target-lang", "af-ZA", "--save-model", "--no-test", grid=grid)) == 0  # fmt: skip
+    assert "no single model to save; run it with merginguriel ensemble" in capsys.readouterr().out
+    assert not (folder(tmp_path, "leave-target-out", "af-ZA") / "model").exists()

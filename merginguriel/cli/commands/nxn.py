@@ -20,7 +20,7 @@ from merginguriel.experiments.nxn import (
     new_run_dir,
     run_nxn,
 )
-from merginguriel.models.inference import check_model_folder
+from merginguriel.models.checks import check_model_folder
 from merginguriel.models.paths import discover_models
 from merginguriel.outputs.atomic import check_writable
 

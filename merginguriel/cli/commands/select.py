@@ -19,6 +19,7 @@ from merginguriel.experiments.selection import (
     build_grid,
     read_grid,
 )
+from merginguriel.experiments.selection.racing import Budget, RaceOptions
 from merginguriel.experiments.selection.summary import write_summary
 from merginguriel.models.paths import discover_models
 from merginguriel.outputs.atomic import check_writable
@@ -74,6 +75,33 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="On test, evaluate only the recipe, baselines and oracle.",
     )
+    p.add_argument(
+        "--search",
+        choices=["race", "exhaustive"],
+        default="race",
+        help="race (default): successive halving — every candidate on a few folds (leave-target-out) or dev rows, "
+        "the best 1/eta on more, the finalists on all; exhaustive: every candidate on all dev data.",
+    )
+    p.add_argument("--eta", type=opts.positive_int, default=3, help="Racing: keep the best 1/eta per rung (>= 2; default 3).")  # fmt: skip
+    p.add_argument("--rungs", type=opts.positive_int, default=3, help="Racing: fidelity levels, the last full (default 3).")  # fmt: skip
+    p.add_argument(
+        "--budget",
+        default=None,
+        help="Stop selection work at this limit: a time (90s, 45m, 2h) or a number of evaluations (500evals); "
+        "each target gets an equal share of what is left; the run reports what it used.",
+    )
+    p.add_argument(
+        "--save-model",
+        action="store_true",
+        help="Save each target's chosen model, with a card naming the recipe, protocol and dev/test scores, to "
+        "OUTPUT_DIR/PROTOCOL/TARGET/model (an ensemble cannot be one model: the run says how to run it).",
+    )
+    p.add_argument(
+        "--keep-merged",
+        action="store_true",
+        help="Keep every merged candidate under OUTPUT_DIR/work/merged (default: removed once scored; "
+        "scores and logits are kept, and a model needed again is merged again).",
+    )
     p.add_argument("--output-dir", default="results/selection", help="Where recipes, tables and plots go.")
     p.add_argument(
         "--head-merge", default="linear", help="Classifier-head policy of the merges (default linear)."
@@ -122,6 +150,8 @@ def _matrices(args: argparse.Namespace, pool: list[str], work: Path) -> dict[str
 
 
 def config_from_args(args: argparse.Namespace) -> SelectionConfig:
+    race = RaceOptions(eta=args.eta, rungs=args.rungs, seed=args.seed) if args.search == "race" else None
+    budget = Budget.parse(args.budget) if args.budget else None  # both checked before any work
     found = discover_models(args.models_root, args.base_model)
     pool = parse_locales(",".join(args.pool)) if args.pool else sorted(found)
     absent = [loc for loc in pool if loc not in found]
@@ -140,7 +170,7 @@ def config_from_args(args: argparse.Namespace) -> SelectionConfig:
         cache = LogitsCache(work / "logits_cache")
     context = SelectionContext(
         args.models_root, args.base_model, matrices, pool, runtime, cache, work,
-        opts.statistics_options(args, None, args.batch_size), args.seed, args.head_merge,
+        opts.statistics_options(args, None, args.batch_size), args.seed, args.head_merge, args.keep_merged,
     )  # fmt: skip
     dev = DataSelection(args.dataset_name, split="validation", text_column=args.text_column,
                         max_samples=args.dev_samples, max_seq_length=args.max_seq_length)  # fmt: skip
@@ -148,8 +178,9 @@ def config_from_args(args: argparse.Namespace) -> SelectionConfig:
         args.dataset_name, split="test", text_column=args.text_column, max_seq_length=args.max_seq_length
     )
     return SelectionConfig(
-        targets, args.protocol, context, grid, dev, test, out, args.no_test, not args.no_test_candidates
-    )
+        targets, args.protocol, context, grid, dev, test, out, args.no_test, not args.no_test_candidates,
+        save_model=args.save_model, race=race, budget=budget,
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -172,6 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     index=False, float_format=lambda v: f"{v:.4f}"
                 )
             )
+    work = config.context.work
+    search = config.race.describe() if config.race else "exhaustive"
+    print(
+        f"search: {search}; computed {work.merges} merges, {work.forward_passes} forward passes, "
+        f"{work.evaluations} evaluations ({work.reused} scores reused)"
+        + (f"; {config.budget.describe()}" if config.budget else "")
+    )
     if not config.no_test:
         paths = write_summary(selections, config.out_dir / config.protocol)
         print(f"summary: {paths['csv']}\nreport: {paths['markdown']}")

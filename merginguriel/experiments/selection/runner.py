@@ -23,8 +23,10 @@ not selected). Oracle rows (best single source on *test*) are labelled as oracle
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -40,11 +42,20 @@ from merginguriel.data.massive import DataSelection, LoadedSplit, load_selection
 from merginguriel.data.metrics import classification_metrics
 from merginguriel.errors import UserError
 from merginguriel.experiments.selection.grid import SINGLE, Candidate, Grid, fixed_single, seed_default
+from merginguriel.experiments.selection.racing import (
+    Budget,
+    RaceOptions,
+    Rung,
+    fold_order,
+    rung_plan,
+    successive_halving,
+)
 from merginguriel.experiments.selection.scoring import (
     SelectionContext,
     build,
     canonical_predictions_of,
     predictions,
+    release,
     score,
 )
 from merginguriel.models.evaluation import results_record
@@ -78,6 +89,9 @@ class SelectionConfig:
     no_test: bool = False
     test_candidates: bool = True  # every candidate on test after selection (the dev-vs-test plot)
     default_similarity: str | None = None  # the seed default's matrix (the first one when None)
+    save_model: bool = False  # copy the chosen model (with its card) to OUT/PROTOCOL/TARGET/model
+    race: RaceOptions | None = None  # None: every candidate on every fold's full dev split (exhaustive)
+    budget: Budget | None = None  # for the whole run (each target gets an equal share of what is left)
 
 
 @dataclass
@@ -89,6 +103,7 @@ class TargetSelection:
     baselines: dict[str, Candidate]
     final: pd.DataFrame | None = None
     folder: Path | None = None
+    search: dict[str, Any] | None = None  # how the candidates were searched (exhaustive or racing, work done)
 
 
 # ------------------------------------------------------------------------------------------ policies
@@ -154,20 +169,26 @@ def _scored(
     ctx: SelectionContext,
     store: ScoreStore,
     criterion: str,
+    keep: bool = False,
 ) -> dict:
-    """The candidate applied to ``locale`` and scored on ``split`` (cached); ``{"error": ...}`` if it cannot."""
+    """The candidate applied to ``locale`` and scored on ``split`` (cached); ``{"error": ...}`` if it cannot.
+    A merged model is released once scored (:func:`release`) unless ``keep`` (a later rung needs it)."""
     try:
         planned = build(candidate, locale, ctx, merge=False)
         key = ScoreStore.key(f"{planned.identity}/{criterion}", split.selection)
         hit = store.get(key)
         if hit is not None:
+            ctx.work.reused += 1
             return hit
         built = build(candidate, locale, ctx)
+        ctx.work.evaluations += 1
         record = {"locale": locale, "identity": built.identity, **score(built, split, ctx, criterion)}
         record["sources"] = [[s.locale, s.weight] for s in built.sources]
     except (ValueError, FileNotFoundError, KeyError) as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
     store.put(key, record)
+    if not keep:
+        release(built, ctx)
     return record
 
 
@@ -239,23 +260,111 @@ def _candidates_for(config: SelectionConfig, target: str) -> tuple[list[Candidat
     return list(dict.fromkeys(out)), default
 
 
-def select_for_target(config: SelectionConfig, target: str, store: ScoreStore) -> TargetSelection:
-    """Score the candidates (dev data only, under the protocol's policy) and choose the recipe and baselines."""
+def race_table(
+    config: SelectionConfig, target: str, candidates: Sequence[Candidate], default: Candidate,
+    ctx: SelectionContext, store: ScoreStore, criterion: str, budget: Budget | None,
+) -> tuple[pd.DataFrame, pd.Series, dict[str, Any]]:  # fmt: skip
+    """Successive halving (:mod:`.racing`) over the protocol's folds: the per-locale scores of the rung the
+    choice is made on (rows = candidate keys), one score per candidate (NaN = dropped out earlier), and the
+    search record."""
+    race = config.race or RaceOptions()
+    if config.protocol == "leave-target-out":
+        folds = [loc for loc in fold_order(config.context.pool, race.seed) if loc != target]
+    else:
+        folds = [target]
+    splits: dict[tuple[str, int | None], LoadedSplit] = {}
+
+    def split_of(locale: str, rows: int | None) -> LoadedSplit:
+        if (locale, rows) not in splits:
+            sel = config.dev.for_locale(locale)
+            if rows is not None:
+                sel = replace(sel, max_samples=rows, sample_seed=race.seed)
+            splits[(locale, rows)] = load_selection(sel)
+        return splits[(locale, rows)]
+
+    rungs = rung_plan(folds, len(split_of(folds[0], None).gold), race)
+    per_locale: dict[tuple[str, Rung], dict[str, float]] = {}
+    errors: dict[str, str] = {}
+
+    def score_at(c: Candidate, rung: Rung) -> float:
+        values = per_locale.setdefault((c.key, rung), {})
+        for loc in rung.locales:
+            before = ctx.work.evaluations
+            record = _scored(
+                c, loc, split_of(loc, rung.rows), ctx, store, criterion, keep=rung.rows is not None
+            )
+            if budget is not None:
+                budget.spend(ctx.work.evaluations - before)
+            if "error" in record:
+                errors.setdefault(c.key, record["error"])
+                return float("nan")
+            values[loc] = record[criterion]
+        return float(np.mean([values[loc] for loc in rung.locales]))
+
+    def keep(alive: Sequence[Candidate], done: dict[Candidate, float]) -> set[Candidate]:
+        series = pd.Series({c.key: v for c, v in done.items()}, dtype=float)
+        kept = {b for name in ("best_source", "uniform_top_k") if (b := best(alive, series, FAMILIES[name]))}
+        return kept | ({default} if default in alive else set())
+
+    progress = ctx.runtime.progress
+    result = successive_halving(candidates, rungs, score_at, keep, race.eta, budget)
+    decided = result.rungs[max(result.completed, 1) - 1]
+    table = pd.DataFrame(np.nan, index=[c.key for c in candidates], columns=list(decided.locales))
+    for c in candidates:
+        for loc, value in per_locale.get((c.key, decided), {}).items():
+            table.at[c.key, loc] = value
+    table.attrs["errors"] = errors
+    table.attrs["rung"] = {c.key: result.reached.get(c) for c in candidates}
+    scores = pd.Series({c.key: result.final.get(c, np.nan) for c in candidates}, dtype=float)
+    if not progress:
+        logger.info(
+            "%s: raced %d candidates over %d rung(s) (%s); decided on rung %d", target, len(candidates),
+            len(rungs), ", ".join(f"{len(r.locales)} locale(s) x {r.rows or 'all'} rows" for r in rungs),
+            max(result.completed, 1),
+        )  # fmt: skip
+    search = {
+        "search": race.describe() if len(rungs) > 1 else "exhaustive (one rung: too few folds or dev rows to race)",
+        "rungs": [{"locales": list(r.locales), "rows": r.rows, "candidates": len(result.scores[i])}
+                  if i < len(result.scores) else {"locales": list(r.locales), "rows": r.rows, "candidates": 0}
+                  for i, r in enumerate(rungs)],
+        "decided_on_rung": max(result.completed, 1),
+        "rungs_completed": result.completed,
+    }  # fmt: skip
+    return table, scores, search
+
+
+def select_for_target(
+    config: SelectionConfig, target: str, store: ScoreStore, budget: Budget | None = None
+) -> TargetSelection:
+    """Score the candidates (dev data only, under the protocol's policy) and choose the recipe and baselines:
+    every candidate on every fold (exhaustive), or a race (``config.race``) within ``budget``."""
     ctx = config.context
     selectable, default = _candidates_for(config, target)
     candidates = list(dict.fromkeys([*selectable, default]))
     criterion = CRITERION[config.protocol]
+    before = ctx.work.to_dict()
+    started = time.time()
     with reading(selection_policy(config.protocol, target)):
+        scoring_ctx = ctx
         if config.protocol == "leave-target-out":
-            held_out = replace(ctx, pool=[loc for loc in ctx.pool if loc != target])
-            table = dev_table(
-                candidates, held_out.pool, held_out, config.dev, store, criterion, ctx.runtime.progress
+            scoring_ctx = replace(ctx, pool=[loc for loc in ctx.pool if loc != target])
+            candidates = [c for c in candidates if _applies(c, target, ctx)]
+        if config.race is not None:
+            table, scores, search = race_table(
+                config, target, candidates, default, scoring_ctx, store, criterion, budget
             )
-            applicable = [c.key for c in candidates if _applies(c, target, ctx)]
-            table = table.loc[applicable]
         else:
-            table = dev_table(candidates, [target], ctx, config.dev, store, criterion, ctx.runtime.progress)
-    scores = protocol_scores(table, config.protocol, target)
+            locales = scoring_ctx.pool if config.protocol == "leave-target-out" else [target]
+            table = dev_table(
+                candidates, locales, scoring_ctx, config.dev, store, criterion, ctx.runtime.progress
+            )
+            scores = protocol_scores(table, config.protocol, target)
+            search = {"search": "exhaustive (every candidate on every fold's dev data)"}
+    search["work"] = {k: v - before[k] for k, v in ctx.work.to_dict().items()}
+    search["seconds"] = round(time.time() - started, 1)
+    if budget is not None:
+        search["budget"] = budget.describe()
+    selectable = [c for c in selectable if c in candidates]
     chosen = best(selectable, scores, FAMILIES["chosen"])
     if chosen is None:
         errors = table.attrs.get("errors", {})
@@ -266,9 +375,10 @@ def select_for_target(config: SelectionConfig, target: str, store: ScoreStore) -
     baselines: dict[str, Candidate | None] = {
         name: best(selectable, scores, fam) for name, fam in FAMILIES.items() if name != "chosen"
     }
-    baselines["seed_default"] = default if default.key in table.index else None
+    baselines["seed_default"] = default if pd.notna(scores.get(default.key, np.nan)) else None
     frame = _candidate_frame(candidates, table, scores, chosen, baselines, config.protocol)
-    return TargetSelection(target, config.protocol, frame, chosen, {k: v for k, v in baselines.items() if v})
+    kept = {k: v for k, v in baselines.items() if v}
+    return TargetSelection(target, config.protocol, frame, chosen, kept, search=search)
 
 
 def _applies(candidate: Candidate, target: str, ctx: SelectionContext) -> bool:
@@ -294,6 +404,9 @@ def _candidate_frame(
                "weighting": c.weighting, "temperature": c.temperature, "params": json.dumps(dict(c.params)),
                "protocol": protocol, "score": scores.get(c.key), "role": "chosen" if c == chosen else roles.get(c.key, ""),
                "error": table.attrs.get("errors", {}).get(c.key)}  # fmt: skip
+        if "rung" in table.attrs:  # raced: the last rung the candidate was scored at (1 = the first)
+            reached = table.attrs["rung"].get(c.key)
+            row["rung"] = None if reached is None else reached + 1
         row.update({f"dev_{loc}": table.at[c.key, loc] for loc in table.columns})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -339,10 +452,10 @@ def final_evaluation(config: SelectionConfig, sel: TargetSelection) -> pd.DataFr
             perf = classification_metrics(split.gold, canonical_predictions_of(native, split, ctx))
             rows.append({"role": "native (the target's own model)", "label": target, "protocol": "reference",
                          "accuracy": perf["accuracy"], "macro_f1": perf["macro_f1"]})  # fmt: skip
-        if config.test_candidates:
+        if config.test_candidates:  # those scored at the decision's fidelity (a race's finalists)
             sel.candidates["test_accuracy"] = [
                 _evaluate(Candidate.from_dict(_cand(r)), target, split, ctx)["accuracy"]
-                if not r["error"]
+                if not r["error"] and pd.notna(r["score"])
                 else np.nan
                 for r in sel.candidates.to_dict("records")
             ]
@@ -397,6 +510,7 @@ def _selection_block(config: SelectionConfig, sel: TargetSelection) -> dict[str,
         "criterion": CRITERION[config.protocol],
         "dev_data": config.dev.identity(),
         "candidates": int(len(frame)),
+        "search": sel.search,
         "baselines": {k: v.to_dict() for k, v in sel.baselines.items()},
         "pool": list(config.context.pool),
         "models_root": config.context.models_root,
@@ -413,6 +527,33 @@ def write_selection(config: SelectionConfig, sel: TargetSelection) -> Path:
     write_json_atomic(folder / "recipe.json", _selection_block(config, sel))
     write_text_atomic(folder / "candidates.csv", sel.candidates.to_csv(index=False))
     return folder
+
+
+def save_chosen(config: SelectionConfig, sel: TargetSelection) -> Path | None:
+    """The chosen model as a loadable folder ``OUT/PROTOCOL/TARGET/model`` (atomic) with a card naming the recipe,
+    the protocol, the dev score and the test table; None for an ensemble (no single model: the card cannot
+    exist, the recipe says how to run it)."""
+    from merginguriel.models.cards import Evaluation, selected_card, write_card
+    from merginguriel.models.paths import TRAINER_STATE
+    from merginguriel.outputs.atomic import COMPLETE_MARKER, atomic_output_dir
+
+    built = build(sel.chosen, sel.target, config.context)  # merged again if it was released
+    if built.model_dir is None:
+        return None
+    evaluations = []
+    results = sel.folder / "results.json"
+    if results.is_file():
+        evaluations.append(Evaluation.from_results(json.loads(results.read_text())))
+    sources = [(s.locale, s.path, float(s.weight)) for s in built.sources]
+    rows = [] if sel.final is None else sel.final.to_dict("records")
+    dest = sel.folder / "model"
+    with atomic_output_dir(dest, overwrite=True) as tmp:
+        for item in sorted(Path(built.model_dir).iterdir()):
+            if item.name in TRAINER_STATE or item.name in ("README.md", COMPLETE_MARKER):
+                continue
+            (shutil.copytree if item.is_dir() else shutil.copy2)(item, tmp / item.name)
+        write_card(tmp, selected_card(_selection_block(config, sel), sources, rows, evaluations, tmp))
+    return dest
 
 
 def plot_dev_vs_test(sel: TargetSelection, path: Path) -> Path:
@@ -445,8 +586,20 @@ def run_selection(config: SelectionConfig, say: Callable[[str], None] = print) -
         )
     store = ScoreStore(config.context.work_dir / "scores.jsonl")
     done = []
-    for target in config.targets:
-        sel = select_for_target(config, target, store)
+    for i, target in enumerate(config.targets):
+        budget = None
+        if config.budget is not None:  # an equal share of what is left for each remaining target
+            left = len(config.targets) - i
+            total = config.budget
+            budget = Budget(
+                seconds=None if total.seconds is None
+                else max(0.0, total.seconds - (time.monotonic() - total.started)) / left,
+                evaluations=None if total.evaluations is None else max(0, total.evaluations - total.used) // left,
+            )  # fmt: skip
+        sel = select_for_target(config, target, store, budget)
+        if budget is not None:
+            config.budget.used += budget.used
+            config.budget.hit |= budget.hit
         write_selection(config, sel)
         say(
             f"{target} [{config.protocol}]: chose {sel.chosen.label} (dev score {sel.candidates.set_index('key').at[sel.chosen.key, 'score']:.4f})"
@@ -457,6 +610,18 @@ def run_selection(config: SelectionConfig, say: Callable[[str], None] = print) -
             write_text_atomic(sel.folder / "candidates.csv", sel.candidates.to_csv(index=False))
             if config.test_candidates:
                 plot_dev_vs_test(sel, sel.folder / "dev_vs_test.png")
+        if config.save_model:
+            saved = save_chosen(config, sel)
+            say(
+                f"{target}: saved the chosen model to {saved}"
+                if saved
+                else f"{target}: the chosen recipe is an ensemble ({sel.chosen.label}): no single model to save; "
+                f"run it with merginguriel ensemble (recipe: {sel.folder / 'recipe.json'})"
+            )
+        if not config.context.keep_merged:  # the target's merged candidates (a race keeps them while it runs)
+            for c in (Candidate.from_dict(_cand(r)) for r in sel.candidates.to_dict("records")):
+                with contextlib.suppress(ValueError, FileNotFoundError, KeyError):
+                    release(build(c, target, config.context, merge=False), config.context)
         done.append(sel)
     return done
 
@@ -471,7 +636,9 @@ __all__ = [
     "final_evaluation",
     "final_policy",
     "protocol_scores",
+    "race_table",
     "run_selection",
+    "save_chosen",
     "select_for_target",
     "selection_policy",
 ]

@@ -46,6 +46,21 @@ logger = logging.getLogger("merginguriel.selection")
 
 
 @dataclass
+class Work:
+    """What a selection run computed (reused work is not counted): merges built, forward passes run, and
+    evaluations (a candidate scored on one locale's dev selection without the score store's answer)."""
+
+    merges: int = 0
+    forward_passes: int = 0
+    evaluations: int = 0
+    reused: int = 0  # scores answered by the score store
+
+    def to_dict(self) -> dict[str, int]:
+        return {"merges": self.merges, "forward_passes": self.forward_passes, "evaluations": self.evaluations,
+                "reused_scores": self.reused}  # fmt: skip
+
+
+@dataclass
 class SelectionContext:
     """What every candidate is built from: the models, the named similarity matrices (dense CSVs), the pool
     of locales sources may come from, runtime, caches and the work folder of merged candidates."""
@@ -60,6 +75,10 @@ class SelectionContext:
     statistics: StatisticsOptions | None = None
     seed: int = 42
     head_merge: str = "linear"
+    keep_merged: bool = (
+        True  # False: a merged candidate is removed once its scores are stored (rebuilt if needed)
+    )
+    work: Work = field(default_factory=Work)
 
 
 @dataclass
@@ -128,6 +147,7 @@ def build(candidate: Candidate, target: str, ctx: SelectionContext, merge: bool 
     )
     merged = ctx.work_dir / "merged" / f"{plan.mode}_{target}_{identity}"
     if merge and not is_complete(merged):
+        ctx.work.merges += 1
         quiet = replace(ctx.runtime, progress=False)
         run_merge_experiment(
             plan,
@@ -145,10 +165,11 @@ def build(candidate: Candidate, target: str, ctx: SelectionContext, merge: bool 
 def _model_logits(path: str, split: LoadedSplit, ctx: SelectionContext) -> Any:
     from merginguriel.models.inference import load_classifier
 
-    entry, _ = compute_logits(
+    entry, ran = compute_logits(
         ctx.cache, path, split, lambda: load_classifier(path, ctx.runtime.device), ctx.runtime.batch_size,
         ctx.runtime.device, False,
     )  # fmt: skip
+    ctx.work.forward_passes += int(ran)
     return entry
 
 
@@ -157,7 +178,8 @@ def predictions(built: Built, split: LoadedSplit, ctx: SelectionContext) -> tupl
     if built.model_dir is not None:
         entry = _model_logits(built.model_dir, split, ctx)
         return entry.predictions(), _canonical_probs(entry.logits, entry.labels)
-    entries, _ = source_logits(built.plan, split, ctx.cache, replace(ctx.runtime, progress=False))
+    entries, ran = source_logits(built.plan, split, ctx.cache, replace(ctx.runtime, progress=False))
+    ctx.work.forward_passes += ran
     voting = built.candidate.mode[len("ensemble_") :]
     weights = [s.weight for s in built.plan.sources]
     pred, scores = ensemble_predict(voting, [e.logits for e in entries], [e.labels for e in entries], weights)
@@ -165,6 +187,18 @@ def predictions(built: Built, split: LoadedSplit, ctx: SelectionContext) -> tupl
         w * _canonical_probs(e.logits, e.labels) for w, e in zip(np.asarray(weights) / sum(weights), entries)
     )
     return pred, probs
+
+
+def release(built: Built, ctx: SelectionContext) -> None:
+    """Remove a merged candidate's folder (its scores and logits are stored) unless ``ctx.keep_merged``; a
+    later :func:`build` merges it again, bit for bit, if the final evaluation needs it."""
+    if ctx.keep_merged or built.model_dir is None:
+        return
+    folder = Path(built.model_dir)
+    if folder.parent == ctx.work_dir / "merged" and folder.is_dir():
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _canonical_probs(logits: np.ndarray, labels: list[str]) -> np.ndarray:
@@ -198,4 +232,4 @@ def canonical_predictions_of(
     return canonical_predictions(entry.logits, entry.labels)
 
 
-__all__ = ["Built", "SelectionContext", "build", "plan_candidate", "predictions", "score"]
+__all__ = ["Built", "SelectionContext", "Work", "build", "plan_candidate", "predictions", "release", "score"]

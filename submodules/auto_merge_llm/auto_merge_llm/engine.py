@@ -16,6 +16,10 @@ from a writer thread, so no shard is held in memory) while the kernel reads the 
   ``fisher``, the SVD methods, and every tensor whose label rows must be permuted): K (+1) float32 copies of
   the tensor.
 
+A tensor that every source holds bit for bit (and, for a method on task vectors, the base too) is copied, not
+merged: no method changes it (a zero task vector adds nothing; a mean of equal tensors is the tensor). Frozen
+word embeddings of fine-tuned encoders merge for free.
+
 Every source tensor (and base tensor) is checked to be finite before it is used, and every merged tensor
 before it is written (``allow_nonfinite=True`` turns both off). Accumulators that promise NaN/Inf propagation
 skip the input check; a non-finite result then makes the engine scan the inputs to name the culprit.
@@ -82,6 +86,7 @@ class MergeResult:
     params_without_base: list[str] = field(default_factory=list)
     out_dtype: str | None = None
     allow_nonfinite: bool = False
+    unchanged_tensors: int = 0  # copied, not merged: equal in every source (and the base, for task vectors)
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -520,6 +525,7 @@ def merge_models(
         params_without_base=no_base,
         out_dtype=None if req.out_dtype is None else str(req.out_dtype).removeprefix("torch."),
         allow_nonfinite=req.allow_nonfinite,
+        unchanged_tensors=len(streamer.unchanged),
     )
 
 
@@ -560,6 +566,7 @@ class _Streamer:
         self.base_reader, self.base_map, self.by_policy = base_reader, base_map, by_policy
         self.writer, self.seed, self.statistics = writer, seed, statistics
         self.run_cache: dict[str, Any] = {}
+        self.unchanged: list[str] = []  # tensors copied because merging cannot change them
         # reusable read buffers: [whole tensors, row chunks of model 0 … K−1, base]
         self._scratch = [torch.empty(0, dtype=torch.uint8) for _ in range(len(readers) + 2)]
 
@@ -578,6 +585,12 @@ class _Streamer:
             if not self.readers[0].dtype(n).is_floating_point:
                 self.writer.write(n, self.readers[0].get(n))
                 continue
+            unchanged = self._unchanged(n)
+            if unchanged is not None:
+                self.unchanged.append(n)
+                dtype = self.req.out_dtype or unchanged.dtype
+                self.writer.write(n, unchanged.to(dtype))
+                continue
             merged = self._merge(n)
             if tuple(merged.shape) != tuple(self.layout.shapes[n]):
                 raise MergeError(
@@ -590,6 +603,43 @@ class _Streamer:
             if not self.req.allow_nonfinite and nonfinite_count(out):
                 self._raise_nonfinite(n, out)
             self.writer.write(n, out)
+
+    def _unchanged(self, n: str) -> torch.Tensor | None:
+        """The tensor itself when merging cannot change it: every source holds it bit for bit and, for a method
+        on task vectors, so does the base (every task vector is zero, and a zero task vector adds nothing);
+        for a method without a base, a mean of equal tensors is the tensor (weights summing to 1). Such a tensor
+        (frozen embeddings, say) is copied, not merged. Head and label-permuted tensors always go through
+        the merge; NaN never compares equal, so a broken tensor still meets the finiteness checks."""
+        if n in self.by_policy or n in self.layout.out_layer:
+            return None
+        info = self.req.info
+        if not info.needs_base and abs(sum(self.req.w_used) - 1.0) > 1e-6:
+            return None
+        others = list(self.readers[1:])
+        base_name = self.base_map.get(n)
+        if info.needs_base:
+            if base_name is None or self.base_reader is None:
+                return None
+        first = self.readers[0]
+        dtype, shape = first.dtype(n), tuple(first.shape(n))
+        if any(r.dtype(n) != dtype or tuple(r.shape(n)) != shape for r in others):
+            return None
+        if info.needs_base and (
+            self.base_reader.dtype(base_name) != dtype or tuple(self.base_reader.shape(base_name)) != shape
+        ):
+            return None
+        rows = min(1, shape[0]) if shape else None
+        head = first.get_rows(n, 0, rows) if rows else first.get(n)
+        peers = [(r, n) for r in others] + ([(self.base_reader, base_name)] if info.needs_base else [])
+        for reader, name in peers:  # a cheap first look: the first row
+            if not torch.equal(reader.get_rows(name, 0, rows) if rows else reader.get(name), head):
+                return None
+        whole = first.get(n)
+        for reader, name in peers:
+            with reader.mapped(name) as view:
+                if not torch.equal(view, whole):
+                    return None
+        return whole
 
     def _merge(self, n: str) -> torch.Tensor:
         if n in self.by_policy:

@@ -1,0 +1,188 @@
+"""Candidates race on growing dev fidelity (successive halving, Jamieson & Talwalkar 2016), within a budget.
+
+Rung ``r`` of ``R`` scores every surviving candidate at fidelity ``r``; the best ``ceil(n / eta)`` (ties: grid
+order) go on, together with the candidates the caller always keeps (the best of each baseline family and the
+fixed default, so every reported row is scored at full fidelity). The last rung is the full dev data.
+
+What a rung grows is chosen by the caller (:func:`rung_plan`):
+
+* several scoring locales (``leave-target-out``: the other targets are the folds) — rung ``r`` uses the first
+  ``ceil(F / eta^(R-1-r))`` of a fixed seeded order of the pool (the same for every target, so targets share
+  their merges), each on its full dev split: a merge is scored once, then released;
+* one locale (``target-dev``, ``unlabeled-target``) — rung ``r`` uses a seeded sample of
+  ``max(min_rows, ceil(N / eta^(R-1-r)))`` dev rows: fewer forward passes, the same merges (kept until the
+  candidate drops out).
+
+A :class:`Budget` (seconds or evaluations) stops the race early: the choice is then made on the last rung
+every surviving candidate completed, and the run says so.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from merginguriel.errors import UserError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RaceOptions:
+    """Successive halving: keep the best ``1/eta`` at each of ``rungs`` fidelity levels (the last is full)."""
+
+    eta: int = 3
+    rungs: int = 3
+    min_rows: int = 100  # fewest dev rows at the first rung of a one-locale race
+    seed: int = 0  # order of the folds, samples of the rows
+
+    def __post_init__(self) -> None:
+        if self.eta < 2 or self.rungs < 1 or self.min_rows < 1:
+            raise UserError(
+                f"Racing needs eta >= 2, rungs >= 1 and min_rows >= 1 (got eta={self.eta}, rungs={self.rungs}, "
+                f"min_rows={self.min_rows})."
+            )
+
+    def describe(self) -> str:
+        return f"successive halving (eta {self.eta}, {self.rungs} rungs)"
+
+
+_BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|evals?|evaluations?)?\s*$")
+_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
+
+
+@dataclass
+class Budget:
+    """A limit on selection work: wall-clock ``seconds`` or computed ``evaluations`` (a candidate scored on one
+    locale's dev selection; answers from the score store are free)."""
+
+    seconds: float | None = None
+    evaluations: int | None = None
+    started: float = field(default_factory=time.monotonic)
+    used: int = 0
+    hit: bool = False  # the race stopped early because of it
+
+    @classmethod
+    def parse(cls, text: str) -> Budget:
+        """``90s``, ``45m``, ``2h`` (seconds) or ``500``, ``500evals`` (evaluations)."""
+        m = _BUDGET.match(str(text))
+        if not m or float(m.group(1)) <= 0:
+            raise UserError(
+                f"--budget {text!r} is not a positive time (90s, 45m, 2h) or number of evaluations (500, 500evals)."
+            )
+        value, unit = float(m.group(1)), m.group(2)
+        if unit in _SECONDS:
+            return cls(seconds=value * _SECONDS[unit])
+        if value != int(value):
+            raise UserError(f"--budget {text!r}: a number of evaluations is a whole number.")
+        return cls(evaluations=int(value))
+
+    def exhausted(self) -> bool:
+        if self.seconds is not None and time.monotonic() - self.started >= self.seconds:
+            return True
+        return self.evaluations is not None and self.used >= self.evaluations
+
+    def spend(self, evaluations: int = 1) -> None:
+        self.used += evaluations
+
+    def describe(self) -> str:
+        limit = f"{self.seconds:g} s" if self.seconds is not None else f"{self.evaluations} evaluations"
+        spent = f"{time.monotonic() - self.started:.0f} s, {self.used} evaluations"
+        return f"budget {limit}: used {spent}" + (" (exhausted: the race stopped early)" if self.hit else "")
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One fidelity level: the locales scored, and per locale the rows (None = the whole dev split)."""
+
+    locales: tuple[str, ...]
+    rows: int | None = None
+
+
+def rung_plan(folds: Sequence[str], rows: int, options: RaceOptions) -> list[Rung]:
+    """The rungs of a race over ``folds`` (scoring locales, in their race order) whose dev splits have ``rows``
+    rows: several folds grow the folds (full rows), one fold grows the rows."""
+    plan = []
+    for r in range(options.rungs):
+        shrink = options.eta ** (options.rungs - 1 - r)
+        if len(folds) > 1:
+            count = len(folds) if shrink == 1 else min(len(folds), max(2, math.ceil(len(folds) / shrink)))
+            plan.append(Rung(tuple(folds[:count])))
+        else:
+            n = rows if shrink == 1 else min(rows, max(options.min_rows, math.ceil(rows / shrink)))
+            plan.append(Rung(tuple(folds), None if n >= rows else n))
+    return list(dict.fromkeys(plan))  # a small pool or split: fewer distinct rungs
+
+
+def fold_order(pool: Sequence[str], seed: int) -> list[str]:
+    """A fixed seeded order of the whole pool (a target is then skipped), the same for every target."""
+    order = np.random.default_rng(seed).permutation(len(pool))
+    return [sorted(pool)[i] for i in order]
+
+
+@dataclass
+class RaceResult(Generic[T]):
+    """Scores per rung (candidate -> mean score; NaN = failed), the survivors of each rung, and the decision."""
+
+    rungs: list[Rung]
+    scores: list[dict[T, float]]
+    completed: int  # rungs every surviving candidate completed
+    final: dict[T, float]  # the scores the choice is made on (the last completed rung)
+    reached: dict[T, int]  # the last rung each candidate was scored at
+
+
+def successive_halving(
+    candidates: Sequence[T],
+    rungs: Sequence[Rung],
+    score: Callable[[T, Rung], float],
+    keep: Callable[[Sequence[T], dict[T, float]], set[T]],
+    eta: int,
+    budget: Budget | None = None,
+) -> RaceResult[T]:
+    """Race ``candidates`` over ``rungs``: ``score(c, rung)`` is a candidate's mean score at a rung (NaN when it
+    cannot be scored: it drops out); after each rung but the last, the best ``ceil(n / eta)`` go on with
+    ``keep(alive, scores)`` (ties: the order of ``candidates``). A ``budget`` stops the race between two
+    evaluations; the choice is then made on the last rung every survivor completed."""
+    alive = list(candidates)
+    scores: list[dict[T, float]] = []
+    reached: dict[T, int] = {}
+    completed = 0
+    for r, rung in enumerate(rungs):
+        done: dict[T, float] = {}
+        for c in alive:
+            if budget is not None and budget.exhausted():
+                budget.hit = True
+                break
+            done[c] = score(c, rung)
+            reached[c] = r
+        scores.append(done)
+        if len(done) < len(alive):
+            break
+        completed = r + 1
+        if r == len(rungs) - 1:
+            break
+        ranked = sorted((c for c in alive if not np.isnan(done[c])), key=lambda c: (-done[c], alive.index(c)))
+        chosen = set(ranked[: max(1, math.ceil(len(alive) / eta))]) | keep(alive, done)
+        alive = [c for c in alive if c in chosen]
+    if completed == 0:  # the budget ran out inside the first rung: the candidates scored so far
+        final = dict(scores[0]) if scores else {}
+    else:
+        final = scores[completed - 1]
+    return RaceResult(list(rungs), scores, completed, final, reached)
+
+
+__all__ = [
+    "Budget",
+    "RaceOptions",
+    "RaceResult",
+    "Rung",
+    "fold_order",
+    "rung_plan",
+    "successive_halving",
+]

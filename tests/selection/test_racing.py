@@ -1,0 +1,142 @@
+"""Racing candidates (successive halving) and the selection budget: the rung plans, the halving rule on scores
+known by hand, a budget that stops the race, and, on the constant-intent models, the same choices as the
+exhaustive search with fewer evaluations."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from merginguriel.cli.commands import select as select_cmd
+from merginguriel.errors import UserError
+from merginguriel.experiments.selection.racing import (
+    Budget,
+    RaceOptions,
+    Rung,
+    fold_order,
+    rung_plan,
+    successive_halving,
+)
+from tests.selection.test_select import argv
+
+
+def test_rungs_grow_the_folds_or_the_rows():
+    folds = [f"l{i}" for i in range(19)]
+    plan = rung_plan(folds, 500, RaceOptions(eta=3, rungs=3))
+    assert [len(r.locales) for r in plan] == [3, 7, 19] and all(r.rows is None for r in plan)
+    assert plan[0].locales == tuple(folds[:3])  # a prefix of the race order: later rungs reuse earlier scores
+    one = rung_plan(["af-ZA"], 500, RaceOptions(eta=3, rungs=3, min_rows=50))
+    assert [r.rows for r in one] == [56, 167, None]  # ceil(500/9), ceil(500/3), the whole split
+    assert rung_plan(["af-ZA"], 60, RaceOptions(min_rows=100)) == [
+        Rung(("af-ZA",), None)
+    ]  # too small to race
+    assert [len(r.locales) for r in rung_plan(folds[:3], 10, RaceOptions())] == [2, 3]
+
+
+def test_the_fold_order_is_one_seeded_order_for_every_target():
+    pool = ["en-US", "de-DE", "af-ZA", "nl-NL", "fr-FR"]
+    order = fold_order(pool, 0)
+    assert sorted(order) == sorted(pool) and order == fold_order(list(reversed(pool)), 0)
+    assert order != fold_order(pool, 1) or order != fold_order(pool, 2)
+
+
+def test_successive_halving_keeps_the_best_third_and_the_kept():
+    # a candidate's score at a rung: its true value plus a known rung-dependent offset
+    true = {"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.6, "e": 0.5, "f": 0.4, "g": 0.3, "h": 0.2, "i": 0.1}
+    rungs = [Rung(("x",), 10), Rung(("x",), 30), Rung(("x",), None)]
+    calls = []
+
+    def score(c, rung):
+        calls.append((c, rung.rows))
+        return true[c] + (
+            0.65 if (c == "h" and rung.rows == 10) else 0.0
+        )  # h looks good on the first rung only
+
+    result = successive_halving(list(true), rungs, score, lambda alive, done: {"i"} & set(alive), eta=3)
+    first, second, third = (sorted(s) for s in result.scores)
+    assert first == sorted(true)  # every candidate on the cheapest rung
+    assert second == ["a", "b", "h", "i"]  # ceil(9/3) = 3 best (a 0.9, h 0.85, b 0.8) and the kept i
+    assert third == ["a", "b", "i"]  # ceil(4/3) = 2 best (h is 0.2 with more rows) and the kept i
+    assert result.completed == 3 and max(result.final, key=result.final.get) == "a"
+    assert len(calls) == 9 + 4 + 3
+
+
+def test_a_budget_stops_the_race_on_the_last_completed_rung():
+    true = {c: v for c, v in zip("abcdef", [0.1, 0.9, 0.5, 0.4, 0.8, 0.2])}
+    rungs = [Rung(("x",), 10), Rung(("x",), None)]
+    budget = Budget(evaluations=7)
+
+    def score(c, rung):
+        budget.spend()
+        return true[c]
+
+    result = successive_halving(list(true), rungs, score, lambda alive, done: set(), eta=3, budget=budget)
+    assert budget.used == 7 and budget.hit  # 6 on the first rung, 1 of the 2 survivors (b, e), then stopped
+    assert result.completed == 1 and result.final == true  # decided on the first rung, every candidate
+    assert result.scores[1] == {"b": 0.9}
+    budget = Budget(evaluations=3)
+    result = successive_halving(list(true), rungs, lambda c, r: (budget.spend(), true[c])[1], lambda a, d: set(),
+                                eta=3, budget=budget)  # fmt: skip
+    assert result.completed == 0 and sorted(result.final) == ["a", "b", "c"]  # only what was scored
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds", "evaluations"),
+    [("90s", 90, None), ("45m", 2700, None), ("2h", 7200, None), ("500", None, 500), ("12evals", None, 12)],
+)
+def test_budget_spellings(text, seconds, evaluations):
+    budget = Budget.parse(text)
+    assert (budget.seconds, budget.evaluations) == (seconds, evaluations)
+
+
+@pytest.mark.parametrize("text", ["0", "-5m", "ten minutes", "1.5evals", ""])
+def test_a_bad_budget_is_refused(text):
+    with pytest.raises(UserError, match="--budget"):
+        Budget.parse(text)
+
+
+def _recipes(out, protocol):
+    return {p.parent.name: json.loads(p.read_text()) for p in sorted((out / protocol).glob("*/recipe.json"))}
+
+
+@pytest.mark.parametrize("protocol", ["leave-target-out", "target-dev"])
+def test_racing_chooses_what_the_exhaustive_search_chooses(
+    tmp_path, scale_models, tiny_dataset, similarity_csv, protocol
+):
+    chosen, work = {}, {}
+    for search in ("exhaustive", "race"):
+        run = tmp_path / search
+        run.mkdir()
+        code = select_cmd.run(argv(run, scale_models, tiny_dataset, similarity_csv, "--protocol", protocol,
+                                   "--search", search, "--eta", "2", "--no-test"))  # fmt: skip
+        assert code == 0
+        recipes = _recipes(run / "sel", protocol)
+        chosen[search] = {t: (r["recipe_label"], round(r["dev_score"], 9)) for t, r in recipes.items()}
+        work[search] = sum(r["search"]["work"]["evaluations"] for r in recipes.values())
+        if search == "race":  # target-dev's 6 dev rows are too few to race: one rung, said so
+            expected = "successive halving" if protocol == "leave-target-out" else "exhaustive (one rung"
+            assert all(r["search"]["search"].startswith(expected) for r in recipes.values())
+    assert chosen["race"] == chosen["exhaustive"] and len(chosen["race"]) == 4
+    assert work["race"] <= work["exhaustive"]
+    if protocol == "leave-target-out":  # some candidates stopped at the first rung (fewer folds)
+        table = pd.read_csv(tmp_path / "race" / "sel" / protocol / "af-ZA" / "candidates.csv")
+        assert set(table["rung"].dropna()) == {1, 2} and table.loc[table["rung"] == 1, "score"].isna().all()
+
+
+def test_the_budget_is_respected_and_reported(tmp_path, scale_models, tiny_dataset, similarity_csv, capsys):
+    code = select_cmd.run(argv(tmp_path, scale_models, tiny_dataset, similarity_csv, "--protocol", "target-dev",
+                               "--target-lang", "af-ZA", "--budget", "4evals", "--no-test"))  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "budget 4 evaluations: used" in out and "exhausted" in out
+    recipe = _recipes(tmp_path / "sel", "target-dev")["af-ZA"]
+    assert recipe["search"]["work"]["evaluations"] == 4 and "exhausted" in recipe["search"]["budget"]
+    table = pd.read_csv(tmp_path / "sel" / "target-dev" / "af-ZA" / "candidates.csv")
+    scored = table[table["score"].notna()]
+    assert len(scored) == 4 and recipe["dev_score"] == pytest.approx(scored["score"].max())
+    assert math.isclose(recipe["dev_score"], float(np.nanmax(table["score"])))
+    assert len(table) > 4  # the others were never scored: the budget stopped the race
