@@ -23,6 +23,10 @@ def test_demo_runs_the_real_commands_and_tabulates_their_results(tmp_path, tiny_
     ]
     assert demo.run([*argv, "--max-train-samples", "16", "--num-languages", "2"]) == 0
     table = pd.read_csv(tmp_path / "results" / "demo_comparison_af-ZA.csv")
+    recipe = json.loads(
+        (tmp_path / "results" / "selection" / "target-dev" / "af-ZA" / "recipe.json").read_text()
+    )
+    selected = f"selected: {recipe['recipe_label']}"
     assert sorted(table["model"]) == sorted(
         [
             "similarity merge",
@@ -32,8 +36,17 @@ def test_demo_runs_the_real_commands_and_tabulates_their_results(tmp_path, tiny_
             "nl-NL model",
             "de-DE model",
             "en-US model",
+            selected,
         ]
     )
+    # the answer row: the recipe select chose on af-ZA dev (target-dev), scored once on test
+    assert recipe["protocol"] == "target-dev" and recipe["dev_data"]["split"] == "validation"
+    chosen = json.loads(
+        (tmp_path / "results" / "selection" / "target-dev" / "af-ZA" / "results.json").read_text()
+    )
+    row = table.set_index("model").loc[selected]
+    assert row["kind"] == "selected on dev" and row["total"] == 60
+    assert row["accuracy"] == chosen["performance"]["accuracy"]
     assert table.set_index("model").loc["af-ZA model", "kind"] == "native"
     for mode in ("similarity", "average", "ties"):
         result = json.loads(
