@@ -124,11 +124,14 @@ def train(args: argparse.Namespace, work: Path, timings: dict) -> None:
 def nxn(args: argparse.Namespace, work: Path, timings: dict) -> None:
     for split in ("validation", "test"):
         out = work / f"nxn_{split}"
+        resume = (
+            ["--resume"] if list(out.glob("*/evaluation_matrix.csv")) else []
+        )  # an interrupted run goes on
         started = run(
             [sys.executable, "-m", "merginguriel.cli", "nxn", "--models-root", str(work / "models"),
              "--base-model", ENCODER, "--dataset-name", str(work / "data"), "--dataset-split", split,
              "--locales", *args.locales, "--output-root", str(out), "--max-seq-length", "64",
-             "--logits-cache", str(work / "logits_cache"), "--resume", "--no-progress"],
+             "--logits-cache", str(work / "logits_cache"), *resume, "--no-progress"],
             work / "nxn.log",
         )  # fmt: skip
         timings.setdefault("nxn", {})[split] = started

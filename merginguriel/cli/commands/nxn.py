@@ -89,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             out = Path(args.resume)
         if out is None or not (out / MATRIX_FILE).is_file():
-            where = out or f"{args.output_root}/nxn_eval_* computed on {config.data_identity()}"
+            data = ", ".join(f"{k} {v}" for k, v in config.data_identity().items() if v is not None)
+            where = out or f"{args.output_root}/nxn_eval_* computed on {data}"
             raise NxNError(
                 f"Nothing to resume: no {MATRIX_FILE} in {where} (a run stopped before its first model row "
                 "keeps nothing to resume); run the same command without --resume."

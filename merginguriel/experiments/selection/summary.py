@@ -1,7 +1,8 @@
 """Across targets: how the chosen recipes compare with the baselines chosen by the same protocol.
 
 Per target: native (reference), best single source (protocol), uniform top-K (protocol), the seed default,
-the oracle best single source on test (labelled oracle) and the chosen recipe, all on the target's test split.
+the oracle best single source on test (labelled oracle) and the chosen recipe (``recipe``: its test accuracy;
+``recipe_label``: what it is), all on the target's test split.
 Then the win rate of the recipe over the protocol's best source (wins / targets; a win is a test-accuracy
 difference > 1e-12), the mean gain, and a paired bootstrap 95% interval of the mean gain (targets resampled
 with replacement, ``n_boot`` times, seeded).
@@ -33,7 +34,7 @@ ROLES = {
 def per_target(finals: dict[str, pd.DataFrame], recipes: dict[str, str], protocol: str) -> pd.DataFrame:
     rows = []
     for target, final in sorted(finals.items()):
-        row: dict[str, Any] = {"target": target, "protocol": protocol, "recipe": recipes.get(target)}
+        row: dict[str, Any] = {"target": target, "protocol": protocol, "recipe_label": recipes.get(target)}
         for role, column in ROLES.items():
             match = final[final["role"] == role]
             row[column] = float(match["accuracy"].iloc[0]) if len(match) else np.nan

@@ -1,0 +1,238 @@
+"""The zoo study: for every zoo locale as target, what `merginguriel select` chooses on dev under each protocol,
+against the baselines, on the target's test split (read once).
+
+    python benchmarks/zoo/study.py --workdir /tmp/zoo                       # select, baselines, report
+    python benchmarks/zoo/study.py --workdir /tmp/zoo --steps report        # tables and plot only
+    python benchmarks/zoo/study.py --workdir /tmp/zoo --protocols target-dev --budget leave-target-out=45m
+
+Needs the zoo (``build_zoo.py``: models, data, logits cache). Steps:
+
+1. ``select`` — ``merginguriel select`` per protocol over every zoo locale, with ``study_grid.json`` (similarity
+   sources lang2vec and URIEL+ genetic; Sinkhorn weights; K 1, 3, 5; similarity-weighted and uniform linear
+   merges, the soft ensemble, single sources), racing (the default search), the logits cache the NxN filled.
+2. ``baselines`` — per target, fixed (never selected): the uniform merge of **all** other zoo models and the soft
+   ensemble of all of them (``merge --mode average`` / ``ensemble --voting-method soft`` with
+   ``--num-languages`` = all), on test.
+3. ``report`` — ``study_table.csv`` (one row per protocol and target: the chosen recipe and every baseline on
+   test), ``study_summary.csv`` (per protocol and baseline: wins / ties / losses of the recipe, mean gain, paired
+   bootstrap 95% interval; and per language family), ``study_gain.png`` (gain over the protocol's best single
+   source per target, coloured by family). Written to ``benchmarks/zoo/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from build_zoo import ENCODER, LOCALES  # noqa: E402
+
+from merginguriel.merging.naming import ensemble_name, merge_name  # noqa: E402
+
+PROTOCOLS = ("target-dev", "unlabeled-target", "leave-target-out")
+FAMILY = {
+    "en-US": "Germanic", "de-DE": "Germanic", "nl-NL": "Germanic", "af-ZA": "Germanic", "da-DK": "Germanic",
+    "sv-SE": "Germanic", "es-ES": "Romance", "fr-FR": "Romance", "it-IT": "Romance", "pt-PT": "Romance",
+    "ru-RU": "Slavic", "pl-PL": "Slavic", "hi-IN": "Indic", "bn-BD": "Indic", "ar-SA": "Semitic",
+    "he-IL": "Semitic", "ja-JP": "East Asian", "zh-CN": "East Asian", "tr-TR": "other", "id-ID": "other",
+}  # fmt: skip
+BASELINES = {  # column -> what it is
+    "best_source": "the protocol's best single source (chosen on dev)",
+    "uniform_all": "uniform merge of all other zoo models (fixed)",
+    "ensemble_all": "soft ensemble of all other zoo models (fixed)",
+    "seed_default": "the old default: similarity-weighted merge, K = 5 (fixed)",
+    "oracle_best_source": "oracle: the best single source on test",
+    "native": "the target's own model (reference)",
+}
+
+
+def cli(args: list[str], log: Path) -> float:
+    started = time.time()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    with open(log, "a") as out:
+        out.write(f"$ merginguriel {' '.join(args)}\n")
+        out.flush()
+        code = subprocess.call([sys.executable, "-m", "merginguriel.cli", *args], stdout=out,
+                               stderr=subprocess.STDOUT, env=env)  # fmt: skip
+    if code:
+        raise SystemExit(f"failed ({code}): merginguriel {' '.join(args)} (see {log})")
+    return time.time() - started
+
+
+def base_link(work: Path) -> Path:
+    """The encoder under the name the models carry (``{ENCODER}_massive_k_{locale}``)."""
+    link = work / "base" / ENCODER
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to((work / "encoder").resolve())
+    return link
+
+
+def common(work: Path, locales: list[str]) -> list[str]:
+    return ["--models-root", str(work / "models"), "--base-model", str(base_link(work)), "--dataset-name",
+            str(work / "data"), "--max-seq-length", "64", "--logits-cache", str(work / "logits_cache"),
+            "--batch-size", "128"]  # fmt: skip
+
+
+def select(
+    work: Path, protocols: list[str], locales: list[str], budgets: dict[str, str], timings: dict
+) -> None:
+    for protocol in protocols:
+        out = work / "study" / "select"
+        if (out / protocol / "selection_summary.csv").is_file():
+            continue
+        print(f"select {protocol}", flush=True)
+        extra = ["--budget", budgets[protocol]] if protocol in budgets else []
+        timings[f"select {protocol}"] = cli(
+            ["select", "--protocol", protocol, "--target-lang", *locales, "--pool", *locales,
+             "--grid", str(HERE / "study_grid.json"), "--sources", "lang2vec,urielplus:genetic",
+             "--output-dir", str(out), "--no-test-candidates", "--no-progress", *extra, *common(work, locales)],
+            work / "study.log",
+        )  # fmt: skip
+
+
+def baselines(work: Path, locales: list[str], timings: dict) -> None:
+    """The uniform merge and the soft ensemble of all other zoo models, per target, on test."""
+    sim = work / "study" / "select" / "work" / "similarity" / "lang2vec.csv"
+    results = work / "study" / "baselines"
+    started = time.time()
+    for target in locales:
+        k = str(len(locales) - 1)
+        merged = results / merge_name("average", target, int(k)) / "results.json"
+        if not merged.is_file():
+            cli(["merge", "--mode", "average", "--target-lang", target, "--num-languages", k, "--similarity-matrix",
+                 str(sim), "--dataset-split", "test", "--merged-models-root", str(work / "study" / "merged"),
+                 "--results-root", str(results), *common(work, locales)], work / "study.log")  # fmt: skip
+            shutil.rmtree(work / "study" / "merged", ignore_errors=True)  # 470 MB each; the result is kept
+        if not (results / ensemble_name("soft", target, int(k)) / "results.json").is_file():
+            cli(["ensemble", "--voting-method", "soft", "--target-lang", target, "--num-languages", k,
+                 "--similarity-matrix", str(sim), "--dataset-split", "test", "--results-root", str(results),
+                 *common(work, locales)], work / "study.log")  # fmt: skip
+    timings["baselines"] = time.time() - started
+
+
+def _accuracy(path: Path) -> float:
+    return float(json.loads(path.read_text())["performance"]["accuracy"])
+
+
+def report(work: Path, protocols: list[str], locales: list[str]) -> None:
+    from merginguriel.experiments.selection.summary import paired_bootstrap
+
+    results = work / "study" / "baselines"
+    fixed = {}
+    for target in locales:
+        k = len(locales) - 1
+        merge = results / merge_name("average", target, k) / "results.json"
+        ens = results / ensemble_name("soft", target, k) / "results.json"
+        fixed[target] = {
+            "uniform_all": _accuracy(merge) if merge.is_file() else np.nan,
+            "ensemble_all": _accuracy(ens) if ens.is_file() else np.nan,
+        }
+    rows = []
+    for protocol in protocols:
+        summary = work / "study" / "select" / protocol / "selection_summary.csv"
+        if not summary.is_file():
+            continue
+        for r in pd.read_csv(summary).to_dict("records"):  # "recipe": the chosen recipe's test accuracy
+            recipe = json.loads(
+                (work / "study" / "select" / protocol / r["target"] / "recipe.json").read_text()
+            )
+            search = recipe.get("search") or {}
+            rows.append({"protocol": protocol, "target": r["target"], "family": FAMILY.get(r["target"], "other"),
+                         "chosen": recipe["recipe_label"], "recipe_accuracy": r["recipe"],
+                         **{c: r.get(c, np.nan) for c in ("best_source", "seed_default", "oracle_best_source",
+                                                         "native")},
+                         **fixed[r["target"]], "search": search.get("search"),
+                         "evaluations": search.get("work", {}).get("evaluations")})  # fmt: skip
+    table = pd.DataFrame(rows)
+    if table.empty:
+        raise SystemExit("no selection summary yet: run the select step first")
+    table.to_csv(HERE / "study_table.csv", index=False, float_format="%.4f")
+    summary = []
+    for protocol, part in table.groupby("protocol", sort=False):
+        for baseline in BASELINES:
+            diff = (part["recipe_accuracy"] - part[baseline]).to_numpy(dtype=float)
+            diff = diff[~np.isnan(diff)]
+            low, high = paired_bootstrap(diff)
+            summary.append({"protocol": protocol, "group": "all", "baseline": baseline, "targets": len(diff),
+                            "wins": int((diff > 1e-12).sum()), "ties": int((np.abs(diff) <= 1e-12).sum()),
+                            "losses": int((diff < -1e-12).sum()), "mean_gain": diff.mean() if len(diff) else np.nan,
+                            "ci_low": low, "ci_high": high})  # fmt: skip
+        for family, fam in part.groupby("family"):
+            diff = (fam["recipe_accuracy"] - fam["best_source"]).to_numpy(dtype=float)
+            low, high = paired_bootstrap(diff)
+            summary.append({"protocol": protocol, "group": family, "baseline": "best_source", "targets": len(diff),
+                            "wins": int((diff > 1e-12).sum()), "ties": int((np.abs(diff) <= 1e-12).sum()),
+                            "losses": int((diff < -1e-12).sum()), "mean_gain": diff.mean(), "ci_low": low,
+                            "ci_high": high})  # fmt: skip
+    pd.DataFrame(summary).to_csv(HERE / "study_summary.csv", index=False, float_format="%.4f")
+    plot(table)
+    print(pd.DataFrame(summary).to_string(index=False, float_format=lambda v: f"{v:+.4f}"))
+
+
+def plot(table: pd.DataFrame) -> None:
+    import matplotlib.pyplot as plt
+
+    from merginguriel.outputs.plotting import save_figure
+
+    protocols = list(dict.fromkeys(table["protocol"]))
+    families = sorted(set(FAMILY.values()))
+    colours = dict(zip(families, plt.cm.tab10.colors))
+    fig, axes = plt.subplots(
+        1, len(protocols), figsize=(5.5 * len(protocols), 4.5), sharey=True, squeeze=False
+    )
+    for ax, protocol in zip(axes[0], protocols):
+        part = table[table["protocol"] == protocol].sort_values(["family", "target"])
+        gain = (part["recipe_accuracy"] - part["best_source"]).to_numpy(dtype=float)
+        ax.bar(range(len(part)), gain, color=[colours[f] for f in part["family"]])
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xticks(range(len(part)), labels=list(part["target"]), rotation=70, fontsize=7)
+        ax.set_title(f"{protocol}: mean {np.nanmean(gain):+.3f}")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy: chosen recipe − best single source")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[f]) for f in families]
+    fig.legend(handles, families, loc="upper center", ncol=len(families), fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    save_figure(fig, HERE / "study_gain.png")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--workdir", type=Path, default=Path("/tmp/zoo"))
+    p.add_argument("--steps", default="select,baselines,report")
+    p.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=PROTOCOLS)
+    p.add_argument("--locales", nargs="+", default=LOCALES)
+    p.add_argument("--budget", nargs="*", default=[], metavar="PROTOCOL=LIMIT",
+                   help="A select --budget per protocol, e.g. leave-target-out=45m.")  # fmt: skip
+    args = p.parse_args()
+    budgets = dict(item.split("=", 1) for item in args.budget)
+    work = args.workdir
+    (work / "study").mkdir(parents=True, exist_ok=True)
+    timings_path = work / "study" / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    steps = args.steps.split(",")
+    if "select" in steps:
+        select(work, args.protocols, args.locales, budgets, timings)
+        timings_path.write_text(json.dumps(timings, indent=1))
+    if "baselines" in steps:
+        baselines(work, args.locales, timings)
+        timings_path.write_text(json.dumps(timings, indent=1))
+    if "report" in steps:
+        report(work, args.protocols, args.locales)
+    print(json.dumps(timings, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
