@@ -9,7 +9,9 @@ Needs the zoo (``build_zoo.py``: models, data, logits cache). Steps:
 
 1. ``select`` — ``merginguriel select`` per protocol over every zoo locale, with ``study_grid.json`` (similarity
    sources lang2vec and URIEL+ genetic; Sinkhorn weights; K 1, 3, 5; similarity-weighted and uniform linear
-   merges, the soft ensemble, single sources), racing (the default search), the logits cache the NxN filled.
+   merges, the soft ensemble, single sources), the logits cache the NxN filled; leave-target-out races
+   (the default search); target-dev and unlabeled-target score every candidate on the full dev split (their
+   single sources are then the NxN's cached logits) and keep their merged candidates for each other.
 2. ``baselines`` — per target, fixed (never selected): the uniform merge of **all** other zoo models and the soft
    ensemble of all of them (``merge --mode average`` / ``ensemble --voting-method soft`` with
    ``--num-languages`` = all), on test.
@@ -94,6 +96,12 @@ def select(
             continue
         print(f"select {protocol}", flush=True)
         extra = ["--budget", budgets[protocol]] if protocol in budgets else []
+        merged = out / "work" / "merged"
+        if protocol == "leave-target-out":  # its merges are applied to other locales: none is reused later
+            shutil.rmtree(merged, ignore_errors=True)
+        else:  # target-dev and unlabeled-target build the same merges: the second reuses the first's; one
+            # fold, so racing would only sample rows and miss the NxN's cached logits of the full dev split
+            extra += ["--keep-merged", "--search", "exhaustive"]
         timings[f"select {protocol}"] = cli(
             ["select", "--protocol", protocol, "--target-lang", *locales, "--pool", *locales,
              "--grid", str(HERE / "study_grid.json"), "--sources", "lang2vec,urielplus:genetic",
