@@ -7,9 +7,9 @@ against the baselines, on the target's test split (read once).
 
 Needs the zoo (``build_zoo.py``: models, data, logits cache). Steps:
 
-1. ``select`` — ``merginguriel select`` per protocol over every zoo locale, with ``study_grid.json`` (similarity
-   sources lang2vec and URIEL+ genetic; Sinkhorn weights; K 1, 3, 5; similarity-weighted and uniform linear
-   merges, the soft ensemble, single sources), the logits cache the NxN filled; leave-target-out races
+1. ``select`` — ``merginguriel select`` per protocol over every zoo locale, with ``study_grid.json`` (the default
+   similarity source, lang2vec syntax_knn; Sinkhorn weights; K 1 and 3; similarity-weighted and uniform linear
+   merges, the soft ensemble, single sources; the old default, K = 5, is scored and reported as a baseline), the logits cache the NxN filled; leave-target-out races
    (the default search); target-dev and unlabeled-target score every candidate on the full dev split (their
    single sources are then the NxN's cached logits) and keep their merged candidates for each other.
 2. ``baselines`` — per target, fixed (never selected): the uniform merge of **all** other zoo models and the soft
@@ -104,7 +104,7 @@ def select(
             extra += ["--keep-merged", "--search", "exhaustive"]
         timings[f"select {protocol}"] = cli(
             ["select", "--protocol", protocol, "--target-lang", *locales, "--pool", *locales,
-             "--grid", str(HERE / "study_grid.json"), "--sources", "lang2vec,urielplus:genetic",
+             "--grid", str(HERE / "study_grid.json"), "--sources", "lang2vec",
              "--output-dir", str(out), "--no-test-candidates", "--no-progress", *extra, *common(work, locales)],
             work / "study.log",
         )  # fmt: skip
@@ -115,14 +115,16 @@ def baselines(work: Path, locales: list[str], timings: dict) -> None:
     sim = work / "study" / "select" / "work" / "similarity" / "lang2vec.csv"
     results = work / "study" / "baselines"
     started = time.time()
-    for target in locales:
-        k = str(len(locales) - 1)
-        merged = results / merge_name("average", target, int(k)) / "results.json"
-        if not merged.is_file():
+    k = str(len(locales) - 1)
+    for (
+        target
+    ) in locales:  # the merges first; the ensembles then read the sources' test logits from the cache
+        if not (results / merge_name("average", target, int(k)) / "results.json").is_file():
             cli(["merge", "--mode", "average", "--target-lang", target, "--num-languages", k, "--similarity-matrix",
                  str(sim), "--dataset-split", "test", "--merged-models-root", str(work / "study" / "merged"),
                  "--results-root", str(results), *common(work, locales)], work / "study.log")  # fmt: skip
             shutil.rmtree(work / "study" / "merged", ignore_errors=True)  # 470 MB each; the result is kept
+    for target in locales:
         if not (results / ensemble_name("soft", target, int(k)) / "results.json").is_file():
             cli(["ensemble", "--voting-method", "soft", "--target-lang", target, "--num-languages", k,
                  "--similarity-matrix", str(sim), "--dataset-split", "test", "--results-root", str(results),

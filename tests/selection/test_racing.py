@@ -140,3 +140,21 @@ def test_the_budget_is_respected_and_reported(tmp_path, scale_models, tiny_datas
     assert len(scored) == 4 and recipe["dev_score"] == pytest.approx(scored["score"].max())
     assert math.isclose(recipe["dev_score"], float(np.nanmax(table["score"])))
     assert len(table) > 4  # the others were never scored: the budget stopped the race
+
+
+def test_a_target_the_budget_never_reached_gets_no_recipe(tmp_path, scale_models, tiny_dataset, similarity_csv,
+                                                          capsys):  # fmt: skip
+    # 3 evaluations shared by 4 targets (ceil of an equal share of what is left): 1, 1, 1, 0
+    code = select_cmd.run(argv(tmp_path, scale_models, tiny_dataset, similarity_csv, "--protocol", "target-dev",
+                               "--budget", "3evals", "--no-test"))  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    recipes = _recipes(tmp_path / "sel", "target-dev")
+    assert sorted(recipes) == ["af-ZA", "de-DE", "en-US"]
+    assert all(r["search"]["work"]["evaluations"] == 1 for r in recipes.values())
+    assert "nl-NL: the budget was spent before any candidate was scored" in out
+    assert "the budget ran out: no recipe for nl-NL" in out
+    (tmp_path / "again").mkdir()
+    assert select_cmd.run(argv(tmp_path / "again", scale_models, tiny_dataset, similarity_csv, "--protocol",
+                               "target-dev", "--budget", "1evals", "--no-test", "--target-lang", "af-ZA", "de-DE")
+                          ) == 0  # fmt: skip

@@ -77,6 +77,10 @@ class SelectionError(UserError):
     """A selection that cannot run as asked."""
 
 
+class BudgetSpent(Exception):
+    """The budget ran out before a target's first candidate was scored: the target gets no recipe."""
+
+
 @dataclass
 class SelectionConfig:
     targets: list[str]
@@ -366,6 +370,8 @@ def select_for_target(
         search["budget"] = budget.describe()
     selectable = [c for c in selectable if c in candidates]
     chosen = best(selectable, scores, FAMILIES["chosen"])
+    if chosen is None and budget is not None and budget.hit and not table.attrs.get("errors"):
+        raise BudgetSpent(f"{target}: the budget was spent before any candidate was scored")
     if chosen is None:
         errors = table.attrs.get("errors", {})
         first = next(iter(errors.values()), "no candidate could be scored")
@@ -585,7 +591,8 @@ def run_selection(config: SelectionConfig, say: Callable[[str], None] = print) -
             f"others to score on); the pool has {len(config.context.pool)}: {', '.join(config.context.pool)}."
         )
     store = ScoreStore(config.context.work_dir / "scores.jsonl")
-    done = []
+    done: list[TargetSelection] = []
+    skipped: list[str] = []  # the budget ran out before they were scored
     for i, target in enumerate(config.targets):
         budget = None
         if config.budget is not None:  # an equal share of what is left for each remaining target
@@ -594,12 +601,19 @@ def run_selection(config: SelectionConfig, say: Callable[[str], None] = print) -
             budget = Budget(
                 seconds=None if total.seconds is None
                 else max(0.0, total.seconds - (time.monotonic() - total.started)) / left,
-                evaluations=None if total.evaluations is None else max(0, total.evaluations - total.used) // left,
+                evaluations=None if total.evaluations is None else -(-max(0, total.evaluations - total.used) // left),
             )  # fmt: skip
-        sel = select_for_target(config, target, store, budget)
-        if budget is not None:
-            config.budget.used += budget.used
-            config.budget.hit |= budget.hit
+        try:
+            sel = select_for_target(config, target, store, budget)
+        except BudgetSpent as spent:
+            say(f"{spent}: no recipe (raise --budget to include it)")
+            config.budget.hit = True
+            skipped.append(target)
+            continue
+        finally:
+            if budget is not None:
+                config.budget.used += budget.used
+                config.budget.hit |= budget.hit
         write_selection(config, sel)
         say(
             f"{target} [{config.protocol}]: chose {sel.chosen.label} (dev score {sel.candidates.set_index('key').at[sel.chosen.key, 'score']:.4f})"
@@ -623,6 +637,13 @@ def run_selection(config: SelectionConfig, say: Callable[[str], None] = print) -
                 with contextlib.suppress(ValueError, FileNotFoundError, KeyError):
                     release(build(c, target, config.context, merge=False), config.context)
         done.append(sel)
+    if not done:
+        raise SelectionError(
+            f"--budget {config.budget.describe() if config.budget else ''} was spent before any target was scored; "
+            "raise it."
+        )
+    if skipped:
+        say(f"the budget ran out: no recipe for {', '.join(skipped)}")
     return done
 
 
