@@ -81,10 +81,11 @@ def base_link(work: Path) -> Path:
     return link
 
 
-def common(work: Path, locales: list[str]) -> list[str]:
-    return ["--models-root", str(work / "models"), "--base-model", str(base_link(work)), "--dataset-name",
-            str(work / "data"), "--max-seq-length", "64", "--logits-cache", str(work / "logits_cache"),
-            "--batch-size", "128"]  # fmt: skip
+def common(work: Path, locales: list[str], cache: bool = True) -> list[str]:
+    """Flags every command of the study shares (``merge`` has no logits cache: a merged model is new)."""
+    flags = ["--models-root", str(work / "models"), "--base-model", str(base_link(work)), "--dataset-name",
+             str(work / "data"), "--max-seq-length", "64", "--batch-size", "128"]  # fmt: skip
+    return [*flags, "--logits-cache", str(work / "logits_cache")] if cache else flags
 
 
 def select(
@@ -122,7 +123,7 @@ def baselines(work: Path, locales: list[str], timings: dict) -> None:
         if not (results / merge_name("average", target, int(k)) / "results.json").is_file():
             cli(["merge", "--mode", "average", "--target-lang", target, "--num-languages", k, "--similarity-matrix",
                  str(sim), "--dataset-split", "test", "--merged-models-root", str(work / "study" / "merged"),
-                 "--results-root", str(results), *common(work, locales)], work / "study.log")  # fmt: skip
+                 "--results-root", str(results), *common(work, locales, cache=False)], work / "study.log")  # fmt: skip
             shutil.rmtree(work / "study" / "merged", ignore_errors=True)  # 470 MB each; the result is kept
     for target in locales:
         if not (results / ensemble_name("soft", target, int(k)) / "results.json").is_file():
