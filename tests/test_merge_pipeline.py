@@ -16,7 +16,8 @@ from merginguriel.similarity.selection import SimilarityOptions, SourceSelection
 # merge_details.json's "options": one shape whichever command made the merge (merginguriel.merging.experiment)
 OPTION_KEYS = {
     "command", "mode", "target", "models_root", "base_model", "num_languages", "source_locales", "weights",
-    "similarity", "available_only", "preweight", "pool", "method_params", "head_merge", "statistics",
+    "similarity", "available_only", "preweight", "pool", "include_target", "target_weight", "method_params", "head_merge",
+    "layer_weights", "statistics",
     "evaluation", "runtime", "seed", "context",
 }  # fmt: skip
 

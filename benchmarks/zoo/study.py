@@ -15,7 +15,14 @@ Needs the zoo (``build_zoo.py``: models, data, logits cache). Steps:
 2. ``baselines`` — per target, fixed (never selected): the uniform merge of **all** other zoo models and the soft
    ensemble of all of them (``merge --mode average`` / ``ensemble --voting-method soft`` with
    ``--num-languages`` = all), on test.
-3. ``report`` — ``study_table.csv`` (one row per protocol and target: the chosen recipe and every baseline on
+3. ``methods`` (issue 20) — ``select`` under target-dev and unlabeled-target on ``METHOD_TARGETS`` (one
+   locale per family) with ``study_grid_methods.json``: the K = 3 similarity merge beside ``layer_swap``, layer
+   weights (lower or upper blocks from the closest source), AdaMerging task- and layer-wise (on the target's
+   validation texts) and, under target-dev only, the target's own model merged with its neighbours
+   (``include_target``); every candidate is also scored on test (``--test-candidates``) so each method has a row.
+   ``methods_report`` then writes ``methods_table.csv`` / ``methods_summary.csv`` (each method against the
+   protocol's best single source and the study's chosen recipe, paired bootstrap) and ``methods_gain.png``.
+4. ``report`` — ``study_table.csv`` (one row per protocol and target: the chosen recipe and every baseline on
    test), ``study_summary.csv`` (per protocol and baseline: wins / ties / losses of the recipe, mean gain, paired
    bootstrap 95% interval; and per language family), ``study_gain.png`` (gain over the protocol's best single
    source per target, coloured by family). Written to ``benchmarks/zoo/``.
@@ -49,6 +56,7 @@ FAMILY = {
     "ru-RU": "Slavic", "pl-PL": "Slavic", "hi-IN": "Indic", "bn-BD": "Indic", "ar-SA": "Semitic",
     "he-IL": "Semitic", "ja-JP": "East Asian", "zh-CN": "East Asian", "tr-TR": "other", "id-ID": "other",
 }  # fmt: skip
+METHOD_TARGETS = ["af-ZA", "es-ES", "pl-PL", "hi-IN", "ar-SA", "ja-JP", "tr-TR"]  # one per family
 BASELINES = {  # column -> what it is
     "best_source": "the protocol's best single source (chosen on dev)",
     "uniform_all": "uniform merge of all other zoo models (fixed)",
@@ -131,6 +139,114 @@ def baselines(work: Path, locales: list[str], timings: dict) -> None:
                  "--similarity-matrix", str(sim), "--dataset-split", "test", "--results-root", str(results),
                  *common(work, locales)], work / "study.log")  # fmt: skip
     timings["baselines"] = time.time() - started
+
+
+def methods(work: Path, locales: list[str], timings: dict) -> None:
+    """The issue-20 methods as candidates of ``select`` (see the module docstring)."""
+    grid = json.loads((HERE / "study_grid_methods.json").read_text())
+    for protocol in ("target-dev", "unlabeled-target"):
+        out = work / "study" / "methods"
+        if (out / protocol / "selection_summary.csv").is_file():
+            continue
+        spec = json.loads(json.dumps(grid))
+        if protocol != "target-dev":  # the target's own model is trained on its labels
+            spec["modes"]["similarity"] = [
+                p for p in spec["modes"]["similarity"] if not p.get("include_target")
+            ]
+        grid_file = work / "study" / f"grid_methods_{protocol}.json"
+        grid_file.write_text(json.dumps(spec))
+        print(f"methods {protocol}", flush=True)
+        timings[f"methods {protocol}"] = cli(
+            ["select", "--protocol", protocol, "--target-lang", *METHOD_TARGETS, "--pool", *locales,
+             "--grid", str(grid_file), "--sources", "lang2vec", "--output-dir", str(out), "--no-progress",
+             "--keep-merged", "--search", "exhaustive", "--num-fisher-examples", "64",
+             "--statistics-cache", str(work / "statistics_cache"), *common(work, locales)],
+            work / "study.log",
+        )  # fmt: skip
+        shutil.rmtree(out / "work" / "merged", ignore_errors=True)  # scored and recorded; 470 MB each
+
+
+def method_name(label: str) -> str | None:
+    """The issue-20 method a candidate label stands for (None for the others)."""
+    if label.startswith("layer_swap"):
+        return "layer_swap (bottom 2, top 1)"
+    if label.startswith("adamerging"):
+        return "adamerging " + ("layer-wise" if "granularity=layer" in label else "task-wise")
+    if "include_target" in label:
+        return "include-target (W 0.5)"
+    if "layer_weights=lower=top1" in label:
+        return "layer weights lower=top1"
+    if "layer_weights=upper=top1" in label:
+        return "layer weights upper=top1"
+    if label.startswith("similarity K=3"):
+        return "similarity K=3 (reference)"
+    return None
+
+
+def methods_report(work: Path) -> None:
+    from merginguriel.experiments.selection.summary import paired_bootstrap
+
+    study = pd.read_csv(HERE / "study_table.csv").set_index(["protocol", "target"])
+    rows = []
+    for protocol in ("target-dev", "unlabeled-target"):
+        for target in METHOD_TARGETS:
+            folder = work / "study" / "methods" / protocol / target
+            if not (folder / "candidates.csv").is_file():
+                continue
+            cands = pd.read_csv(folder / "candidates.csv")
+            chosen = json.loads((folder / "recipe.json").read_text())["recipe_label"]
+            ref = study.loc[(protocol, target)] if (protocol, target) in study.index else None
+            for r in cands.to_dict("records"):
+                name = method_name(str(r["label"]))
+                if name is None or pd.isna(r.get("test_accuracy")):
+                    continue
+                rows.append({"protocol": protocol, "target": target, "family": FAMILY[target], "method": name,
+                             "dev_score": r["score"], "test_accuracy": r["test_accuracy"],
+                             "chosen_here": r["label"] == chosen,
+                             "best_source": ref["best_source"] if ref is not None else np.nan,
+                             "study_recipe": ref["recipe_accuracy"] if ref is not None else np.nan,
+                             "native": ref["native"] if ref is not None else np.nan})  # fmt: skip
+    table = pd.DataFrame(rows)
+    if table.empty:
+        raise SystemExit("no methods run yet: run the methods step first")
+    table.to_csv(HERE / "methods_table.csv", index=False, float_format="%.4f")
+    summary = []
+    for (protocol, method), part in table.groupby(["protocol", "method"], sort=False):
+        for baseline in ("best_source", "study_recipe", "native"):
+            diff = (part["test_accuracy"] - part[baseline]).to_numpy(dtype=float)
+            low, high = paired_bootstrap(diff)
+            summary.append({"protocol": protocol, "method": method, "baseline": baseline, "targets": len(diff),
+                            "wins": int((diff > 1e-12).sum()), "ties": int((np.abs(diff) <= 1e-12).sum()),
+                            "losses": int((diff < -1e-12).sum()), "mean_gain": diff.mean(), "ci_low": low,
+                            "ci_high": high, "chosen_by_select": int(part["chosen_here"].sum())})  # fmt: skip
+    frame = pd.DataFrame(summary)
+    frame.to_csv(HERE / "methods_summary.csv", index=False, float_format="%.4f")
+    plot_methods(table)
+    print(frame.to_string(index=False, float_format=lambda v: f"{v:+.4f}"))
+
+
+def plot_methods(table: pd.DataFrame) -> None:
+    import matplotlib.pyplot as plt
+
+    from merginguriel.outputs.plotting import save_figure
+
+    protocols = list(dict.fromkeys(table["protocol"]))
+    fig, axes = plt.subplots(
+        1, len(protocols), figsize=(6.5 * len(protocols), 4.5), sharey=True, squeeze=False
+    )
+    for ax, protocol in zip(axes[0], protocols):
+        part = table[table["protocol"] == protocol]
+        names = list(dict.fromkeys(part["method"]))
+        for j, name in enumerate(names):
+            gain = part[part["method"] == name]["test_accuracy"] - part[part["method"] == name]["best_source"]
+            ax.scatter([j] * len(gain), gain, alpha=0.7, s=22)
+            ax.plot([j - 0.3, j + 0.3], [gain.mean()] * 2, color="black", lw=2)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xticks(range(len(names)), labels=names, rotation=35, ha="right", fontsize=8)
+        ax.set_title(f"{protocol}: test accuracy − best single source (dots: targets, bar: mean)", fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, HERE / "methods_gain.png")
 
 
 def _accuracy(path: Path) -> float:
@@ -221,7 +337,9 @@ def plot(table: pd.DataFrame) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--workdir", type=Path, default=Path("/tmp/zoo"))
-    p.add_argument("--steps", default="select,baselines,report")
+    p.add_argument(
+        "--steps", default="select,baselines,report", help="Any of select, baselines, methods, report."
+    )
     p.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=PROTOCOLS)
     p.add_argument("--locales", nargs="+", default=LOCALES)
     p.add_argument("--budget", nargs="*", default=[], metavar="PROTOCOL=LIMIT",
@@ -239,8 +357,13 @@ def main() -> int:
     if "baselines" in steps:
         baselines(work, args.locales, timings)
         timings_path.write_text(json.dumps(timings, indent=1))
+    if "methods" in steps:
+        methods(work, args.locales, timings)
+        timings_path.write_text(json.dumps(timings, indent=1))
     if "report" in steps:
         report(work, args.protocols, args.locales)
+        if (work / "study" / "methods").is_dir():
+            methods_report(work)
     print(json.dumps(timings, indent=1))
     return 0
 

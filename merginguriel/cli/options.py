@@ -276,6 +276,19 @@ def add_source_args(parser: argparse.ArgumentParser, preweight: bool = True) -> 
         action="store_true",
         help="Select similarity sources only among locales that have a model under --models-root.",
     )
+    group.add_argument(
+        "--include-target",
+        action="store_true",
+        help="Include the target's own model (it must exist under --models-root) first among the sources: "
+        "improve a locale that has a model by merging it with its neighbours.",
+    )
+    group.add_argument(
+        "--target-weight",
+        type=float,
+        default=None,
+        help="With --include-target: the target model's weight W, 0 < W < 1 (default 0.5); the sources share "
+        "1 - W in their proportions.",
+    )
     if preweight:
         group.add_argument(
             "--preweight",
@@ -288,6 +301,10 @@ def add_source_args(parser: argparse.ArgumentParser, preweight: bool = True) -> 
 
 def source_selection(args: argparse.Namespace, preweight: str | None = None) -> SourceSelection:
     """The source selection of a command's flags (``preweight`` from a resolved preset when given)."""
+    if args.target_weight is not None and not args.include_target:
+        raise UserError(
+            "--target-weight is the weight of the target's own model: give it with --include-target."
+        )
     return SourceSelection(
         models_root=args.models_root,
         base_model=args.base_model,
@@ -297,6 +314,8 @@ def source_selection(args: argparse.Namespace, preweight: str | None = None) -> 
         similarity=similarity_options(args),
         available_only=args.available_only,
         preweight=preweight or getattr(args, "preweight", None) or "uriel",
+        include_target=args.include_target,
+        target_weight=0.5 if args.target_weight is None else args.target_weight,
     )
 
 
@@ -383,6 +402,14 @@ def add_method_args(parser: argparse.ArgumentParser, head_merge: bool = True) ->
             default="linear",
             help="Classifier heads (no pretrained value): linear (weighted average, default), first, "
             "highest_weight, method.",
+        )
+        group.add_argument(
+            "--layer-weights",
+            default=None,
+            metavar="GROUP=RULE,...|FILE.json",
+            help="Separate source weights per layer group (embeddings, lower, upper, head): a rule per group "
+            "(similarity = the merge's weights, uniform, top1 = all on the first source), e.g. "
+            "embeddings=top1,lower=top1,head=uniform, or a JSON file that may also give LOCALE: WEIGHT maps.",
         )
 
 

@@ -67,14 +67,21 @@ def engine_method(mode: str) -> str:
 
 def statistic_of(method: str) -> str | None:
     """The statistic an engine method needs, read from its registration: ``"gram"`` (Gram matrices of each
-    linear layer's inputs, ``statistics_kind="gram"``), ``"fisher"`` (a per-parameter Fisher diagonal) or None
-    (also for a method this installation does not have: running it fails later with the engine's error)."""
+    linear layer's inputs, ``statistics_kind="gram"``), ``"progressive_gram"`` (the same through the merge
+    model, for all sources together: RegMean++), ``"coefficients"`` (merging coefficients learned for
+    all sources together on the target's unlabeled texts, ``adamerging``), ``"fisher"`` (a per-parameter Fisher
+    diagonal) or None (also for a method this installation does not have: running it fails later with the
+    engine's error)."""
     from auto_merge_llm import list_methods
 
     info = next((m for m in list_methods() if m.name == method), None)
     if info is None or not info.needs_statistics:
         return None
-    return "gram" if info.statistics_kind == "gram" else "fisher"
+    return (
+        info.statistics_kind
+        if info.statistics_kind in ("gram", "progressive_gram", "coefficients")
+        else "fisher"
+    )
 
 
 def needs_statistics(method: str) -> bool:

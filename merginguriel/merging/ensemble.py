@@ -295,7 +295,9 @@ def run_ensemble(request: EnsembleRequest) -> list[tuple[Path, dict[str, Any]]]:
     started = time.time()
     plan = plan_sources(request)
     out_dirs = [
-        Path(request.results_root) / ensemble_name(m, plan.target, len(plan.sources)) for m in methods
+        Path(request.results_root)
+        / ensemble_name(m, plan.target, len(plan.sources), with_target=request.sources.include_target)
+        for m in methods
     ]
     check_writable(request.results_root, "--results-root")
     if not request.overwrite:

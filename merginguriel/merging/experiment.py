@@ -24,7 +24,7 @@ import torch
 from merginguriel.data.massive import DataSelection, load_selection
 from merginguriel.merging.catalogue import statistic_of
 from merginguriel.merging.pipeline import MergePlan, execute_merge
-from merginguriel.merging.statistics import source_statistics
+from merginguriel.merging.statistics import learned_coefficients, progressive_grams, source_statistics
 from merginguriel.models.cards import Evaluation, add_evaluations
 from merginguriel.models.evaluation import evaluate_model
 from merginguriel.models.logits_cache import LogitsCache
@@ -87,19 +87,62 @@ class MergeOutcome:
     outputs: MergeOutputs
 
 
-def compute_statistics(
-    plan: MergePlan, device: str = "cpu", progress: bool = True
-) -> list[dict[str, torch.Tensor]] | None:
-    """The statistics step of an experiment: every source's statistics for the plan's method, one model at a
-    time (cached), or None when the method needs none."""
+@dataclass
+class MergeStatistics:
+    """The statistics a data-aware merge needs: one mapping per source (Fisher diagonals, Gram matrices or
+    learned coefficients) and, for learned coefficients, what ``merge_details.json`` records about them."""
 
+    per_source: list[dict[str, torch.Tensor]]
+    record: dict[str, Any] | None = None
+
+
+def compute_statistics(plan: MergePlan, device: str = "cpu", progress: bool = True) -> MergeStatistics | None:
+    """The statistics step of an experiment: every source's statistics for the plan's method, one model at a
+    time (cached); AdaMerging's coefficients, learned for all sources together (cached); or None when the
+    method needs none."""
     statistic = statistic_of(plan.method)
     if plan.statistics is None or statistic is None:
         return None
+    if statistic == "coefficients":
+        learned = learned_coefficients(
+            [(s.locale, s.path, s.weight) for s in plan.sources], plan.base_model, plan.target,
+            plan.method_params, plan.statistics, device, plan.request.seed if plan.request else 42, progress,
+        )  # fmt: skip
+        return MergeStatistics(
+            learned.statistics(), coefficients_record(learned, [s.locale for s in plan.sources])
+        )
+    if statistic == "progressive_gram":
+        triples = [(s.locale, s.path, s.weight) for s in plan.sources]
+        return MergeStatistics(
+            progressive_grams(triples, plan.target, plan.method_params, plan.statistics, device)
+        )
     sources = steps(plan.sources, f"{statistic} statistics", progress, unit="model")
-    return [
-        source_statistics(statistic, s.path, s.locale, plan.target, plan.statistics, device) for s in sources
-    ]
+    return MergeStatistics(
+        [
+            source_statistics(statistic, s.path, s.locale, plan.target, plan.statistics, device)
+            for s in sources
+        ]
+    )
+
+
+def coefficients_record(learned: Any, locales: list[str]) -> dict[str, Any]:
+    """``merge_details.json``'s ``learned_coefficients``: the summary (mean λ per source, entropy first and
+    last) and every λ by source (task-wise: one number; layer-wise: one per tensor)."""
+    summary = learned.summary()
+    c = learned.coefficients
+    if learned.granularity == "task":
+        values: dict[str, Any] = {loc: round(float(c[i, 0]), 6) for i, loc in enumerate(locales)}
+    else:
+        values = {
+            loc: {n: round(float(c[i, g]), 6) for n, g in learned.groups.items()}
+            for i, loc in enumerate(locales)
+        }
+    return {
+        **summary,
+        "sources": locales,
+        "entropy": [round(x, 6) for x in learned.entropy],
+        "lambda": values,
+    }
 
 
 def experiment_options(
@@ -112,7 +155,7 @@ def experiment_options(
 ) -> dict[str, Any]:
     """The ``options`` of ``merge_details.json``, one shape whichever command made the merge: the command, the
     request's value objects (mode, target, every :class:`~merginguriel.similarity.selection.SourceSelection`
-    field, method parameters, head merge), the statistics and evaluation data, the runtime, the seed, and
+    field, method parameters, head merge, layer weights), the statistics and evaluation data, the runtime, the seed, and
     ``context``: what only that command knows (a sweep's experiment key, a selection candidate, a cycle)."""
     request = plan.request
     sources = asdict(request.sources) if request is not None else {"base_model": plan.base_model}
@@ -123,6 +166,9 @@ def experiment_options(
         **sources,
         "method_params": dict(request.method_params if request is not None else plan.method_params),
         "head_merge": plan.head_merge,
+        "layer_weights": request.layer_weights.text()
+        if request is not None and request.layer_weights
+        else None,
         "statistics": plan.statistics.selection() if plan.statistics else None,
         "evaluation": evaluation.for_locale(plan.target).fields() if evaluation is not None else None,
         "runtime": asdict(runtime),
@@ -180,8 +226,9 @@ def run_merge_experiment(
             overwrite=overwrite,
             device=runtime.device,
             seed=seed,
-            statistics=statistics,
+            statistics=statistics.per_source if statistics else None,
             progress=runtime.progress,
+            learned=statistics.record if statistics else None,
         )
     if evaluation is None:
         return MergeOutcome(details, None, outputs)
@@ -200,6 +247,7 @@ def run_merge_experiment(
 
 __all__ = [
     "MergeOutcome",
+    "MergeStatistics",
     "MergeOutputs",
     "compute_statistics",
     "experiment_options",

@@ -2,8 +2,10 @@
 merged models and results. Aggregation never parses names: it reads what ``results.json`` and
 ``merge_details.json`` record.
 
-* merge: ``{mode}_merge_{target}_{N}merged[_{preset}]``
-* ensemble: ``ensemble_{voting}_{target}_{N}src[_{preset}]``
+* merge: ``{mode}_merge_{target}_{N}merged[_with_target][_{preset}]``
+* ensemble: ``ensemble_{voting}_{target}_{N}src[_with_target][_{preset}]``
+
+``_with_target``: the target's own model is one of the N (``--include-target``).
 * baseline (a target's own model in a sweep): ``baseline_{target}``
 * single evaluation: ``eval_{model folder}_{locale}_{split}``
 """
@@ -19,22 +21,31 @@ from merginguriel.errors import UserError
 
 _LOCALE = r"[a-z]{2,3}-[A-Z]{2}"
 _PATTERNS = (
-    re.compile(rf"^(?P<mode>.+)_merge_(?P<target>{_LOCALE})_(?P<n>\d+)merged(?:_(?P<preset>[a-z]+))?$"),
-    re.compile(rf"^(?P<mode>ensemble_[a-z_]+?)_(?P<target>{_LOCALE})_(?P<n>\d+)src(?:_(?P<preset>[a-z]+))?$"),
+    re.compile(
+        rf"^(?P<mode>.+)_merge_(?P<target>{_LOCALE})_(?P<n>\d+)merged(?P<self>_with_target)?(?:_(?P<preset>[a-z]+))?$"
+    ),
+    re.compile(
+        rf"^(?P<mode>ensemble_[a-z_]+?)_(?P<target>{_LOCALE})_(?P<n>\d+)src(?P<self>_with_target)?"
+        rf"(?:_(?P<preset>[a-z]+))?$"
+    ),
     re.compile(rf"^(?P<mode>baseline)_(?P<target>{_LOCALE})$"),
 )
 
 
-def _suffix(preset: str | None) -> str:
-    return f"_{preset}" if preset else ""
+def _suffix(preset: str | None, with_target: bool = False) -> str:
+    return ("_with_target" if with_target else "") + (f"_{preset}" if preset else "")
 
 
-def merge_name(mode: str, target: str, num_sources: int, preset: str | None = None) -> str:
-    return f"{mode}_merge_{target}_{num_sources}merged{_suffix(preset)}"
+def merge_name(
+    mode: str, target: str, num_sources: int, preset: str | None = None, with_target: bool = False
+) -> str:
+    return f"{mode}_merge_{target}_{num_sources}merged{_suffix(preset, with_target)}"
 
 
-def ensemble_name(voting: str, target: str, num_sources: int, preset: str | None = None) -> str:
-    return f"ensemble_{voting}_{target}_{num_sources}src{_suffix(preset)}"
+def ensemble_name(
+    voting: str, target: str, num_sources: int, preset: str | None = None, with_target: bool = False
+) -> str:
+    return f"ensemble_{voting}_{target}_{num_sources}src{_suffix(preset, with_target)}"
 
 
 def baseline_name(target: str) -> str:
@@ -57,7 +68,7 @@ def check_output_name(name: str, flag: str = "--output-name") -> str:
 
 
 def parse_experiment_name(name: str) -> dict[str, Any] | None:
-    """``{mode, target, n, preset}`` from a folder name made by this module, or None for other names."""
+    """``{mode, target, n, preset, with_target}`` from a folder name made by this module, or None for others."""
     for pattern in _PATTERNS:
         m = pattern.match(name)
         if m:
@@ -67,6 +78,7 @@ def parse_experiment_name(name: str) -> dict[str, Any] | None:
                 "target": found["target"],
                 "n": int(found["n"]) if found.get("n") else None,
                 "preset": found.get("preset"),
+                "with_target": bool(found.get("self")),
             }
     return None
 

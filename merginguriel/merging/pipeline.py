@@ -24,6 +24,7 @@ from merginguriel.data.labels import INTENT_LABELS
 from merginguriel.data.locales import validate_locale
 from merginguriel.merging.catalogue import engine_method, needs_statistics
 from merginguriel.merging.keys import experiment_key
+from merginguriel.merging.layer_weights import LayerWeights
 from merginguriel.merging.naming import merge_name
 from merginguriel.merging.statistics import StatisticsOptions
 from merginguriel.outputs.atomic import atomic_output_dir, write_json_atomic, write_text_atomic
@@ -50,6 +51,7 @@ class MergeRequest:
     head_merge: str = "linear"
     statistics: StatisticsOptions | None = None
     seed: int = 42
+    layer_weights: LayerWeights | None = None  # per layer group source weights (None: the sources' weights)
 
 
 @dataclass
@@ -65,10 +67,12 @@ class MergePlan:
     key: str
     statistics: StatisticsOptions | None = None
     request: MergeRequest | None = None  # what the plan was made from (recorded with the merge)
+    layer_weights: dict[str, list[float]] = field(default_factory=dict)  # layer group -> source weights
 
     @property
     def name(self) -> str:
-        return merge_name(self.mode, self.target, len(self.sources))
+        with_target = self.request is not None and self.request.sources.include_target
+        return merge_name(self.mode, self.target, len(self.sources), with_target=with_target)
 
 
 def _check_mode_inputs(mode: str, sources: SourceSelection) -> None:
@@ -93,8 +97,15 @@ def plan_merge(request: MergeRequest) -> MergePlan:
         raise MergeConfigError(
             f"Method {method} needs data statistics: give --dataset-name and --num-fisher-examples."
         )
+    layer_weights = (
+        request.layer_weights.resolve([s.locale for s in sources], [s.weight for s in sources])
+        if request.layer_weights
+        else {}
+    )
+    key_fields = {"layer_weights": request.layer_weights.text()} if request.layer_weights else {}
     key = experiment_key(
         {
+            **key_fields,
             "mode": request.mode,
             "method": method,
             "target": target,
@@ -118,6 +129,7 @@ def plan_merge(request: MergeRequest) -> MergePlan:
         key,
         statistics,
         request,
+        layer_weights,
     )
 
 
@@ -139,6 +151,7 @@ def merge_details(
         "head_merge_requested": plan.head_merge,
         "weights_normalized": result.get("weights_normalized"),
         "data": plan.statistics.selection() if plan.statistics else None,
+        "layer_weights": _layer_weights_record(plan),
         "notes": plan.notes,
         "key": plan.key,
         "output_dir": str(output_dir),
@@ -146,6 +159,17 @@ def merge_details(
         "version": __version__,
         "engine": engine,
         "options": dict(options),
+    }
+
+
+def _layer_weights_record(plan: MergePlan) -> dict[str, Any] | None:
+    """What ``--layer-weights`` asked and the weights each group got, by source locale (None without it)."""
+    if not plan.layer_weights or plan.request is None or plan.request.layer_weights is None:
+        return None
+    locales = [s.locale for s in plan.sources]
+    return {
+        "spec": plan.request.layer_weights.text(),
+        "weights": {group: dict(zip(locales, w)) for group, w in plan.layer_weights.items()},
     }
 
 
@@ -160,6 +184,18 @@ def details_text(details: Mapping[str, Any]) -> str:
         f"Sources ({details['num_sources']}), all merged with these weights:",
     ]
     lines += [f"  {s['locale']:<7} weight {s['weight']:.6f}  {s['path']}" for s in details["sources"]]
+    layers = details.get("layer_weights")
+    if layers:
+        lines.append(f"Layer weights ({layers['spec']}), replacing those weights in their layer groups:")
+        for group, weights in layers["weights"].items():
+            lines.append(f"  {group:<10} " + ", ".join(f"{loc} {w:.4f}" for loc, w in weights.items()))
+    learned = details.get("learned_coefficients")
+    if learned:
+        lines.append(
+            f"Learned coefficients ({learned['granularity']}-wise, {learned['steps']} steps on the target's unlabeled "
+            f"texts; entropy {learned['entropy_first']:.4f} -> {learned['entropy_last']:.4f}); mean lambda per source:"
+        )
+        lines += [f"  {loc:<7} {lam:.4f}" for loc, lam in zip(learned["sources"], learned["mean_lambda"])]
     lines += [f"Note: {note}" for note in details["notes"]]
     return "\n".join(lines) + "\n"
 
@@ -195,6 +231,7 @@ def execute_merge(
     seed: int = 42,
     statistics: Sequence[Mapping] | None = None,
     progress: bool = True,
+    learned: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Merge ``plan`` into ``output_dir`` atomically (model, tokenizer, details, card); returns the details.
 
@@ -226,10 +263,13 @@ def execute_merge(
             seed=seed,
             statistics=statistics,
             progress=progress,
+            layer_weights=plan.layer_weights or None,
         )
         AutoTokenizer.from_pretrained(plan.sources[0].path).save_pretrained(str(tmp))
         copy_extra_files(plan.sources[0].path, tmp)
         details = merge_details(plan, result.to_dict(), options, output_dir)
+        if learned:  # AdaMerging's coefficients, learned on the target's unlabeled texts
+            details["learned_coefficients"] = dict(learned)
         write_json_atomic(Path(tmp) / "merge_details.json", details)
         write_text_atomic(Path(tmp) / "merge_details.txt", details_text(details))
         write_text_atomic(Path(tmp) / "README.md", model_card(details, tmp))

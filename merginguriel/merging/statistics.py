@@ -193,6 +193,120 @@ def source_statistics(
     return stats
 
 
+def learned_coefficients(
+    sources: Sequence[tuple[str, str, float]],
+    base_model: str,
+    target: str,
+    method_params: dict[str, Any],
+    options: StatisticsOptions,
+    device: str = "cpu",
+    seed: int = 42,
+    progress: bool = False,
+) -> Any:
+    """AdaMerging's coefficients for one merge (:mod:`auto_merge_llm.adamerging`): learned jointly for the
+    ``sources`` ((locale, folder, weight), in merge order) on ``options.num_examples`` texts of the **target's
+    validation split** — its texts only, never its labels — and cached under the sources' fingerprints, the
+    base, the data, the method's settings and the seed."""
+    from auto_merge_llm.adamerging import LearnedCoefficients, learn_coefficients
+
+    from merginguriel.data.labels import INTENT_LABELS
+    from merginguriel.models.inference import load_classifier
+
+    data = replace(options.data, locale=target, split="validation", max_samples=options.num_examples)
+    settings = {
+        k: method_params[k] for k in ("granularity", "steps", "lr", "init_lambda") if k in method_params
+    }
+    selection = {**options.selection(), "split": "validation", "data_mode": "target", "locale": target}
+    cache, key = _joint_cache("adamerging", sources, options, str(base_model), selection, settings, seed)
+    cached = cache.get(key)
+    if cached is not None:
+        logger.info("adamerging coefficients for %s: cached (%s)", target, key[:12])
+        groups = {k[len("group::") :]: int(v) for k, v in cached.items() if k.startswith("group::")}
+        frozen = sorted(k[len("frozen::") :] for k in cached if k.startswith("frozen::"))
+        entropy = [float(x) for x in cached["entropy"]]
+        granularity = str(method_params.get("granularity", "layer"))
+        return LearnedCoefficients(granularity, cached["coefficients"], groups, entropy, frozen)
+    try:
+        rows = load_selection(data)
+    except NotEnoughRowsError as exc:
+        raise StatisticsDataError(
+            f"Not enough target texts for adamerging: {exc}; lower --num-fisher-examples."
+        ) from None
+    model, tokenizer = load_classifier(sources[0][1], "cpu")
+    texts = list(rows.texts)
+    stream = list(batches(tokenizer, texts, [-1] * len(texts), options.batch_size, data.max_seq_length))
+    logger.info("adamerging: learning %s coefficients of %d sources on %d %s validation texts",
+                settings.get("granularity", "layer"), len(sources), len(texts), target)  # fmt: skip
+    learned = learn_coefficients(
+        model, [path for _, path, _ in sources], base_model, stream, weights=[w for _, _, w in sources],
+        seed=seed, device=device, label_names=list(INTENT_LABELS), progress=progress, **settings,
+    )  # fmt: skip
+    stored = {f"group::{n}": torch.tensor(g) for n, g in learned.groups.items()}
+    stored.update({f"frozen::{n}": torch.tensor(0) for n in learned.frozen})
+    stored.update(coefficients=learned.coefficients, entropy=torch.tensor(learned.entropy))
+    cache.put(key, stored, metadata={"statistic": "adamerging", "target": target})
+    return learned
+
+
+def _joint_cache(
+    statistic: str, sources: Sequence[tuple[str, str, float]], options: StatisticsOptions, *parts: Any
+) -> tuple[Any, str]:
+    """The statistics cache and the key of a statistic computed for all ``sources`` together: their content
+    fingerprints and weights, in merge order, and ``parts``."""
+    from auto_merge_llm.statistics import StatisticsCache
+
+    from merginguriel.models.fingerprint import model_fingerprint
+
+    fingerprints = Path(options.cache_dir) / "fingerprints.json"
+    models = [(loc, model_fingerprint(path, fingerprints), round(w, 12)) for loc, path, w in sources]
+    key = StatisticsCache.make_key(statistic, models, *parts)
+    return StatisticsCache(Path(options.cache_dir) / "statistics"), key
+
+
+def progressive_grams(
+    sources: Sequence[tuple[str, str, float]],
+    target: str,
+    method_params: dict[str, Any],
+    options: StatisticsOptions,
+    device: str = "cpu",
+) -> list[dict[str, torch.Tensor]]:
+    """RegMean++'s Gram matrices (:mod:`auto_merge_llm.regmean_plusplus`) for one merge: each source's
+    examples chosen as for RegMean (``--fisher-data``), passed block by block through the merge model; cached
+    under all the sources' fingerprints and weights, the data and ``regmean_alpha`` (as one entry per source)."""
+    from auto_merge_llm.regmean_plusplus import progressive_gram_matrices
+
+    from merginguriel.data.labels import INTENT_LABELS
+    from merginguriel.models.inference import load_classifier
+
+    alpha = float(method_params.get("regmean_alpha", 0.9))
+    parts = [data_parts(loc, target, options) for loc, _, _ in sources]
+    cache, key = _joint_cache("regmean_plusplus", sources, options, options.selection(), parts, alpha)
+    cached = [cache.get(f"{key}-{i}") for i in range(len(sources))]
+    if all(c is not None for c in cached):
+        logger.info("regmean_plusplus statistics for %s: cached (%s)", target, key[:12])
+        return [c for c in cached if c is not None]
+    model, tokenizer = load_classifier(sources[0][1], "cpu")
+    streams = []
+    for source_parts in parts:
+        texts: list[str] = []
+        for locale, count in source_parts:
+            texts += sample_examples(locale, count, options)[0]
+        streams.append(
+            list(
+                batches(tokenizer, texts, [-1] * len(texts), options.batch_size, options.data.max_seq_length)
+            )
+        )
+    logger.info(
+        "regmean_plusplus: Gram matrices of %d sources through the merge model, block by block", len(sources)
+    )
+    grams = progressive_gram_matrices(model, [path for _, path, _ in sources], streams,
+                                      weights=[w for _, _, w in sources], regmean_alpha=alpha,
+                                      label_names=list(INTENT_LABELS), device=device)  # fmt: skip
+    for i, g in enumerate(grams):
+        cache.put(f"{key}-{i}", g, metadata={"statistic": "regmean_plusplus", "model": sources[i][1]})
+    return grams
+
+
 __all__ = [
     "DATA_MODES",
     "DEFAULT_CACHE_DIR",
@@ -200,6 +314,8 @@ __all__ = [
     "StatisticsDataError",
     "StatisticsOptions",
     "data_parts",
+    "learned_coefficients",
+    "progressive_grams",
     "sample_examples",
     "source_statistics",
 ]

@@ -10,6 +10,9 @@ Sources come, in order of precedence, from
 
 ``preweight="equal"`` then gives every selected source weight 1/K (unless ``weights`` were given). Every
 selected source is merged or voted with the weight reported; nothing is dropped silently.
+
+``include_target`` (``--include-target [--target-weight W]``) improves a locale that already has a model: the
+target's own model comes first with weight W (default 0.5) and its K sources share 1 − W in their proportions.
 """
 
 from __future__ import annotations
@@ -69,6 +72,8 @@ class SourceSelection:
     available_only: bool = False
     preweight: str = "uriel"
     pool: tuple[str, ...] | None = None  # only these locales may be similarity-selected sources
+    include_target: bool = False  # the target's own model joins its sources, first, with target_weight
+    target_weight: float = 0.5
 
     @property
     def kind(self) -> str:
@@ -160,12 +165,24 @@ def select_source_models(target: str, selection: SourceSelection) -> tuple[list[
     pairs = _weighted_locales(target, selection, notes)
     if selection.preweight == "equal" and not selection.weights:
         pairs = [(loc, 1.0 / len(pairs)) for loc, _ in pairs]
+    if selection.include_target:
+        w_target = selection.target_weight
+        if not 0.0 < w_target < 1.0 or not math.isfinite(w_target):
+            raise MergeConfigError(
+                f"--target-weight must be between 0 and 1 (exclusive), not {w_target:g}: it is the target model's "
+                "share, its sources share the rest."
+            )
+        pairs = [(target, w_target)] + [(loc, (1.0 - w_target) * w) for loc, w in pairs]
+        notes.append(
+            f"the target's own model ({target}) is included first with weight {w_target:g}; its "
+            f"{len(pairs) - 1} source(s) share {1.0 - w_target:g}"
+        )
     sources = [
         SourceModel(loc, str(find_model(selection.models_root, selection.base_model, loc)), w)
         for loc, w in pairs
     ]
     for loc, _ in pairs:
-        if iso639_3(loc) == iso639_3(target):
+        if iso639_3(loc) == iso639_3(target) and loc != target:
             notes.append(
                 f"{loc} shares URIEL features with {target} ({iso639_3(target)}): their similarity rows are identical"
             )

@@ -47,6 +47,7 @@ from merginguriel.data.massive import DataSelection
 from merginguriel.errors import UserError
 from merginguriel.merging.catalogue import engine_method, needs_statistics
 from merginguriel.merging.experiment import MergeOutcome, MergeOutputs, run_merge_experiment
+from merginguriel.merging.layer_weights import LayerWeights
 from merginguriel.merging.pipeline import MergeRequest, SourceModel, plan_merge
 from merginguriel.merging.statistics import StatisticsOptions
 from merginguriel.models.paths import model_dir_name
@@ -83,6 +84,7 @@ class IterativeConfig:
     weights: dict[str, float] | None = None
     method_params: dict[str, Any] = field(default_factory=dict)
     head_merge: str = "linear"
+    layer_weights: LayerWeights | None = None
     num_fisher_examples: int = 100
     merge_frequency: int = 1
     checkpoint_before_merge: bool = False
@@ -355,6 +357,7 @@ class IterativeTrainer:
                 head_merge=config.head_merge,
                 statistics=self._statistics_options(),
                 seed=config.training.seed,
+                layer_weights=config.layer_weights,
             )
             plan = plan_merge(request)
         finally:

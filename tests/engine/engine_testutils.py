@@ -15,14 +15,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 LABELS = ["alarm_set", "weather_query", "play_music", "news_query"]
 
 
-def tiny_config(num_labels: int = 4, labels: list[str] | None = None, hidden: int = 16):
+def tiny_config(num_labels: int = 4, labels: list[str] | None = None, hidden: int = 16, layers: int = 2):
     from transformers import XLMRobertaConfig
 
     labels = labels or LABELS[:num_labels]
     return XLMRobertaConfig(
         vocab_size=100,
         hidden_size=hidden,
-        num_hidden_layers=2,
+        num_hidden_layers=layers,
         num_attention_heads=2,
         intermediate_size=32,
         max_position_embeddings=40,
@@ -32,11 +32,11 @@ def tiny_config(num_labels: int = 4, labels: list[str] | None = None, hidden: in
     )
 
 
-def make_classifier(seed: int, labels: list[str] | None = None, hidden: int = 16):
+def make_classifier(seed: int, labels: list[str] | None = None, hidden: int = 16, layers: int = 2):
     from transformers import XLMRobertaForSequenceClassification
 
     torch.manual_seed(seed)
-    model = XLMRobertaForSequenceClassification(tiny_config(labels=labels, hidden=hidden))
+    model = XLMRobertaForSequenceClassification(tiny_config(labels=labels, hidden=hidden, layers=layers))
     # perturb every parameter so LayerNorm weights/biases differ between models too
     with torch.no_grad():
         for p in model.parameters():

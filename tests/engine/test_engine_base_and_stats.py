@@ -113,7 +113,21 @@ def test_every_method_end_to_end_loads(method, models_dir, base_dir, tmp_path):
 
     paths = [models_dir / f"m{i}" for i in range(3)]
     info = next(m for m in list_methods() if m.name == method)
-    stats = _stats_for(paths, "fisher" if method == "fisher" else "gram") if info.needs_statistics else None
+    stats = (
+        _stats_for(paths, "fisher" if method == "fisher" else "gram")
+        if method in ("fisher", "regmean")
+        else None
+    )
+    if method == "regmean_plusplus":
+        from auto_merge_llm.regmean_plusplus import progressive_gram_matrices
+
+        model = AutoModelForSequenceClassification.from_pretrained(paths[0])
+        stats = progressive_gram_matrices(model, paths, [list(_batches(2, 3, seed=i)) for i in range(3)])
+    if method == "adamerging":
+        from auto_merge_llm.adamerging import learn_coefficients
+
+        model = AutoModelForSequenceClassification.from_pretrained(paths[0])
+        stats = learn_coefficients(model, paths, base_dir, list(_batches(2, 3)), steps=2).statistics()
     res = merge_models(
         paths,
         [0.2, 0.5, 0.3],

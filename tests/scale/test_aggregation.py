@@ -160,8 +160,11 @@ def test_filters_no_baselines_and_cli(tree, capsys):
         "target": "af-ZA",
         "n": 5,
         "preset": None,
+        "with_target": False,
     }
     assert parse_result_name("fisher_dataset_merge_sw-KE_3merged_fairness")["preset"] == "fairness"
+    parsed = parse_result_name("ties_merge_sw-KE_4merged_with_target_fairness")
+    assert parsed["with_target"] and parsed["preset"] == "fairness" and parsed["n"] == 4
 
 
 def test_plots_are_made_and_summary_is_hand_computed(tree, capsys):

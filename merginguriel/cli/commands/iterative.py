@@ -21,6 +21,7 @@ from merginguriel.cli.options import command_parser, run_main, setup_logging
 from merginguriel.data.locales import parse_locales, validate_locale
 from merginguriel.errors import UserError
 from merginguriel.merging.catalogue import check_mode, merge_modes
+from merginguriel.merging.layer_weights import LayerWeights
 from merginguriel.outputs.atomic import check_writable
 from merginguriel.similarity.selection import parse_weights
 from merginguriel.training.data import check_readable
@@ -128,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         output_dir=args.output_dir or str(Path("iterative_results") / f"{args.mode}_{target}"),
         base_model=args.base_model, data=opts.training_data(args), training=opts.training_options(args),
         mode=args.mode, similarity=similarity, weights=weights, method_params=method_params,
-        head_merge=args.head_merge, num_fisher_examples=args.num_fisher_examples,
+        head_merge=args.head_merge, layer_weights=LayerWeights.parse(args.layer_weights),
+        num_fisher_examples=args.num_fisher_examples,
         merge_frequency=args.merge_frequency, checkpoint_before_merge=args.checkpoint_before_merge,
         adaptive_merge_frequency=args.adaptive_merge_frequency, performance_merge_trigger=args.performance_merge_trigger,
         convergence_threshold=args.convergence_threshold, eval_split=args.eval_split,

@@ -17,6 +17,7 @@ from merginguriel.merging.catalogue import (
     resolve_preset,
 )
 from merginguriel.merging.experiment import MergeOutputs, run_merge_experiment
+from merginguriel.merging.layer_weights import LayerWeights
 from merginguriel.merging.naming import check_output_name
 from merginguriel.merging.pipeline import MergeRequest, plan_merge
 from merginguriel.similarity.selection import describe_sources
@@ -81,6 +82,7 @@ def request_from_args(args: argparse.Namespace) -> MergeRequest:
         if needs_statistics(method)
         else None,
         seed=args.seed,
+        layer_weights=LayerWeights.parse(args.layer_weights),
     )
 
 
@@ -106,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for s in plan.sources:
         print(f"  {s.locale:<7} weight {s.weight:.4f}  {s.path}")
     print(f"  weights: {describe_sources(plan.sources)}")
+    for group, weights in plan.layer_weights.items():
+        print(
+            f"  {group} weights: " + ", ".join(f"{s.locale} {w:.4f}" for s, w in zip(plan.sources, weights))
+        )
     for note in plan.notes:
         print(f"  note: {note}")
     evaluation = None if args.no_eval else opts.data_selection(args)

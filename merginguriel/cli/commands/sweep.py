@@ -25,6 +25,7 @@ from merginguriel.experiments.sweep import (
     write_sweep_plan,
 )
 from merginguriel.merging.catalogue import CatalogueError, MethodParams, resolve_preset, sweep_modes
+from merginguriel.merging.layer_weights import LayerWeights
 from merginguriel.models.paths import discover_models
 from merginguriel.outputs.atomic import check_writable, write_json_atomic
 from merginguriel.similarity.selection import describe_sources
@@ -157,6 +158,7 @@ def options_from_args(args: argparse.Namespace, modes: Sequence[str]) -> SweepOp
         statistics=opts.statistics_options(args, preset["fisher_data"], args.batch_size),
         method_params=params,
         head_merge=args.head_merge,
+        layer_weights=LayerWeights.parse(args.layer_weights),
         preset=args.preset,
         fisher_data=preset["fisher_data"],
         seed=args.seed,

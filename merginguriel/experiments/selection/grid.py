@@ -9,7 +9,10 @@ A candidate (a *recipe*) says how to build a model for any target from the other
 * ``k`` — how many sources;
 * ``mode`` — a merge mode (``similarity`` = weighted linear, ``average``, ``ties``, any engine method),
   an ensemble (``ensemble_{voting}``) or ``single`` (the top-1 source model itself, k = 1);
-* ``params`` — the method's parameters.
+* ``params`` — the method's parameters, and three that shape the merge request rather than the method
+  (:data:`REQUEST_KEYS`): ``layer_weights`` (rule text such as ``"embeddings=top1,lower=top1"``, see
+  :mod:`merginguriel.merging.layer_weights`), ``include_target`` (the target's own model joins the sources;
+  ``target-dev`` only) and ``target_weight`` (its weight, default 0.5).
 
 A grid expands into candidates with the duplicates removed: ``single`` ignores the weighting, ``average`` and
 ``ensemble_majority`` ignore the weights, and a k = 1 linear merge or ensemble is the single source itself
@@ -39,6 +42,7 @@ DEFAULT_MODES: dict[str, list[dict[str, Any]]] = {
     "ensemble_soft": [{}],
     "ensemble_majority": [{}],
 }
+REQUEST_KEYS = ("layer_weights", "include_target", "target_weight")  # grid params that are not the method's
 DEFAULT_WEIGHTINGS: tuple[tuple[str, float], ...] = (("sinkhorn", 1.0), ("softmax", 0.05))
 DEFAULT_KS = (1, 3, 5)
 
@@ -59,6 +63,32 @@ class Candidate:
     @property
     def is_ensemble(self) -> bool:
         return self.mode.startswith(ENSEMBLE_PREFIX)
+
+    @property
+    def method_params(self) -> dict[str, Any]:
+        """The method's own parameters (``params`` without :data:`REQUEST_KEYS`)."""
+        return {k: v for k, v in self.params if k not in REQUEST_KEYS}
+
+    @property
+    def request_params(self) -> dict[str, Any]:
+        """The :data:`REQUEST_KEYS` this candidate sets."""
+        return {k: v for k, v in self.params if k in REQUEST_KEYS}
+
+    @property
+    def includes_target(self) -> bool:
+        return bool(self.request_params.get("include_target"))
+
+    @property
+    def reads_target(self) -> bool:
+        """Whether building it for a target reads the target's own model (``include_target``) or its texts
+        (``adamerging`` learns its coefficients on them): it fits only protocols that may read those."""
+        from merginguriel.merging.catalogue import engine_method, statistic_of
+
+        return self.includes_target or (
+            not self.is_ensemble
+            and self.mode != SINGLE
+            and statistic_of(engine_method(self.mode)) == "coefficients"
+        )
 
     @property
     def fixed_source(self) -> str | None:
@@ -143,7 +173,8 @@ class Grid:
 
 
 def _canonical(c: Candidate) -> Candidate:
-    if c.k == 1 and (c.is_ensemble or c.mode in ("similarity", "average")):  # one model: the source itself
+    if c.k == 1 and (c.is_ensemble or c.mode in ("similarity", "average")) and not c.includes_target:
+        # one model: the source itself
         return single(c.similarity)
     if c.mode in WEIGHT_FREE_MODES or c.k == 1:  # one source has weight 1 whatever the weighting
         return Candidate(c.similarity, c.k, c.mode, "sinkhorn", 1.0, c.params)
@@ -168,14 +199,43 @@ def _check_modes(modes: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
         if not sets:
             raise GridError(f"Grid mode {mode!r} has no parameter sets; give [{{}}] for the defaults.")
         for params in sets:
+            method = {k: v for k, v in params.items() if k not in REQUEST_KEYS}
+            request = {k: v for k, v in params.items() if k in REQUEST_KEYS}
+            _check_request_params(mode, request)
             if mode.startswith(ENSEMBLE_PREFIX) or mode == SINGLE:
-                if params:
+                if method or (mode == SINGLE and request):
                     raise GridError(f"Grid mode {mode!r} takes no parameters (got {dict(params)}).")
                 continue
             try:
-                MethodParams.parse([], params).for_mode(mode, strict=True)
+                MethodParams.parse([], method).for_mode(mode, strict=True)
             except CatalogueError as exc:
                 raise GridError(f"Grid mode {mode!r}: {exc}") from None
+
+
+def _check_request_params(mode: str, params: Mapping[str, Any]) -> None:
+    """``layer_weights`` is rule text (no file, no mapping: a candidate is hashable and fits every target),
+    ``include_target`` a boolean, ``target_weight`` in (0, 1) and only with ``include_target``."""
+    from merginguriel.merging.layer_weights import LayerWeights, LayerWeightsError
+
+    if "layer_weights" in params:
+        spec = params["layer_weights"]
+        if mode.startswith(ENSEMBLE_PREFIX) or not isinstance(spec, str) or spec.strip().endswith(".json"):
+            raise GridError(
+                f"Grid mode {mode!r}: layer_weights must be rule text for a merge mode (e.g. "
+                f'"embeddings=top1,lower=top1"), got {spec!r}.'
+            )
+        try:
+            LayerWeights.parse(spec)
+        except LayerWeightsError as exc:
+            raise GridError(f"Grid mode {mode!r}: {exc}") from None
+    if "include_target" in params and not isinstance(params["include_target"], bool):
+        raise GridError(f"Grid mode {mode!r}: include_target must be true or false.")
+    if "target_weight" in params:
+        w = params["target_weight"]
+        if not params.get("include_target"):
+            raise GridError(f"Grid mode {mode!r}: target_weight needs include_target: true.")
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 < w < 1:
+            raise GridError(f"Grid mode {mode!r}: target_weight must be a number in (0, 1), got {w!r}.")
 
 
 def _weightings(items: Iterable[Any]) -> tuple[tuple[str, float], ...]:

@@ -590,6 +590,21 @@ def run_selection(config: SelectionConfig, say: Callable[[str], None] = print) -
             f"--protocol leave-target-out needs at least 3 locales with models (a held-out target, and at least two "
             f"others to score on); the pool has {len(config.context.pool)}: {', '.join(config.context.pool)}."
         )
+    candidates = config.grid.candidates()
+    with_target = [c.label for c in candidates if c.includes_target]
+    if with_target and config.protocol != "target-dev":
+        raise SelectionError(
+            f"Grid candidates with include_target ({with_target[0]}{', …' if len(with_target) > 1 else ''}) merge "
+            f"the target's own model, trained on its labels: only --protocol target-dev fits them, not "
+            f"{config.protocol}. Drop include_target from the grid or use target-dev."
+        )
+    on_texts = [c.label for c in candidates if c.reads_target and not c.includes_target]
+    if on_texts and config.protocol == "leave-target-out":
+        raise SelectionError(
+            f"Grid candidates that learn on the target's unlabeled texts ({on_texts[0]}"
+            f"{', …' if len(on_texts) > 1 else ''}) read the target, which leave-target-out never does: use "
+            "--protocol unlabeled-target or target-dev, or drop them from the grid."
+        )
     store = ScoreStore(config.context.work_dir / "scores.jsonl")
     done: list[TargetSelection] = []
     skipped: list[str] = []  # the budget ran out before they were scored

@@ -35,6 +35,7 @@ from merginguriel.merging.catalogue import engine_method, needs_statistics
 from merginguriel.merging.ensemble import ensemble_predict, softmax, source_logits
 from merginguriel.merging.experiment import MergeOutputs, run_merge_experiment
 from merginguriel.merging.keys import experiment_key
+from merginguriel.merging.layer_weights import LayerWeights
 from merginguriel.merging.pipeline import MergePlan, MergeRequest, plan_merge
 from merginguriel.merging.statistics import StatisticsOptions
 from merginguriel.models.logits_cache import LogitsCache, compute_logits
@@ -110,12 +111,17 @@ def candidate_request(candidate: Candidate, target: str, ctx: SelectionContext) 
         temperature=candidate.temperature,
     )
     others = tuple(loc for loc in ctx.pool if loc != target)
+    extra = candidate.request_params
     selection = SourceSelection(
-        ctx.models_root, ctx.base_model, candidate.k, similarity=similarity, pool=others
-    )
+        ctx.models_root, ctx.base_model, candidate.k, similarity=similarity, pool=others,
+        include_target=bool(extra.get("include_target", False)), target_weight=float(extra.get("target_weight", 0.5)),
+    )  # fmt: skip
     mode = "similarity" if candidate.mode == SINGLE or candidate.is_ensemble else candidate.mode
     statistics = ctx.statistics if needs_statistics(engine_method(mode)) else None
-    return MergeRequest(mode, target, selection, dict(candidate.params), ctx.head_merge, statistics, ctx.seed)
+    return MergeRequest(
+        mode, target, selection, candidate.method_params, ctx.head_merge, statistics, ctx.seed,
+        layer_weights=LayerWeights.parse(extra.get("layer_weights")),
+    )  # fmt: skip
 
 
 def plan_candidate(candidate: Candidate, target: str, ctx: SelectionContext) -> MergePlan:

@@ -22,6 +22,7 @@ from merginguriel.merging.catalogue import (
     sweepable_merge_modes,
 )
 from merginguriel.merging.keys import experiment_key
+from merginguriel.merging.layer_weights import LayerWeights
 from merginguriel.merging.naming import baseline_name, ensemble_name
 from merginguriel.merging.pipeline import MergePlan, MergeRequest, plan_merge
 from merginguriel.merging.statistics import StatisticsOptions
@@ -52,6 +53,7 @@ class SweepOptions:
     statistics: StatisticsOptions = field(default_factory=StatisticsOptions)
     method_params: MethodParams = field(default_factory=MethodParams)
     head_merge: str = "linear"
+    layer_weights: LayerWeights | None = None
     preset: str | None = None
     fisher_data: str | None = None
     seed: int = 42
@@ -125,6 +127,7 @@ def _merge_request(mode: str, spec: ExperimentSpec) -> MergeRequest:
         head_merge=opts.head_merge,
         statistics=statistics_options(mode, opts),
         seed=opts.seed,
+        layer_weights=opts.layer_weights,
     )
 
 
@@ -162,7 +165,10 @@ def prepare(spec: ExperimentSpec) -> Prepared:
         return _prepare_baseline(spec, common)
     if spec.mode.startswith(ENSEMBLE_PREFIX):
         plan = plan_merge(_merge_request("similarity", spec))
-        name = ensemble_name(spec.mode[len(ENSEMBLE_PREFIX) :], plan.target, len(plan.sources), opts.preset)
+        name = ensemble_name(
+            spec.mode[len(ENSEMBLE_PREFIX) :], plan.target, len(plan.sources), opts.preset,
+            with_target=opts.sources.include_target,
+        )  # fmt: skip
         kind = "ensemble"
     else:
         _check_merge_mode(spec.mode)

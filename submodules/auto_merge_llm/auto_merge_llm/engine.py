@@ -42,6 +42,7 @@ from . import __version__
 from .errors import MergeError
 from .heads import config_labels, is_head_param, label_permutations, output_layer_params
 from .io import CheckpointReader, PlannedShardWriter, parse_size, resolve_model_dir
+from .layers import LAYER_GROUPS, count_layers, layer_group
 from .registry import (
     Accumulator,
     MethodInfo,
@@ -87,6 +88,8 @@ class MergeResult:
     out_dtype: str | None = None
     allow_nonfinite: bool = False
     unchanged_tensors: int = 0  # copied, not merged: equal in every source (and the base, for task vectors)
+    layer_weights_used: dict[str, list[float]] = field(default_factory=dict)  # per layer group, if given
+    num_layers: int = 0  # transformer blocks found in the parameter names (auto_merge_llm.layers)
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -237,6 +240,7 @@ def merge_tensors(
     seed: int = 0,
     stats: Sequence[torch.Tensor | None] | None = None,
     model_indices: Sequence[int] | None = None,
+    num_layers: int = 0,
 ) -> torch.Tensor:
     """Merge one parameter's values in memory (float32 math, result in the first tensor's dtype).
 
@@ -260,6 +264,7 @@ def merge_tensors(
         stats=None if stats is None else [None if s is None else s.float() for s in stats],
         seed=seed,
         model_indices=list(model_indices) if model_indices is not None else list(range(k)),
+        num_layers=num_layers,
     )
     return info.fn(ctx, **params).to(tensors[0].dtype)
 
@@ -277,6 +282,14 @@ class _Request:
     device: torch.device
     out_dtype: torch.dtype | None = None
     allow_nonfinite: bool = False
+    layer_weights: dict[str, list[float]] = field(default_factory=dict)  # layer group -> weights used
+
+    def weights_for(self, name: str, num_layers: int) -> list[float]:
+        """The weights used for parameter ``name``: its layer group's (:mod:`auto_merge_llm.layers`), if given,
+        else the model weights."""
+        if not self.layer_weights:
+            return self.w_used
+        return self.layer_weights.get(layer_group(name, num_layers), self.w_used)
 
 
 @dataclass
@@ -289,6 +302,7 @@ class _Layout:
     perms: list[list[int] | None]
     out_layer: set[str]
     head_names: list[str]
+    num_layers: int = 0
 
 
 def _validate_request(
@@ -305,6 +319,7 @@ def _validate_request(
     max_shard_size: str | int,
     out_dtype: str | torch.dtype | None = None,
     allow_nonfinite: bool = False,
+    layer_weights: Mapping[str, Sequence[float]] | None = None,
 ) -> _Request:
     """Every check that needs no file, in the order the errors are reported."""
     if output_dir is None:
@@ -340,7 +355,24 @@ def _validate_request(
     dev = resolve_device(device)
     parse_size(max_shard_size)
     dtype = resolve_out_dtype(out_dtype)
-    return _Request(info, params, paths, w_given, w_used, policy, dev, dtype, bool(allow_nonfinite))
+    groups = check_layer_weights(layer_weights, k, normalize_weights)
+    return _Request(info, params, paths, w_given, w_used, policy, dev, dtype, bool(allow_nonfinite), groups)
+
+
+def check_layer_weights(
+    layer_weights: Mapping[str, Sequence[float]] | None, k: int, normalize: bool
+) -> dict[str, list[float]]:
+    """Per layer group (``embeddings``, ``lower``, ``upper``, ``head``), the weights used for its parameters:
+    each checked like the model weights and normalised the same way."""
+    out: dict[str, list[float]] = {}
+    for group, weights in (layer_weights or {}).items():
+        if group not in LAYER_GROUPS:
+            raise MergeError(f"unknown layer group {group!r}; the groups are {', '.join(LAYER_GROUPS)}")
+        try:
+            out[group] = used_weights(check_weights(weights, k), normalize)
+        except MergeError as exc:
+            raise MergeError(f"weights of group {group!r}: {exc}") from None
+    return out
 
 
 def _inspect_sources(
@@ -362,7 +394,7 @@ def _inspect_sources(
             f"among the head parameters {[n for n in names if is_head_param(n)]}"
         )
     head_names = [n for n in names if is_head_param(n)]
-    return _Layout(names, shapes0, out_labels, perms, out_layer, head_names)
+    return _Layout(names, shapes0, out_labels, perms, out_layer, head_names, count_layers(names))
 
 
 def _open_base(
@@ -462,6 +494,7 @@ def merge_models(
     progress: bool = True,
     out_dtype: str | torch.dtype | None = None,
     allow_nonfinite: bool = False,
+    layer_weights: Mapping[str, Sequence[float]] | None = None,
 ) -> MergeResult:
     """Merge K Hugging Face classifier folders into ``output_dir``, one parameter at a time.
 
@@ -474,7 +507,7 @@ def merge_models(
     """
     req = _validate_request(
         model_paths, weights, method, output_dir, base_model, method_params, normalize_weights,
-        head_merge, device, statistics, max_shard_size, out_dtype, allow_nonfinite,
+        head_merge, device, statistics, max_shard_size, out_dtype, allow_nonfinite, layer_weights,
     )  # fmt: skip
     info, paths = req.info, req.paths
     readers = [CheckpointReader(p, role=f"model {i} ({p})") for i, p in enumerate(paths)]
@@ -526,6 +559,8 @@ def merge_models(
         out_dtype=None if req.out_dtype is None else str(req.out_dtype).removeprefix("torch."),
         allow_nonfinite=req.allow_nonfinite,
         unchanged_tensors=len(streamer.unchanged),
+        layer_weights_used=req.layer_weights,
+        num_layers=layout.num_layers,
     )
 
 
@@ -613,7 +648,7 @@ class _Streamer:
         if n in self.by_policy or n in self.layout.out_layer:
             return None
         info = self.req.info
-        if not info.needs_base and abs(sum(self.req.w_used) - 1.0) > 1e-6:
+        if not info.needs_base and abs(sum(self._weights(n)) - 1.0) > 1e-6:
             return None
         others = list(self.readers[1:])
         base_name = self.base_map.get(n)
@@ -641,10 +676,13 @@ class _Streamer:
                     return None
         return whole
 
+    def _weights(self, n: str) -> list[float]:
+        return self.req.weights_for(n, self.layout.num_layers)
+
     def _merge(self, n: str) -> torch.Tensor:
         if n in self.by_policy:
             tensors = self._whole_inputs(n)
-            return combine_head(self.req.policy, tensors, self.req.w_used)
+            return combine_head(self.req.policy, tensors, self._weights(n))
         factory = self.req.info.streamed
         if factory is not None and n not in self.layout.out_layer:
             try:
@@ -731,8 +769,8 @@ class _Streamer:
     def _streamed(self, n: str, factory: Any) -> torch.Tensor | None:
         base = self._base(n)
         ctx = StreamContext(
-            name=n, shape=tuple(self.layout.shapes[n]), weights=self.req.w_used, base=base, seed=self.seed,
-            model_indices=list(range(len(self.readers))), device=self.req.device,
+            name=n, shape=tuple(self.layout.shapes[n]), weights=self._weights(n), base=base, seed=self.seed,
+            model_indices=list(range(len(self.readers))), device=self.req.device, num_layers=self.layout.num_layers,
         )  # fmt: skip
         merger = factory(ctx, **self.req.params)
         if isinstance(merger, Accumulator):
@@ -809,8 +847,9 @@ class _Streamer:
             if not self.req.allow_nonfinite and nonfinite_count(base_t):
                 raise self._input_error(None, self.base_map[n], nonfinite_count(base_t), base_t.numel())
         ctx = TensorContext(
-            name=n, tensors=tensors, weights=self.req.w_used, base=base_t, stats=stats, seed=self.seed,
+            name=n, tensors=tensors, weights=self._weights(n), base=base_t, stats=stats, seed=self.seed,
             model_indices=list(range(len(self.readers))), statistics=self.statistics, run_cache=self.run_cache,
+            num_layers=self.layout.num_layers,
         )  # fmt: skip
         return info.fn(ctx, **self.req.params)
 

@@ -55,6 +55,7 @@ class TensorContext:
         model_indices: index of each tensor's model in the caller's ``model_paths``.
         statistics: the full per-model statistics mappings (for methods that need global quantities).
         run_cache: a dict shared by every call of one merge run (for global quantities computed once).
+        num_layers: the number of transformer blocks of the models (:mod:`auto_merge_llm.layers`; 0 unknown).
     """
 
     name: str
@@ -66,6 +67,7 @@ class TensorContext:
     model_indices: list[int] = field(default_factory=list)
     statistics: Sequence[Mapping[str, torch.Tensor]] | None = None
     run_cache: dict[str, Any] = field(default_factory=dict)
+    num_layers: int = 0
 
     def __post_init__(self) -> None:
         if not self.model_indices:
@@ -95,6 +97,7 @@ class StreamContext:
         seed: the run's seed.
         model_indices: index of each model in the caller's ``model_paths``.
         device: the compute device.
+        num_layers: the number of transformer blocks of the models (:mod:`auto_merge_llm.layers`; 0 unknown).
     """
 
     name: str
@@ -104,6 +107,7 @@ class StreamContext:
     seed: int = 0
     model_indices: list[int] = field(default_factory=list)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    num_layers: int = 0
 
     def weight_tensor(self, dim: int) -> torch.Tensor:
         """Weights as float32 on the device, shaped (K, 1, …, 1) to broadcast over a stack of ``dim``-D tensors
@@ -221,7 +225,7 @@ def register_method(
     default_head_merge: str | None = None,
     min_models: int = 1,
     check: Callable[[Mapping[str, Any]], None] | None = None,
-    statistics_kind: Literal["per_parameter", "gram"] = "per_parameter",
+    statistics_kind: Literal["per_parameter", "gram", "progressive_gram", "coefficients"] = "per_parameter",
     streamed: StreamedFactory | None = None,
 ) -> Callable[[MethodFn], MethodFn]:
     """Decorator registering ``fn`` under ``name``.
@@ -230,8 +234,10 @@ def register_method(
     raises :class:`MergeError` for constraints a range cannot express; ``default_head_merge`` replaces the
     default head policy ``"linear"`` for this method; ``statistics_kind`` says what a per-model statistic is:
     ``"per_parameter"`` (same shape as the parameter, e.g. a Fisher diagonal: its label rows are permuted with
-    the parameter's) or ``"gram"`` (an in×in input Gram matrix of a linear layer: never permuted, its axes are
-    input features, not labels); ``streamed`` is the optional low-memory form (see the module docstring).
+    the parameter's), ``"gram"`` (an in×in input Gram matrix of a linear layer: never permuted, its axes are
+    input features, not labels), ``"progressive_gram"`` (Gram matrices computed through the merge model, all
+    models together: RegMean++) or ``"coefficients"`` (a 0-d merging coefficient per parameter, learned jointly
+    for all models, e.g. AdaMerging's); ``streamed`` is the optional low-memory form (see the module docstring).
     """
 
     def decorator(fn: MethodFn) -> MethodFn:

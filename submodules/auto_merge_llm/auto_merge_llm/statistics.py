@@ -462,6 +462,51 @@ def _expected_backward(
         rec.accumulate(grads, probs[:, y])
 
 
+class GramCollector:
+    """Forward hooks that accumulate G = XᵀX of the inputs X of ``nn.Linear`` modules (all, or those named in
+    ``only``), keyed by module name: rows are the token positions with ``attention_mask == 1`` (padding
+    excluded) when the input is (B, T, in) with (B, T) matching the mask set by :meth:`start`; a (B, in) input
+    contributes one row per example; other shapes are flattened to rows. Accumulated in float64."""
+
+    def __init__(self, model: nn.Module, only: Iterable[str] | None = None) -> None:
+        wanted = None if only is None else set(only)
+        self.grams: dict[str, torch.Tensor] = {}
+        self.rows: dict[str, int] = {}
+        self.mask: torch.Tensor | None = None
+        self.hooks = [
+            module.register_forward_hook(self._hook(name))
+            for name, module in model.named_modules()
+            if isinstance(module, nn.Linear) and (wanted is None or name in wanted)
+        ]
+
+    def _hook(self, name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+            x = inputs[0].detach()
+            mask = self.mask
+            if x.dim() == 3 and mask is not None and tuple(x.shape[:2]) == tuple(mask.shape):
+                x = x[mask]
+            else:
+                x = x.reshape(-1, x.shape[-1])
+            x = x.double()
+            g = x.t() @ x
+            self.grams[name] = self.grams[name] + g if name in self.grams else g
+            self.rows[name] = self.rows.get(name, 0) + x.shape[0]
+
+        return hook
+
+    def start(self, mask: torch.Tensor | None) -> None:
+        """The attention mask of the batch about to run (None: no padding)."""
+        self.mask = mask
+
+    def remove(self) -> None:
+        for h in self.hooks:
+            h.remove()
+
+    def results(self, average: bool = False) -> dict[str, torch.Tensor]:
+        """CPU float32 Gram matrices (divided by their row counts with ``average``)."""
+        return {k: ((g / self.rows[k]) if average else g).float().cpu() for k, g in self.grams.items()}
+
+
 def gram_matrices(
     model: nn.Module,
     batches: Iterable[Mapping[str, torch.Tensor]],
@@ -480,32 +525,7 @@ def gram_matrices(
     was_training = model.training
     orig_device = next(model.parameters()).device
     model.to(dev).eval()
-    grams: dict[str, torch.Tensor] = {}
-    rows: dict[str, int] = {}
-    state: dict[str, torch.Tensor | None] = {"mask": None}
-    hooks = []
-
-    def make_hook(name: str) -> Callable[..., None]:
-        def hook(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
-            x = inputs[0].detach()
-            mask = state["mask"]
-            if x.dim() == 3 and mask is not None and tuple(x.shape[:2]) == tuple(mask.shape):
-                x = x[mask]
-            else:
-                x = x.reshape(-1, x.shape[-1])
-            x = x.double()
-            g = x.t() @ x
-            if name in grams:
-                grams[name] += g
-            else:
-                grams[name] = g
-            rows[name] = rows.get(name, 0) + x.shape[0]
-
-        return hook
-
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Linear):
-            hooks.append(module.register_forward_hook(make_hook(name)))
+    collector = GramCollector(model)
     seen = 0
     try:
         with torch.no_grad():
@@ -514,20 +534,17 @@ def gram_matrices(
                     break
                 n = batch["input_ids"].shape[0]
                 take = n if num_examples is None else min(n, num_examples - seen)
-                inputs = {
-                    k: batch[k][:take].to(dev) for k in _MODEL_INPUTS if k in batch and batch[k] is not None
-                }
-                state["mask"] = inputs["attention_mask"].bool() if "attention_mask" in inputs else None
+                inputs, mask = _batch_inputs(batch, take, dev)
+                collector.start(mask)
                 model(**inputs)
                 seen += take
     finally:
-        for h in hooks:
-            h.remove()
+        collector.remove()
         model.train(was_training)
         model.to(orig_device)
     if seen == 0:
         raise MergeError("gram_matrices got no examples; pass a non-empty iterable of batches")
-    return {k: ((g / rows[k]) if average else g).float().cpu() for k, g in grams.items()}
+    return collector.results(average)
 
 
 class StatisticsCache:

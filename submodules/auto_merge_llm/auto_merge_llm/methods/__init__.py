@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import (  # noqa: F401
+    adamerging,
     breadcrumbs,
     dare,
     della,
@@ -10,10 +11,12 @@ from . import (  # noqa: F401
     fisher_simple,
     iso,
     karcher,
+    layer_swap,
     linear,
     model_stock,
     multislerp,
     regmean,
+    regmean_plusplus,
     sce,
     slerp,
     task_arithmetic,
