@@ -164,6 +164,34 @@ def methods(work: Path, locales: list[str], timings: dict) -> None:
             work / "study.log",
         )  # fmt: skip
         shutil.rmtree(out / "work" / "merged", ignore_errors=True)  # scored and recorded; 470 MB each
+    out = work / "study" / "few_shot"
+    if not (out / "target-dev" / "selection_summary.csv").is_file():
+        print("few-shot target-dev", flush=True)
+        timings["few-shot target-dev"] = cli(
+            ["select", "--protocol", "target-dev", "--few-shot", "--target-lang", *METHOD_TARGETS, "--pool", *locales,
+             "--grid", str(HERE / "study_grid.json"), "--sources", "lang2vec", "--output-dir", str(out),
+             "--no-progress", "--search", "exhaustive", "--no-test-candidates", *common(work, locales)],
+            work / "study.log",
+        )  # fmt: skip
+
+
+def few_shot_report(work: Path) -> pd.DataFrame:
+    """Per target: the recipe selected on the ``select`` half of dev, the best source, the two fine-tuned
+    models (``fit`` half), the native model — all on test."""
+    rows = []
+    for target in METHOD_TARGETS:
+        final = work / "study" / "few_shot" / "target-dev" / target / "final.csv"
+        if not final.is_file():
+            continue
+        acc = pd.read_csv(final).set_index("role")["accuracy"]
+        rows.append({"target": target, "family": FAMILY[target], "recipe (select half)": acc.get("chosen recipe"),
+                     "best source": acc.get("best source"),
+                     "few-shot best source": acc.get("few-shot: best source fine-tuned"),
+                     "few-shot chosen recipe": acc.get("few-shot: chosen recipe fine-tuned"),
+                     "native": acc.get("native (the target's own model)")})  # fmt: skip
+    table = pd.DataFrame(rows)
+    table.to_csv(HERE / "few_shot_table.csv", index=False, float_format="%.4f")
+    return table
 
 
 def method_name(label: str) -> str | None:
@@ -364,6 +392,8 @@ def main() -> int:
         report(work, args.protocols, args.locales)
         if (work / "study" / "methods").is_dir():
             methods_report(work)
+        if (work / "study" / "few_shot").is_dir():
+            print(few_shot_report(work).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(json.dumps(timings, indent=1))
     return 0
 

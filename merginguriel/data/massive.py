@@ -240,6 +240,8 @@ class DataSelection:
     ``max_samples`` with ``sample_seed=None`` keeps the first N rows in file order (as ``run_glue.py`` does);
     with a ``sample_seed`` it is a seeded random sample of exactly N rows without replacement (numpy
     ``default_rng(seed)``, indices sorted), and asking for more rows than the split has is an error.
+    ``part`` (``select`` or ``fit``) keeps one half of the split first (:func:`split_part`), so that two uses of
+    the same labelled rows — choosing a recipe and fine-tuning on labels — never share a row.
     """
 
     dataset_name: str = HUB_DATASET
@@ -249,6 +251,9 @@ class DataSelection:
     max_samples: int | None = None
     max_seq_length: int = 128
     sample_seed: int | None = None
+    part: str | None = (
+        None  # "select" / "fit": one half of the split (DEV_PARTS), e.g. for a few-shot baseline
+    )
 
     def for_locale(self, locale: str) -> DataSelection:
         return replace(self, locale=locale)
@@ -262,6 +267,7 @@ class DataSelection:
             self.max_samples,
             int(self.max_seq_length),
             self.sample_seed,
+            self.part,
         )
 
     def fields(self) -> dict[str, Any]:
@@ -278,6 +284,8 @@ class DataSelection:
         }
         if sel.sample_seed is not None:
             out["sample_seed"] = sel.sample_seed
+        if sel.part is not None:
+            out["part"] = sel.part
         return out
 
     def identity(self) -> dict[str, Any]:
@@ -312,12 +320,33 @@ def sample_rows(data: datasets.Dataset, count: int, seed: int, what: str) -> dat
     return data.select(sorted(rng.choice(len(data), size=count, replace=False).tolist()))
 
 
+DEV_PARTS: tuple[str, str] = ("select", "fit")
+PART_SEED = 20250  # the halves are the same in every run, for every command
+
+
+def split_part(data: datasets.Dataset, part: str) -> datasets.Dataset:
+    """One half of ``data``: a seeded permutation of the rows (``PART_SEED``), its first ⌈n/2⌉ rows are
+    ``select``, the others ``fit`` (indices sorted: file order kept)."""
+    if part not in DEV_PARTS:
+        raise DatasetError(f"Unknown data part {part!r}; use one of {', '.join(DEV_PARTS)}.")
+    order = np.random.default_rng(PART_SEED).permutation(len(data))
+    half = (len(data) + 1) // 2
+    chosen = order[:half] if part == "select" else order[half:]
+    return data.select(sorted(chosen.tolist()))
+
+
 def load_selection(selection: DataSelection) -> LoadedSplit:
-    """Read the rows of a data selection (see :class:`DataSelection` for how ``max_samples`` picks them)."""
+    """Read the rows of a data selection (see :class:`DataSelection` for how ``part`` and ``max_samples`` pick
+    them)."""
     sel = selection.normalized()
     if sel.locale is None:
         raise DatasetError("A data selection needs a locale before it can be read.")
-    if sel.sample_seed is None:
+    if sel.part is not None:
+        data = split_part(load_split(sel.dataset_name, sel.locale, sel.split, sel.text_column), sel.part)
+        if sel.max_samples is not None:
+            data = (sample_rows(data, sel.max_samples, sel.sample_seed, f"{sel.locale}/{sel.split}/{sel.part}")
+                    if sel.sample_seed is not None else data.select(range(min(sel.max_samples, len(data)))))  # fmt: skip
+    elif sel.sample_seed is None:
         data = load_split(sel.dataset_name, sel.locale, sel.split, sel.text_column, sel.max_samples)
     else:
         data = load_split(sel.dataset_name, sel.locale, sel.split, sel.text_column)

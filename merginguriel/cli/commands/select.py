@@ -19,10 +19,12 @@ from merginguriel.experiments.selection import (
     build_grid,
     read_grid,
 )
+from merginguriel.experiments.selection.few_shot import FewShotOptions
 from merginguriel.experiments.selection.racing import Budget, RaceOptions
 from merginguriel.experiments.selection.summary import write_summary
 from merginguriel.models.paths import discover_models
 from merginguriel.outputs.atomic import check_writable
+from merginguriel.training.arguments import TrainingOptions
 
 EXAMPLE = "example: merginguriel select --protocol leave-target-out --dataset-name builtin --sources lang2vec,urielplus:genetic"
 TARGET_READING_SOURCES = ("empirical", "overlap")  # built from the target's own data
@@ -102,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="Keep every merged candidate under OUTPUT_DIR/work/merged (default: removed once scored; "
         "scores and logits are kept, and a model needed again is merged again).",
     )
+    p.add_argument(
+        "--few-shot",
+        action="store_true",
+        help="target-dev: score the candidates on one half of the target's dev split and fine-tune the best "
+        "single source and the chosen recipe on the other half (word embeddings frozen); the test split scores "
+        "them beside the recipe — the baseline a user with those labels would otherwise use.",
+    )
+    p.add_argument("--few-shot-epochs", type=opts.positive_float, default=5.0, help="Few-shot fine-tuning epochs (default 5).")  # fmt: skip
+    p.add_argument("--few-shot-lr", type=opts.positive_float, default=1e-4, help="Few-shot learning rate (default 1e-4).")  # fmt: skip
     p.add_argument("--output-dir", default="results/selection", help="Where recipes, tables and plots go.")
     p.add_argument(
         "--head-merge", default="linear", help="Classifier-head policy of the merges (default linear)."
@@ -172,14 +183,20 @@ def config_from_args(args: argparse.Namespace) -> SelectionConfig:
         args.models_root, args.base_model, matrices, pool, runtime, cache, work,
         opts.statistics_options(args, None, args.batch_size), args.seed, args.head_merge, args.keep_merged,
     )  # fmt: skip
+    few_shot = None
+    if args.few_shot:
+        training = TrainingOptions(epochs=args.few_shot_epochs, learning_rate=args.few_shot_lr, batch_size=16,
+                                   seed=args.seed, overrides={"freeze_embeddings": True})  # fmt: skip
+        few_shot = FewShotOptions(training)
     dev = DataSelection(args.dataset_name, split="validation", text_column=args.text_column,
-                        max_samples=args.dev_samples, max_seq_length=args.max_seq_length)  # fmt: skip
+                        max_samples=args.dev_samples, max_seq_length=args.max_seq_length,
+                        part="select" if few_shot else None)  # fmt: skip
     test = DataSelection(
         args.dataset_name, split="test", text_column=args.text_column, max_seq_length=args.max_seq_length
     )
     return SelectionConfig(
         targets, args.protocol, context, grid, dev, test, out, args.no_test, not args.no_test_candidates,
-        save_model=args.save_model, race=race, budget=budget,
+        save_model=args.save_model, race=race, budget=budget, few_shot=few_shot,
     )  # fmt: skip
 
 

@@ -29,7 +29,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from merginguriel.data.access import SplitPolicy, reading
 from merginguriel.data.massive import DataSelection, LoadedSplit, load_selection
 from merginguriel.data.metrics import classification_metrics
 from merginguriel.errors import UserError
+from merginguriel.experiments.selection.few_shot import FewShotModel, FewShotOptions, few_shot_models
 from merginguriel.experiments.selection.grid import SINGLE, Candidate, Grid, fixed_single, seed_default
 from merginguriel.experiments.selection.racing import (
     Budget,
@@ -96,6 +97,7 @@ class SelectionConfig:
     save_model: bool = False  # copy the chosen model (with its card) to OUT/PROTOCOL/TARGET/model
     race: RaceOptions | None = None  # None: every candidate on every fold's full dev split (exhaustive)
     budget: Budget | None = None  # for the whole run (each target gets an equal share of what is left)
+    few_shot: FewShotOptions | None = None  # target-dev: select on half of dev, fine-tune on the other half
 
 
 @dataclass
@@ -108,6 +110,9 @@ class TargetSelection:
     final: pd.DataFrame | None = None
     folder: Path | None = None
     search: dict[str, Any] | None = None  # how the candidates were searched (exhaustive or racing, work done)
+    few_shot: list[FewShotModel] = field(
+        default_factory=list
+    )  # fine-tuned on the dev half selection did not see
 
 
 # ------------------------------------------------------------------------------------------ policies
@@ -443,6 +448,10 @@ def final_evaluation(config: SelectionConfig, sel: TargetSelection) -> pd.DataFr
         ]:
             results[role] = _evaluate(candidate, target, split, ctx)
             rows.append(_final_row(role, candidate, results[role], sel, config.protocol))
+        for model in sel.few_shot:  # fine-tuned on the other half of dev (few_shot.py)
+            perf = classification_metrics(split.gold, canonical_predictions_of(model.model_dir, split, ctx))
+            rows.append({"role": model.role, "label": model.label, "protocol": "target-dev, fine-tuned",
+                         "accuracy": perf["accuracy"], "macro_f1": perf["macro_f1"], "sources": model.sources})  # fmt: skip
         oracle = _oracle(target, split, ctx)
         if oracle:
             rows.append(
@@ -475,6 +484,29 @@ def final_evaluation(config: SelectionConfig, sel: TargetSelection) -> pd.DataFr
     record["selection"] = _selection_block(config, sel)
     write_json_atomic(sel.folder / "results.json", record)
     return pd.DataFrame(rows)
+
+
+def _few_shot(config: SelectionConfig, sel: TargetSelection) -> list[FewShotModel]:
+    """Fine-tune the best single source and the chosen recipe (one model, not an ensemble, not that source) on
+    the half of the target's dev split that selection did not read (:mod:`few_shot`)."""
+    ctx, target = config.context, sel.target
+    starts: dict[str, tuple[str, str, str]] = {}
+    for key, candidate in (("best_source", sel.baselines.get("best_source")), ("chosen", sel.chosen)):
+        if candidate is None or candidate.is_ensemble:
+            continue
+        built = build(candidate, target, ctx)
+        if built.model_dir in {s[1] for s in starts.values()}:
+            continue  # the chosen recipe is the best source itself
+        sources = ", ".join(f"{s.locale}:{s.weight:.2f}" for s in built.sources)
+        starts[key] = (candidate.label, str(built.model_dir), sources)
+    assert sel.folder is not None and config.few_shot is not None
+    with reading(few_shot_policy(target)):
+        return few_shot_models(starts, target, config.dev, sel.folder, config.few_shot)
+
+
+def few_shot_policy(target: str) -> SplitPolicy:
+    return SplitPolicy.of(f"few-shot fine-tuning for {target}", allow=[(target, "validation"), (target, "train")],
+                          deny=[("*", "test")])  # fmt: skip
 
 
 def _cand(row: dict[str, Any]) -> dict[str, Any]:
@@ -585,6 +617,11 @@ def run_selection(config: SelectionConfig, say: Callable[[str], None] = print) -
     """Select a recipe for every target (dev data only), write it, then (unless ``no_test``) evaluate once on test."""
     if config.protocol not in PROTOCOLS:
         raise SelectionError(f"Unknown --protocol {config.protocol!r}; use one of {', '.join(PROTOCOLS)}.")
+    if config.few_shot is not None and config.protocol != "target-dev":
+        raise SelectionError(
+            f"--few-shot fine-tunes on the target's labelled dev rows: only --protocol target-dev has them, not "
+            f"{config.protocol}."
+        )
     if config.protocol == "leave-target-out" and len(config.context.pool) < 3:
         raise SelectionError(
             f"--protocol leave-target-out needs at least 3 locales with models (a held-out target, and at least two "
@@ -630,6 +667,8 @@ def run_selection(config: SelectionConfig, say: Callable[[str], None] = print) -
                 config.budget.used += budget.used
                 config.budget.hit |= budget.hit
         write_selection(config, sel)
+        if config.few_shot is not None:
+            sel.few_shot = _few_shot(config, sel)
         say(
             f"{target} [{config.protocol}]: chose {sel.chosen.label} (dev score {sel.candidates.set_index('key').at[sel.chosen.key, 'score']:.4f})"
         )
