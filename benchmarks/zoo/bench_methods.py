@@ -4,8 +4,9 @@ peak resident MB), the same sources and machine for all, run one after the other
 
     python benchmarks/zoo/bench_methods.py --workdir /tmp/zoo      # writes benchmarks/zoo/methods_cost.csv
 
-AdaMerging's time includes learning its coefficients (no statistics cache: a fresh folder each run) on 64 of the
-target's validation texts; the others need no data.
+AdaMerging's time includes learning its coefficients on 64 of the target's validation texts, RegMean's and
+RegMean++'s computing their Gram matrices on 64 training rows of each source (no statistics cache: a fresh
+folder each run); the others need no data.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ RUNS = {  # label -> merge flags
     "layer_swap (bottom 2, top 1)": ["--mode", "layer_swap", "--bottom", "2", "--top", "1"],
     "layer weights lower=top1": ["--mode", "similarity", "--layer-weights", "lower=top1"],
     "include-target (W 0.5)": ["--mode", "similarity", "--include-target"],
+    "regmean (64 rows per source)": ["--mode", "regmean", "--num-fisher-examples", "64"],
+    "regmean_plusplus (64 rows per source)": ["--mode", "regmean_plusplus", "--num-fisher-examples", "64"],
     "adamerging task-wise (100 steps)": ["--mode", "adamerging", "--granularity", "task", "--steps", "100",
                                          "--adamerging-lr", "0.005", "--num-fisher-examples", "64"],
     "adamerging layer-wise (100 steps)": ["--mode", "adamerging", "--granularity", "layer", "--steps", "100",

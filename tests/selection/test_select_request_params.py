@@ -106,3 +106,25 @@ def test_adamerging_is_a_candidate_where_the_target_texts_may_be_read(
                                "--targets", "af-ZA", "--no-test", *base, grid=grid))  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and err.count("error:") == 1 and "leave-target-out never does" in err
+
+
+def test_the_new_methods_and_flags_run_in_a_sweep(
+    tmp_path, scale_models, tiny_dataset, similarity_csv, tiny_base
+):
+    """layer_swap, regmean_plusplus and adamerging are sweep modes; --layer-weights and --include-target reach
+    every experiment of the sweep (recorded in each merge's details)."""
+    from merginguriel.cli.commands import sweep as sweep_cmd
+    from tests.scale.test_sweep import sweep_args
+
+    argv = sweep_args(tmp_path, scale_models, tiny_dataset, similarity_csv, "--locales", "af-ZA", "--modes",
+                      "layer_swap", "regmean_plusplus", "adamerging", "--base-model", str(tiny_base),
+                      "--num-fisher-examples", "4", "--steps", "2", "--statistics-cache", str(tmp_path / "c"),
+                      "--layer-weights", "head=top1", "--include-target")  # fmt: skip
+    assert sweep_cmd.run(argv) == 0
+    for mode in ("layer_swap", "regmean_plusplus", "adamerging"):
+        details = json.loads(
+            (
+                tmp_path / "results" / f"{mode}_merge_af-ZA_4merged_with_target" / "merge_details.json"
+            ).read_text()
+        )
+        assert details["sources"][0]["locale"] == "af-ZA" and details["layer_weights"]["spec"] == "head=top1"
