@@ -36,6 +36,7 @@ from merginguriel.errors import UserError
 
 logger = logging.getLogger("merginguriel.statistics")
 
+ADAMERGING_BATCH = 16  # texts per AdaMerging step, as in the paper (Yang et al. 2024)
 DEFAULT_CACHE_DIR = os.environ.get("MERGINGURIEL_CACHE", str(Path.home() / ".cache" / "merginguriel"))
 DATA_MODES = ("sources", "target", "both")
 ESTIMATORS = ("expected", "sampled", "empirical")
@@ -205,8 +206,9 @@ def learned_coefficients(
 ) -> Any:
     """AdaMerging's coefficients for one merge (:mod:`auto_merge_llm.adamerging`): learned jointly for the
     ``sources`` ((locale, folder, weight), in merge order) on ``options.num_examples`` texts of the **target's
-    validation split** — its texts only, never its labels — and cached under the sources' fingerprints, the
-    base, the data, the method's settings and the seed."""
+    validation split** — its texts only, never its labels — in batches of ``ADAMERGING_BATCH`` (16, the paper's;
+    each step one batch, cycled) and cached under the sources' fingerprints, the base, the data, the method's
+    settings and the seed."""
     from auto_merge_llm.adamerging import LearnedCoefficients, learn_coefficients
 
     from merginguriel.data.labels import INTENT_LABELS
@@ -216,7 +218,13 @@ def learned_coefficients(
     settings = {
         k: method_params[k] for k in ("granularity", "steps", "lr", "init_lambda") if k in method_params
     }
-    selection = {**options.selection(), "split": "validation", "data_mode": "target", "locale": target}
+    selection = {
+        **options.selection(),
+        "split": "validation",
+        "data_mode": "target",
+        "locale": target,
+        "batch": ADAMERGING_BATCH,
+    }
     cache, key = _joint_cache("adamerging", sources, options, str(base_model), selection, settings, seed)
     cached = cache.get(key)
     if cached is not None:
@@ -234,7 +242,7 @@ def learned_coefficients(
         ) from None
     model, tokenizer = load_classifier(sources[0][1], "cpu")
     texts = list(rows.texts)
-    stream = list(batches(tokenizer, texts, [-1] * len(texts), options.batch_size, data.max_seq_length))
+    stream = list(batches(tokenizer, texts, [-1] * len(texts), ADAMERGING_BATCH, data.max_seq_length))
     logger.info("adamerging: learning %s coefficients of %d sources on %d %s validation texts",
                 settings.get("granularity", "layer"), len(sources), len(texts), target)  # fmt: skip
     learned = learn_coefficients(
