@@ -70,6 +70,15 @@ class ModelArguments:
             "from the same base keeps the same embeddings."
         },
     )
+    attn_implementation: str = field(
+        default="auto",
+        metadata={
+            "help": "Attention: auto (flash_attention_2 on CUDA when installed, else sdpa, else eager), eager, sdpa "
+            "or flash_attention_2; what cannot run here falls back (flash → sdpa → eager), logged and recorded in "
+            "run_metadata.json.",
+            "choices": ["auto", "eager", "sdpa", "flash_attention_2"],
+        },
+    )
     lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha (the update is scaled by alpha / r)."})
     lora_dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA branch."})

@@ -34,15 +34,18 @@ from merginguriel.training.lora import lora_model
 IGNORE_INDEX = -100
 
 
-def load_causal_lm(args: TrainArguments) -> tuple[PromptTokenizer, Any]:
-    """(prompt tokenizer, causal LM with the marker in its config), LoRA-wrapped when asked for and training."""
+def load_causal_lm(
+    args: TrainArguments, attn_implementation: str | None = None
+) -> tuple[PromptTokenizer, Any]:
+    """(prompt tokenizer, causal LM with the marker in its config), LoRA-wrapped when asked for and training;
+    ``attn_implementation`` as resolved by :mod:`merginguriel.training.attention` (None: transformers' choice)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = args.model.model_name_or_path
     spec = GenerativeSpec(prompt_template=args.model.prompt_template)
     tokenizer = PromptTokenizer(AutoTokenizer.from_pretrained(path), spec)
     lora = bool(args.model.use_lora) and args.training.do_train
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"attn_implementation": attn_implementation} if attn_implementation else {}
     if lora and args.training.bf16:
         kwargs[_dtype_argument()] = torch.bfloat16
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)

@@ -59,6 +59,7 @@ from merginguriel.training.arguments import (
     ExtraTrainingArguments,
     TrainArguments,
 )
+from merginguriel.training.attention import AttentionChoice, log_choice, model_class, resolve_attention
 from merginguriel.training.callbacks import (
     LogLineCallback,
     RunMetadataCallback,
@@ -239,11 +240,20 @@ def _train_classifier(args: TrainArguments, callbacks: Sequence[TrainerCallback]
     return metrics
 
 
-def _load_model(args: TrainArguments) -> tuple[Any, Any]:
+def attention_choice(args: TrainArguments) -> AttentionChoice:
+    """The attention implementation this run uses (:mod:`merginguriel.training.attention`)."""
+    import torch
+
+    cuda = torch.cuda.is_available() and not getattr(args.training, "use_cpu", False)
+    cls = model_class(args.model.model_name_or_path, args.model.task)
+    return resolve_attention(args.model.attn_implementation, cls, cuda)
+
+
+def _load_model(args: TrainArguments, attention: AttentionChoice) -> tuple[Any, Any]:
     """(tokenizer, classifier with the canonical MASSIVE labels), LoRA-wrapped when asked for and training;
-    for ``--task generative`` (prompt tokenizer, causal LM)."""
+    for ``--task generative`` (prompt tokenizer, causal LM); both with ``attention.used``."""
     if args.model.task == "generative":
-        tokenizer, model = load_causal_lm(args)
+        tokenizer, model = load_causal_lm(args, attention.used)
         return tokenizer, freeze_input_embeddings(model) if args.model.freeze_embeddings else model
     model_path = args.model.model_name_or_path
     tokenizer = AutoTokenizer.from_pretrained(model_path)
@@ -259,6 +269,7 @@ def _load_model(args: TrainArguments) -> tuple[Any, Any]:
             label2id=dict(LABEL2ID),
             ignore_mismatched_sizes=True,
             output_loading_info=True,
+            attn_implementation=attention.used,
         )
     finally:
         transformers_logging.set_verbosity(verbosity)
@@ -281,7 +292,9 @@ def freeze_input_embeddings(model: Any) -> Any:
     return model
 
 
-def _metadata_callback(args: TrainArguments, train: Any, encoded_train: Any) -> RunMetadataCallback:
+def _metadata_callback(
+    args: TrainArguments, train: Any, encoded_train: Any, attention: AttentionChoice
+) -> RunMetadataCallback:
     composition = dict(sorted(Counter(train["locale"]).items()))
     logger.info("training data composition: %s", metrics_line(composition))
     return RunMetadataCallback(
@@ -293,6 +306,7 @@ def _metadata_callback(args: TrainArguments, train: Any, encoded_train: Any) -> 
             "task": args.model.task,
             "use_lora": args.model.use_lora,
             "class_weights": args.extra.class_weights,
+            "attention": attention.to_dict(),
         }
     )
 
@@ -423,14 +437,18 @@ def _run(
         "test": training.do_predict,
     }
     splits = load_splits(args.data, locales, training.seed, wanted)
-    tokenizer, model = _load_model(args)
+    attention = attention_choice(args)
+    log_choice(attention)
+    tokenizer, model = _load_model(args, attention)
     if args.model.task == "generative":
         encoded = encode_splits(splits, tokenizer, args.model.max_seq_length)
     else:
         encoded = {
             name: tokenized(data, tokenizer, args.model.max_seq_length) for name, data in splits.items()
         }
-    meta_cb = _metadata_callback(args, splits["train"], encoded["train"]) if training.do_train else None
+    meta_cb = (
+        _metadata_callback(args, splits["train"], encoded["train"], attention) if training.do_train else None
+    )
     all_callbacks = [*(callbacks or []), *([meta_cb] if meta_cb is not None else [])]
     trainer = _trainer(args, model, tokenizer, splits, encoded, all_callbacks)
     if meta_cb is not None:
