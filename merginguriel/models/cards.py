@@ -352,7 +352,8 @@ def trained_card(
     body = (
         f"An intent classifier fine-tuned by merginguriel {__version__} from {model_reference(base_model)} on "
         f"{dataset_id(dataset)} ({', '.join(locales)}).\n\n" + "\n".join(lines) + "\n\n"
-        "Every training argument is in `training_config.json`, the metrics in `all_results.json`."
+        "Every training argument is in `training_config.json` (as text in `training_config.txt`), the metrics in "
+        "`all_results.json`, the run metadata (parameters, attention implementation, device) in `run_metadata.json`."
     )
     return build_card(
         title=f"{Path(str(base_model)).name} fine-tuned on MASSIVE {'+'.join(locales)}",

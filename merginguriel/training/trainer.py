@@ -54,7 +54,12 @@ from merginguriel import __version__
 from merginguriel.data.labels import ID2LABEL, INTENT_LABELS, LABEL2ID
 from merginguriel.data.locales import parse_locales
 from merginguriel.errors import MissingInputError, UserError
-from merginguriel.outputs.atomic import OutputExistsError, check_writable, write_json_atomic
+from merginguriel.outputs.atomic import (
+    OutputExistsError,
+    check_writable,
+    write_json_atomic,
+    write_text_atomic,
+)
 from merginguriel.training.arguments import (
     ExtraTrainingArguments,
     TrainArguments,
@@ -398,28 +403,38 @@ def _write_card(save_dir: Path, args: TrainArguments, metrics: Mapping[str, Any]
 def _write_results(
     save_dir: Path, final_dir: Path, args: TrainArguments, metrics: dict, meta_cb: RunMetadataCallback | None
 ) -> None:
-    """``all_results.json``, ``run_metadata.json`` and ``training_config.json`` (every argument)."""
+    """``all_results.json``, ``run_metadata.json`` and ``training_config.json`` / ``.txt`` (every argument, as
+    JSON and as ``section.name = value`` lines)."""
     save_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(save_dir / "all_results.json", metrics)
     if meta_cb is not None:
         write_json_atomic(save_dir / "run_metadata.json", meta_cb.metadata)
     if args.training.do_train:  # the card of the new model (an evaluate-only run leaves a model's card alone)
         _write_card(save_dir, args, metrics)
-    write_json_atomic(
-        save_dir / "training_config.json",
-        {
-            "merginguriel_version": __version__,
-            "output_dir": str(final_dir),
-            "model_arguments": asdict(args.model),
-            "data_arguments": asdict(args.data),
-            "extra_training_arguments": asdict(args.extra),
-            # the run's own output_dir is a staging or checkpoints folder; record where the model is
-            "training_arguments": {
-                **json.loads(args.training.to_json_string()),
-                "output_dir": str(final_dir),
-            },
-        },
-    )
+    config = {
+        "merginguriel_version": __version__,
+        "output_dir": str(final_dir),
+        "model_arguments": asdict(args.model),
+        "data_arguments": asdict(args.data),
+        "extra_training_arguments": asdict(args.extra),
+        # the run's own output_dir is a staging or checkpoints folder; record where the model is
+        "training_arguments": {**json.loads(args.training.to_json_string()), "output_dir": str(final_dir)},
+    }
+    write_json_atomic(save_dir / "training_config.json", config)
+    write_text_atomic(save_dir / "training_config.txt", config_text(config))
+
+
+def config_text(config: Mapping[str, Any]) -> str:
+    """``training_config.json`` as text: ``section.name = value`` lines, sections in order, names sorted."""
+    lines = []
+    for section, values in config.items():
+        if isinstance(values, Mapping):
+            lines += [
+                f"{section}.{name} = {json.dumps(values[name], default=str)}" for name in sorted(values)
+            ]
+        else:
+            lines.append(f"{section} = {json.dumps(values, default=str)}")
+    return "\n".join(lines) + "\n"
 
 
 def _run(

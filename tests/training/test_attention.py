@@ -1,5 +1,6 @@
-"""``--attn_implementation``: the fallback chain flash_attention_2 → sdpa → eager, the reason logged in one line,
-what ran recorded in run_metadata.json, and the model actually built with it."""
+"""What a training run records about itself: ``--attn_implementation`` (the fallback chain flash_attention_2 →
+sdpa → eager, the reason logged in one line, what ran recorded in run_metadata.json, the model built with it)
+and every argument as JSON and text beside the model."""
 
 from __future__ import annotations
 
@@ -75,3 +76,17 @@ def test_a_run_records_and_uses_what_ran(tiny_base, tiny_data, tmp_path, caplog,
     assert meta["attention"]["asked"] == asked and meta["attention"]["used"] == used
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("attention:")]
     assert len(lines) == 1 and f"asked {asked}, running {used}" in lines[0]
+
+
+def test_every_argument_is_written_as_json_and_text(tiny_base, tiny_data, tmp_path) -> None:
+    out = tmp_path / "out"
+    train(
+        quick_args(tiny_base, tiny_data, "de-DE", out, "--max_steps", "1", "--attn_implementation", "eager")
+    )
+    config = read_json(out / "training_config.json")
+    lines = (out / "training_config.txt").read_text().splitlines()
+    assert 'model_arguments.attn_implementation = "eager"' in lines
+    assert f"training_arguments.learning_rate = {config['training_arguments']['learning_rate']}" in lines
+    count = sum(len(v) if isinstance(v, dict) else 1 for v in config.values())
+    assert len(lines) == count  # one line per argument, nothing left out
+    assert "training_config.txt" in (out / "README.md").read_text()
