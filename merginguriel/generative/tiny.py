@@ -24,7 +24,8 @@ from merginguriel.generative.classifier import DEFAULT_PROMPT_TEMPLATE, default_
 
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
-FAMILIES = ("llama", "qwen2", "mistral", "gemma", "gpt2")
+FAMILIES = ("llama", "qwen2", "mistral", "gemma", "gpt2", "mixtral", "qwen2_moe")
+MOE_FAMILIES = ("mixtral", "qwen2_moe")  # mixture-of-experts decoders: 4 experts, 2 per token
 _WORD = re.compile(r"\w+|[^\w\s]")
 
 
@@ -63,8 +64,11 @@ def build_word_tokenizer(words: list[str] | None = None) -> Any:
     )  # fmt: skip
 
 
-def tiny_decoder_config(family: str, vocab_size: int, hidden: int = 32, layers: int = 2) -> Any:
-    """A tiny config of one decoder family (tied input/output embeddings except Mistral's)."""
+def tiny_decoder_config(
+    family: str, vocab_size: int, hidden: int = 32, layers: int = 2, experts: int = 4
+) -> Any:
+    """A tiny config of one decoder family (tied input/output embeddings except Mistral's; ``experts`` for the
+    mixture-of-experts families)."""
     import transformers
 
     ids = {"bos_token_id": BOS_ID, "eos_token_id": EOS_ID, "pad_token_id": PAD_ID}
@@ -72,6 +76,19 @@ def tiny_decoder_config(family: str, vocab_size: int, hidden: int = 32, layers: 
         return transformers.GPT2Config(
             vocab_size=vocab_size, n_embd=hidden, n_layer=layers, n_head=4, n_positions=256, **ids
         )
+    if family == "mixtral":
+        return transformers.MixtralConfig(
+            vocab_size=vocab_size, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, num_local_experts=experts,
+            num_experts_per_tok=2, tie_word_embeddings=True, **ids,
+        )  # fmt: skip
+    if family == "qwen2_moe":
+        return transformers.Qwen2MoeConfig(
+            vocab_size=vocab_size, hidden_size=hidden, intermediate_size=2 * hidden, moe_intermediate_size=hidden,
+            shared_expert_intermediate_size=hidden, num_hidden_layers=layers, num_attention_heads=4,
+            num_key_value_heads=2, max_position_embeddings=256, num_experts=experts, num_experts_per_tok=2,
+            tie_word_embeddings=True, **ids,
+        )  # fmt: skip
     classes = {
         "llama": transformers.LlamaConfig,
         "qwen2": transformers.Qwen2Config,
@@ -89,18 +106,32 @@ def tiny_decoder_config(family: str, vocab_size: int, hidden: int = 32, layers: 
 
 
 def build_tiny_decoder(
-    folder: str | os.PathLike, family: str = "llama", seed: int = 0, hidden: int = 32, layers: int = 2
+    folder: str | os.PathLike,
+    family: str = "llama",
+    seed: int = 0,
+    hidden: int = 32,
+    layers: int = 2,
+    experts: int = 4,
 ) -> Path:
     """Save a randomly initialised tiny causal LM of ``family`` and its word-level tokenizer in ``folder``."""
     from transformers import AutoModelForCausalLM
 
     tokenizer = build_word_tokenizer()
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(tiny_decoder_config(family, len(tokenizer), hidden, layers))
+    model = AutoModelForCausalLM.from_config(
+        tiny_decoder_config(family, len(tokenizer), hidden, layers, experts)
+    )
     folder = Path(folder)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
 
-__all__ = ["FAMILIES", "build_tiny_decoder", "build_word_tokenizer", "tiny_decoder_config", "vocabulary"]
+__all__ = [
+    "FAMILIES",
+    "MOE_FAMILIES",
+    "build_tiny_decoder",
+    "build_word_tokenizer",
+    "tiny_decoder_config",
+    "vocabulary",
+]

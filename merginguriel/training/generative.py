@@ -50,6 +50,10 @@ def load_causal_lm(
         kwargs[_dtype_argument()] = torch.bfloat16
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     spec.apply(model.config)
+    if hasattr(model.config, "output_router_logits") and args.training.do_train:
+        # a mixture-of-experts decoder: the router's load-balancing loss (router_aux_loss_coef × aux loss) joins
+        # the label-token loss while training, as in the model's pretraining
+        model.config.output_router_logits = True
     if lora:
         from peft import TaskType
 
@@ -189,6 +193,8 @@ class GenerativeTrainer(Trainer):
         outputs = model(**inputs)
         weights = self.class_weights.to(outputs.logits.device)[intent]
         loss = weighted_label_loss(outputs.logits, labels, weights)
+        if getattr(outputs, "aux_loss", None) is not None:  # mixture of experts: the router's balancing loss
+            loss = loss + model.config.router_aux_loss_coef * outputs.aux_loss.to(loss.device)
         return (loss, outputs) if return_outputs else loss
 
     def prediction_step(

@@ -297,6 +297,20 @@ def freeze_input_embeddings(model: Any) -> Any:
     return model
 
 
+def _router_metadata(args: TrainArguments) -> dict[str, Any]:
+    """For a mixture-of-experts decoder: its experts and the router loss coefficient training used."""
+    if args.model.task != "generative":
+        return {}
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(args.model.model_name_or_path)
+    experts = getattr(config, "num_local_experts", None) or getattr(config, "num_experts", None)
+    if experts is None or not hasattr(config, "router_aux_loss_coef"):
+        return {}
+    return {"num_experts": int(experts), "experts_per_token": int(config.num_experts_per_tok),
+            "router_aux_loss_coef": float(config.router_aux_loss_coef)}  # fmt: skip
+
+
 def _metadata_callback(
     args: TrainArguments, train: Any, encoded_train: Any, attention: AttentionChoice
 ) -> RunMetadataCallback:
@@ -312,6 +326,7 @@ def _metadata_callback(
             "use_lora": args.model.use_lora,
             "class_weights": args.extra.class_weights,
             "attention": attention.to_dict(),
+            **_router_metadata(args),
         }
     )
 
@@ -367,6 +382,9 @@ def _train_and_save(
 ) -> dict[str, Any]:
     """Train, save the model (LoRA merged back into full weights) and tokenizer; returns the training metrics."""
     result = trainer.train(resume_from_checkpoint=args.training.resume_from_checkpoint)
+    config = getattr(trainer.model, "config", None)
+    if getattr(config, "output_router_logits", False):  # a training setting (the router loss): not saved
+        config.output_router_logits = False
     metrics = {f"train_{k}" if not k.startswith("train") else k: v for k, v in result.metrics.items()}
     metrics["global_step"] = int(trainer.state.global_step)
     if args.model.use_lora:

@@ -163,3 +163,28 @@ def test_bad_layer_weights_are_refused_before_any_file_is_written(deep, tmp_path
     with pytest.raises(MergeError, match=message):
         merge_models(deep, [1, 1, 1], output_dir=tmp_path / "out", layer_weights=groups, progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_fused_expert_stacks_are_merged_expert_by_expert(tmp_path) -> None:
+    """A checkpoint that stores a layer's experts as one (E, out, in) tensor: each expert is merged as its own
+    tensor (TIES trims each expert's task vector by its own magnitudes), the results stacked."""
+    from engine_testutils import write_folder
+
+    torch.manual_seed(1)
+    name = "model.layers.0.mlp.experts.gate_up_proj"
+    config = {"model_type": "mixtral", "num_local_experts": 3}
+    base = {name: torch.randn(3, 4, 5), "model.layers.0.mlp.gate.weight": torch.randn(3, 5)}
+    write_folder(tmp_path / "base", base, config)
+    paths = []
+    for i in range(2):
+        state = {k: v + torch.randn_like(v) * (1 + 3 * (k == name)) for k, v in base.items()}
+        state[name][1] *= 10  # one expert with much larger updates: a joint trim would keep only its entries
+        paths.append(write_folder(tmp_path / f"m{i}", state, config))
+    merge_models(paths, [0.6, 0.4], method="ties", output_dir=tmp_path / "out", base_model=tmp_path / "base",
+                 method_params={"density": 0.3}, progress=False)  # fmt: skip
+    merged, sds = read_state_dict(tmp_path / "out"), [read_state_dict(p) for p in paths]
+    for e in range(3):
+        expected = merge_tensors("ties", [sd[name][e] for sd in sds], [0.6, 0.4], base=base[name][e],
+                                 method_params={"density": 0.3})  # fmt: skip
+        torch.testing.assert_close(merged[name][e], expected, msg=f"expert {e}")
+    assert not torch.equal(merged[name][0], base[name][0])  # expert 0 kept its own top entries

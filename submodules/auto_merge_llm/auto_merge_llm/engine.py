@@ -42,7 +42,7 @@ from . import __version__
 from .errors import MergeError
 from .heads import config_labels, is_head_param, label_permutations, output_layer_params
 from .io import CheckpointReader, PlannedShardWriter, parse_size, resolve_model_dir
-from .layers import LAYER_GROUPS, count_layers, layer_group
+from .layers import LAYER_GROUPS, count_layers, expert_count, is_expert_stack, layer_group
 from .registry import (
     Accumulator,
     MethodInfo,
@@ -680,6 +680,8 @@ class _Streamer:
         return self.req.weights_for(n, self.layout.num_layers)
 
     def _merge(self, n: str) -> torch.Tensor:
+        if is_expert_stack(n, self.layout.shapes[n]) and n not in self.by_policy:
+            return self._whole(n, by_expert=True)
         if n in self.by_policy:
             tensors = self._whole_inputs(n)
             return combine_head(self.req.policy, tensors, self._weights(n))
@@ -833,8 +835,10 @@ class _Streamer:
             tensors.append(t)
         return tensors
 
-    def _whole(self, n: str) -> torch.Tensor:
-        """The method's function on the K whole tensors (the pre-streaming path, unchanged)."""
+    def _whole(self, n: str, by_expert: bool = False) -> torch.Tensor:
+        """The method's function on the K whole tensors (the pre-streaming path, unchanged); ``by_expert``: on
+        each expert of a mixture-of-experts stack (dim 0) as its own tensor, named ``{n}.{expert}``, the
+        results stacked — experts are merged expert by expert, whatever the method."""
         info, dev = self.req.info, self.req.device
         tensors = self._whole_inputs(n)
         stats = None
@@ -846,12 +850,22 @@ class _Streamer:
             base_t = self.base_reader.get(self.base_map[n]).to(dev, torch.float32)
             if not self.req.allow_nonfinite and nonfinite_count(base_t):
                 raise self._input_error(None, self.base_map[n], nonfinite_count(base_t), base_t.numel())
-        ctx = TensorContext(
-            name=n, tensors=tensors, weights=self._weights(n), base=base_t, stats=stats, seed=self.seed,
-            model_indices=list(range(len(self.readers))), statistics=self.statistics, run_cache=self.run_cache,
-            num_layers=self.layout.num_layers,
-        )  # fmt: skip
-        return info.fn(ctx, **self.req.params)
+
+        def run(name: str, xs: list[torch.Tensor], b: torch.Tensor | None, st: Any) -> torch.Tensor:
+            ctx = TensorContext(
+                name=name, tensors=xs, weights=self._weights(n), base=b, stats=st, seed=self.seed,
+                model_indices=list(range(len(self.readers))), statistics=self.statistics, run_cache=self.run_cache,
+                num_layers=self.layout.num_layers,
+            )  # fmt: skip
+            return info.fn(ctx, **self.req.params)
+
+        if not by_expert:
+            return run(n, tensors, base_t, stats)
+        return torch.stack([
+            run(f"{n}.{e}", [t[e] for t in tensors], None if base_t is None else base_t[e],
+                None if stats is None else [s[e] if s is not None and s.dim() == 3 else s for s in stats])
+            for e in range(tensors[0].shape[0])
+        ])  # fmt: skip
 
 
 def _check_base_is_not_a_source(
@@ -906,6 +920,12 @@ def _check_compatible(readers: Sequence[CheckpointReader], paths: Sequence[Path]
             raise MergeError(
                 f"model {i} ({paths[i]}) has model_type {mt!r} but model 0 ({paths[0]}) has {mt0!r}; "
                 "only models of one architecture can be merged"
+            )
+        experts0, experts = expert_count(first.config), expert_count(r.config)
+        if experts0 != experts:
+            raise MergeError(
+                f"model {i} ({paths[i]}) has {experts} experts per layer but model 0 ({paths[0]}) has {experts0}; "
+                "mixture-of-experts models are merged expert by expert, so they need the same number of experts"
             )
         other = set(r.names)
         if other != name_set:

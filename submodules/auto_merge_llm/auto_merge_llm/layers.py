@@ -15,7 +15,8 @@ Layer groups (:func:`layer_group`), the unit of layer weights: ``embeddings``, `
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from .heads import is_head_param
 
@@ -33,6 +34,23 @@ def layer_index(name: str) -> int | None:
 def is_embedding(name: str) -> bool:
     """A parameter outside every block whose name says it is an embedding (token, position, type, norm)."""
     return layer_index(name) is None and not is_head_param(name) and bool(_EMBEDDING.search(name))
+
+
+_EXPERT_COUNT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
+
+
+def is_expert_stack(name: str, shape: Sequence[int]) -> bool:
+    """A mixture-of-experts layer's experts stored as one tensor, experts along dim 0 (transformers ≥ 5:
+    ``…mlp.experts.gate_up_proj`` of shape (E, out, in))."""
+    return ".experts." in f".{name}" and len(shape) == 3
+
+
+def expert_count(config: Mapping[str, Any]) -> int | None:
+    """The number of experts a model configuration declares (Mixtral, Qwen-MoE, DeepSeek, …), else None."""
+    for key in _EXPERT_COUNT_KEYS:
+        if isinstance(config.get(key), int):
+            return int(config[key])
+    return None
 
 
 def count_layers(names: Iterable[str]) -> int:
