@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from merginguriel.cli import options as opts
@@ -24,7 +25,7 @@ from merginguriel.experiments.selection.racing import Budget, RaceOptions
 from merginguriel.experiments.selection.summary import write_summary
 from merginguriel.models.paths import discover_models
 from merginguriel.outputs.atomic import check_writable
-from merginguriel.training.arguments import TrainingOptions
+from merginguriel.training.few_shot import few_shot_training, fine_tune
 
 EXAMPLE = "example: merginguriel select --protocol leave-target-out --dataset-name builtin --sources lang2vec,urielplus:genetic"
 TARGET_READING_SOURCES = ("empirical", "overlap")  # built from the target's own data
@@ -185,9 +186,9 @@ def config_from_args(args: argparse.Namespace) -> SelectionConfig:
     )  # fmt: skip
     few_shot = None
     if args.few_shot:
-        training = TrainingOptions(epochs=args.few_shot_epochs, learning_rate=args.few_shot_lr, batch_size=16,
-                                   seed=args.seed, overrides={"freeze_embeddings": True})  # fmt: skip
-        few_shot = FewShotOptions(training)
+        training = few_shot_training(args.few_shot_epochs, args.few_shot_lr, args.seed)
+        few_shot = FewShotOptions(partial(fine_tune, options=training),
+                                  {"epochs": args.few_shot_epochs, "learning_rate": args.few_shot_lr})  # fmt: skip
     dev = DataSelection(args.dataset_name, split="validation", text_column=args.text_column,
                         max_samples=args.dev_samples, max_seq_length=args.max_seq_length,
                         part="select" if few_shot else None)  # fmt: skip

@@ -5,7 +5,8 @@ The dev split is halved once, by a seeded permutation (:data:`merginguriel.data.
 selection scores candidates on the ``select`` half only, and fine-tuning trains on the ``fit`` half only, so
 neither scores on what it trained on and both use the same number of labels. The best single source and the
 chosen recipe (when it is one model, not an ensemble) are fine-tuned on the ``fit`` half with the project's own
-trainer (a fixed recipe: ``--few-shot-epochs``, ``--few-shot-lr``, word embeddings frozen), and the test split —
+trainer (``merginguriel.training.few_shot``, handed over by the command line; a fixed recipe:
+``--few-shot-epochs``, ``--few-shot-lr``, word embeddings frozen), and the test split —
 read once, with every other row of the final table — scores them beside the recipe. The fine-tuned models stay
 in ``OUT/target-dev/TARGET/few_shot/`` with their training arguments: if one wins, it is the model to use.
 """
@@ -14,29 +15,29 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from merginguriel.data.massive import DataSelection, load_selection
-from merginguriel.training.arguments import TrainingOptions
 
 FEW_SHOT_ROLES = {
     "best_source": "few-shot: best source fine-tuned",
     "chosen": "few-shot: chosen recipe fine-tuned",
 }
+# fine_tune(start folder, target, scratch dataset folder, max sequence length, output folder): the trainer
+FineTune = Callable[[str, str, Path, int, Path], Any]
 
 
 @dataclass(frozen=True)
 class FewShotOptions:
-    """How the few-shot models are fine-tuned: the shared training knobs (epochs, learning rate, batch size,
-    seed; ``overrides`` default to frozen word embeddings, as the study's zoo was trained)."""
+    """How the few-shot models are fine-tuned: ``fine_tune`` (``merginguriel.training.few_shot.fine_tune`` with
+    its options bound, handed over by the command line: selection never imports training) and ``settings``,
+    the recipe as recorded."""
 
-    training: TrainingOptions = field(
-        default_factory=lambda: TrainingOptions(
-            epochs=5.0, learning_rate=1e-4, batch_size=16, overrides={"freeze_embeddings": True}
-        )
-    )
+    fine_tune: FineTune
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -62,20 +63,6 @@ def write_rows(dev: DataSelection, target: str, root: Path) -> int:
     return len(lines)
 
 
-def fine_tune(
-    start: str, target: str, dev: DataSelection, out: Path, options: FewShotOptions, scratch: Path
-) -> dict[str, Any]:
-    """Fine-tune the model folder ``start`` on the ``fit`` half of the target's dev split into ``out``."""
-    from merginguriel.training.trainer import train_classifier
-
-    data = DataSelection(str(scratch), text_column="utt", max_seq_length=dev.max_seq_length)
-    args = options.training.arguments(
-        start, target, data, out, overwrite=True, do_train=True, do_eval=False, do_predict=False,
-        disable_tqdm=True, logging_strategy="epoch",
-    )  # fmt: skip
-    return train_classifier(args)
-
-
 def few_shot_models(
     starts: dict[str, tuple[str, str, str]],
     target: str,
@@ -90,7 +77,7 @@ def few_shot_models(
         rows = write_rows(dev, target, scratch)
         for key, (label, start, sources) in starts.items():
             out = folder / "few_shot" / key
-            fine_tune(start, target, dev, out, options, scratch)
+            options.fine_tune(start, target, scratch, dev.max_seq_length, out)
             made.append(
                 FewShotModel(
                     FEW_SHOT_ROLES[key], f"{label}, fine-tuned on {rows} dev rows", str(out), sources, rows
@@ -99,4 +86,4 @@ def few_shot_models(
     return made
 
 
-__all__ = ["FEW_SHOT_ROLES", "FewShotModel", "FewShotOptions", "few_shot_models", "fine_tune", "write_rows"]
+__all__ = ["FEW_SHOT_ROLES", "FewShotModel", "FewShotOptions", "few_shot_models", "write_rows"]
