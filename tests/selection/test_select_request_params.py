@@ -128,3 +128,22 @@ def test_the_new_methods_and_flags_run_in_a_sweep(
             ).read_text()
         )
         assert details["sources"][0]["locale"] == "af-ZA" and details["layer_weights"]["spec"] == "head=top1"
+
+
+def test_a_layer_weights_candidate_is_its_own_merge(tmp_path, scale_models, tiny_dataset, similarity_csv):
+    """Regression: the built model's identity includes the layer weights, so the candidate is not served the plain
+    merge of the same sources (found on the zoo, where both scored alike on every target)."""
+    grid = {
+        "k": [2],
+        "weighting": ["sinkhorn"],
+        "modes": {"similarity": [{}, {"layer_weights": "lower=top1,upper=top1"}]},
+    }
+    code = select_cmd.run(argv(tmp_path, scale_models, tiny_dataset, similarity_csv, "--protocol", "target-dev",
+                               "--targets", "af-ZA", "--no-test", "--keep-merged", grid=grid))  # fmt: skip
+    assert code == 0
+    merged = [
+        json.loads((d / "merge_details.json").read_text())
+        for d in (tmp_path / "sel" / "work" / "merged").iterdir()
+    ]
+    two = [m for m in merged if m["num_sources"] == 2]
+    assert sorted(bool(m["layer_weights"]) for m in two) == [False, True]

@@ -140,6 +140,9 @@ def build(candidate: Candidate, target: str, ctx: SelectionContext, merge: bool 
         return Built(
             candidate, target, plan, None, experiment_key({"ensemble": candidate.mode, "sources": sources})
         )
+    layers = (
+        {"layer_weights": plan.layer_weights} if plan.layer_weights else {}
+    )  # (older keys stay as they were)
     identity = experiment_key(
         {
             "method": plan.method,
@@ -149,6 +152,7 @@ def build(candidate: Candidate, target: str, ctx: SelectionContext, merge: bool 
             "statistics": plan.statistics.selection() if plan.statistics else None,
             "base": plan.base_model,
             "seed": ctx.seed,
+            **layers,
         }
     )
     merged = ctx.work_dir / "merged" / f"{plan.mode}_{target}_{identity}"
