@@ -216,9 +216,12 @@ def methods_report(work: Path) -> None:
 
     study = pd.read_csv(HERE / "study_table.csv").set_index(["protocol", "target"])
     rows = []
-    for protocol in ("target-dev", "unlabeled-target"):
+    # layer-weights rows come from methods_lw (target-dev): the first run served them the plain merge (a bug
+    # in the built model's identity, fixed and re-run)
+    runs = [("methods", p) for p in ("target-dev", "unlabeled-target")] + [("methods_lw", "target-dev")]
+    for run, protocol in runs:
         for target in METHOD_TARGETS:
-            folder = work / "study" / "methods" / protocol / target
+            folder = work / "study" / run / protocol / target
             if not (folder / "candidates.csv").is_file():
                 continue
             cands = pd.read_csv(folder / "candidates.csv")
@@ -227,6 +230,8 @@ def methods_report(work: Path) -> None:
             for r in cands.to_dict("records"):
                 name = method_name(str(r["label"]))
                 if name is None or pd.isna(r.get("test_accuracy")):
+                    continue
+                if name.startswith("layer weights") != (run == "methods_lw"):
                     continue
                 rows.append({"protocol": protocol, "target": target, "family": FAMILY[target], "method": name,
                              "dev_score": r["score"], "test_accuracy": r["test_accuracy"],
