@@ -38,9 +38,9 @@ from .engine import (
 )
 from .errors import MergeError
 from .io import CheckpointReader
+from .statistics import _batch_inputs
 
 Granularity = Literal["task", "layer"]
-_MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 @dataclass
@@ -177,7 +177,7 @@ def learn_coefficients(
             for n, (base_t, taus) in learned.items():
                 coef = lam[:, groups[n]].view(-1, *([1] * (taus.dim() - 1)))
                 params[n] = base_t + (coef * taus).sum(dim=0)
-            inputs = {key: batch[key].to(dev) for key in _MODEL_INPUTS if key in batch}
+            inputs, _ = _batch_inputs(batch, batch["input_ids"].shape[0], dev)
             output = torch.func.functional_call(model, params, args=(), kwargs=inputs, strict=False)
             logits = output.logits if hasattr(output, "logits") else output[0]
             loss = mean_entropy(logits)
