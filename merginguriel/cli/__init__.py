@@ -10,8 +10,14 @@ the script fronts.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
+
+# bitsandbytes (imported by peft whenever it is installed, so before any command sets up logging) tries at import
+# to fetch an optional CPU kernel from the hub and warns when it cannot: its own fallback runs, nothing to act on
+for _noisy in ("bitsandbytes", "kernels"):
+    logging.getLogger(_noisy).setLevel(logging.ERROR)
 
 # command -> (module under merginguriel.cli.commands, script name, one-line description)
 COMMANDS: dict[str, tuple[str, str, str]] = {

@@ -84,11 +84,27 @@ def _check_mode_inputs(mode: str, sources: SourceSelection) -> None:
         )
 
 
+def qlora_notes(sources: Sequence[SourceModel]) -> list[str]:
+    """A note per source trained with a quantised base (QLoRA): what the merge reads of it."""
+    from merginguriel.models.paths import trained_quantization
+
+    notes = []
+    for source in sources:
+        kind = trained_quantization(source.path)
+        if kind:
+            notes.append(
+                f"{source.locale} was trained with --quantization {kind} (QLoRA): merged are its saved weights, the "
+                "full-precision base with its LoRA update merged in"
+            )
+    return notes
+
+
 def plan_merge(request: MergeRequest) -> MergePlan:
     """Resolve sources, weights and the method for a request (no model is read)."""
     target = validate_locale(request.target)
     _check_mode_inputs(request.mode, request.sources)
     sources, notes = select_source_models(target, request.sources)
+    notes = [*notes, *qlora_notes(sources)]
     if request.mode == "average":
         sources = equal_weights(sources)
     method = engine_method(request.mode)

@@ -53,6 +53,19 @@ def is_model_dir(path: Path) -> bool:
     )
 
 
+def trained_quantization(model_dir: str | os.PathLike) -> str | None:
+    """The ``--quantization`` a model was trained with (``4bit`` / ``8bit``: QLoRA), from the ``run_metadata.json``
+    ``merginguriel train`` writes beside it; None for a full-precision run or a model from elsewhere."""
+    import json
+
+    path = Path(model_dir) / "run_metadata.json"
+    try:
+        kind = json.loads(path.read_text()).get("quantization")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return kind if kind in ("4bit", "8bit") else None
+
+
 def train_command_hint(base_model: str | os.PathLike, locale: str, models_root: str | os.PathLike) -> str:
     return (
         f"python merginguriel/training_bert.py --model_name_or_path {base_model} --dataset_config_name "

@@ -52,6 +52,20 @@ class ModelArguments:
     max_seq_length: int = field(
         default=128, metadata={"help": "Texts (generative: prompts) are truncated to this many tokens."}
     )
+    packing: bool = field(
+        default=False,
+        metadata={
+            "help": "--task generative: pack each batch's training examples into rows of --packing_length tokens, "
+            "positions restarting per example and attention kept within it (block-diagonal mask), instead of "
+            "padding every example to the batch's longest; same loss, fewer pad tokens (docs/generative.md).",
+            "nargs": "?",
+            "const": True,
+        },
+    )
+    packing_length: int | None = field(
+        default=None,
+        metadata={"help": "--packing: tokens per packed row (default --max_seq_length)."},
+    )
     use_lora: bool | None = field(
         default=None,
         metadata={
@@ -77,6 +91,16 @@ class ModelArguments:
             "or flash_attention_2; what cannot run here falls back (flash → sdpa → eager), logged and recorded in "
             "run_metadata.json.",
             "choices": ["auto", "eager", "sdpa", "flash_attention_2"],
+        },
+    )
+    quantization: str = field(
+        default="none",
+        metadata={
+            "help": "Train LoRA adapters on a base loaded quantised by bitsandbytes (QLoRA): 4bit (NF4, double "
+            "quantisation) or 8bit (LLM.int8); implies --use_lora. The saved model is the full-precision base "
+            "with the LoRA update merged in. Needs pip install 'merginguriel[qlora]'; meant for CUDA (bitsandbytes' "
+            "CPU backend is slow).",
+            "choices": ["none", "4bit", "8bit"],
         },
     )
     lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
@@ -151,6 +175,34 @@ class ExtraTrainingArguments:
     keep_checkpoints: bool = field(
         default=False,
         metadata={"help": "Move the checkpoints into {output_dir}/checkpoints/ instead of deleting them."},
+    )
+    objective: str = field(
+        default="sft",
+        metadata={
+            "help": "sft: supervised training on the label tokens. grpo (--task generative): reinforcement learning "
+            "with TRL's GRPO, reward = the sampled completion is the gold label (+ --grpo_format_reward for any "
+            "label); start from a model trained with sft (docs/generative.md).",
+            "choices": ["sft", "grpo"],
+        },
+    )
+    grpo_num_generations: int = field(
+        default=4, metadata={"help": "--objective grpo: completions sampled per prompt (the group)."}
+    )
+    grpo_max_completion_length: int = field(
+        default=16,
+        metadata={"help": "--objective grpo: tokens a completion may have (labels are 1–5 + EOS)."},
+    )
+    grpo_temperature: float = field(default=1.0, metadata={"help": "--objective grpo: sampling temperature."})
+    grpo_beta: float = field(
+        default=0.0,
+        metadata={"help": "--objective grpo: weight of the KL divergence to the starting model (0: none, no "
+                  "reference model kept)."},
+    )  # fmt: skip
+    grpo_format_reward: float = field(
+        default=0.1,
+        metadata={
+            "help": "--objective grpo: reward for a completion that is one of the labels, right or wrong."
+        },
     )
     precision: str = field(
         default="auto",

@@ -5,12 +5,24 @@ after the prompt (see :mod:`merginguriel.generative.classifier` for the template
   padding), the label ids and EOS on the rest: the loss is on the label tokens only. Dev/test rows are the prompt
   alone with the gold label's index: they are scored, not generated.
 * **Collator.** Dynamic right padding to the longest row of the batch (``pad_token``, else EOS).
+* **Packing** (``--packing``). The batch's training examples are packed, first-fit decreasing, into rows of at
+  most ``--packing_length`` tokens (default ``--max_seq_length``; an example longer than that gets a row of its
+  own), the rows right-padded to the longest. Each example keeps its own positions (``position_ids`` restart at
+  0 per example) and the batch has no ``attention_mask``, so transformers builds a block-diagonal causal mask from
+  the position ids (sdpa / eager; flash-attention's varlen path reads the same position ids): no token attends
+  across examples, and the loss is on the label tokens only, as without packing. The same examples per step give
+  the same loss and gradients as padding (tested); what changes is how many pad tokens are computed. A
+  mixture-of-experts router's balancing loss then counts the few pad tokens at a row's end too (there is no
+  mask to exclude them).
 * **Loss.** The model's own causal-LM loss; with ``--class_weights``, each row's label tokens are weighted by its
-  class weight: ``Σ_i w_{y_i} Σ_{t∈label_i} CE_{i,t} / Σ_i w_{y_i} |label_i|`` per batch.
+  class weight: ``Σ_i w_{y_i} Σ_{t∈label_i} CE_{i,t} / Σ_i w_{y_i} |label_i|`` per batch (packed: each token
+  carries its example's weight).
 * **Evaluation.** :class:`GenerativeTrainer` scores the 60 labels on each dev/test prompt
   (:func:`merginguriel.generative.classifier.score_labels`); the scores are the "logits" of ``compute_metrics`` (accuracy,
   macro-F1: early stopping on dev accuracy works as for encoders), the eval loss is the cross-entropy of the
   softmax over the 60 scores.
+* **QLoRA.** ``--quantization 4bit|8bit`` loads the base quantised by bitsandbytes and trains LoRA on top; the
+  adapters are merged into the full-precision base when saved (:mod:`merginguriel.training.quantization`).
 * **LoRA.** On by default for models with more than :data:`LORA_MIN_PARAMETERS` parameters (``--use_lora
   true/false`` decides explicitly), on ``all-linear`` layers unless ``--lora_target_modules`` names others;
   merged back into full weights when saved. With bf16 training (CUDA) the frozen base weights of a LoRA run are
@@ -30,6 +42,7 @@ from transformers import Trainer
 from merginguriel.generative.classifier import GenerativeSpec, PromptTokenizer, score_labels
 from merginguriel.training.arguments import TrainArguments
 from merginguriel.training.lora import lora_model
+from merginguriel.training.quantization import compute_dtype, prepare_quantised, quantization_config
 
 IGNORE_INDEX = -100
 
@@ -46,7 +59,12 @@ def load_causal_lm(
     tokenizer = PromptTokenizer(AutoTokenizer.from_pretrained(path), spec)
     lora = bool(args.model.use_lora) and args.training.do_train
     kwargs: dict[str, Any] = {"attn_implementation": attn_implementation} if attn_implementation else {}
-    if lora and args.training.bf16:
+    quantised = args.model.quantization != "none" and lora
+    if quantised:
+        kwargs["quantization_config"] = quantization_config(
+            args.model.quantization, compute_dtype(args.training)
+        )
+    elif lora and args.training.bf16:
         kwargs[_dtype_argument()] = torch.bfloat16
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     spec.apply(model.config)
@@ -57,6 +75,8 @@ def load_causal_lm(
     if lora:
         from peft import TaskType
 
+        if quantised:
+            model = prepare_quantised(model, bool(args.training.gradient_checkpointing))
         model = lora_model(model, args.model, TaskType.CAUSAL_LM)
         if args.training.gradient_checkpointing:
             model.enable_input_require_grads()
@@ -120,14 +140,38 @@ def encode_splits(splits: dict[str, Any], tokenizer: PromptTokenizer, max_length
     }
 
 
+def pack_rows(lengths: Sequence[int], capacity: int) -> list[list[int]]:
+    """First-fit decreasing: the indices of ``lengths`` grouped into rows whose lengths sum to at most
+    ``capacity`` (an item longer than ``capacity`` gets a row of its own); rows in order of creation, each row's
+    items longest first."""
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda j: (-lengths[j], j)):
+        for r, free in enumerate(room):
+            if lengths[i] <= free:
+                rows[r].append(i)
+                room[r] -= lengths[i]
+                break
+        else:
+            rows.append([i])
+            room.append(max(0, capacity - lengths[i]))
+    return rows
+
+
 @dataclass
 class GenerativeCollator:
     """Right-pads ``input_ids`` (``pad_id``), ``attention_mask`` (0) and token ``labels`` (-100) to the longest row;
-    integer ``labels`` (a prompt's gold index) and ``intent_id`` are stacked."""
+    integer ``labels`` (a prompt's gold index) and ``intent_id`` are stacked. With ``pack_length``, training rows
+    (token ``labels``) are packed instead (see the module doc): ``input_ids``, ``labels``, ``position_ids`` and
+    ``token_intent`` (each token's example's label index), no ``attention_mask``, and ``use_cache=False``
+    (transformers derives the block-diagonal mask from the position ids only without a cache)."""
 
     pad_id: int
+    pack_length: int | None = None
 
-    def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        if self.pack_length is not None and isinstance(features[0].get("labels"), (list, tuple)):
+            return self.packed(features)
         width = max(len(f["input_ids"]) for f in features)
 
         def padded(key: str, value: int) -> torch.Tensor:
@@ -145,18 +189,53 @@ class GenerativeCollator:
             batch["intent_id"] = torch.tensor([int(f["intent_id"]) for f in features])
         return batch
 
+    def packed(self, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """The examples packed into rows of at most ``pack_length`` tokens; a row's pad tail is a sequence of
+        its own (positions from 0, labels -100), so nothing attends to it and it attends to nothing real."""
+        assert self.pack_length is not None
+        rows = pack_rows([len(f["input_ids"]) for f in features], self.pack_length)
+        keys = ("input_ids", "labels", "position_ids", "token_intent")
+        packed: dict[str, list[list[int]]] = {key: [] for key in keys}
+        for row in rows:
+            parts: dict[str, list[int]] = {key: [] for key in keys}
+            for i in row:
+                f = features[i]
+                n = len(f["input_ids"])
+                parts["input_ids"] += list(f["input_ids"])
+                parts["labels"] += [IGNORE_INDEX, *list(f["labels"])[1:]]  # never predicted across examples
+                parts["position_ids"] += list(range(n))
+                parts["token_intent"] += [int(f.get("intent_id", 0))] * n
+            for key in keys:
+                packed[key].append(parts[key])
+        width = max(len(ids) for ids in packed["input_ids"])
+        fill = {"input_ids": self.pad_id, "labels": IGNORE_INDEX, "token_intent": 0}
+        batch: dict[str, Any] = {"use_cache": False}
+        for key, values in packed.items():
+            batch[key] = torch.tensor(
+                [
+                    v
+                    + (
+                        list(range(width - len(v)))
+                        if key == "position_ids"
+                        else [fill[key]] * (width - len(v))
+                    )
+                    for v in values
+                ]
+            )
+        return batch
 
-def weighted_label_loss(
-    logits: torch.Tensor, labels: torch.Tensor, row_weights: torch.Tensor
-) -> torch.Tensor:
+
+def weighted_label_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """``Σ_i w_i Σ_t CE_{i,t} / Σ_i w_i n_i`` over the label tokens (``labels != -100``, shifted by one as in
-    causal-LM training), ``n_i`` the number of label tokens of row ``i``."""
+    causal-LM training), ``n_i`` the number of label tokens of example ``i``; ``weights`` per row (shape ``(B,)``)
+    or per token (``(B, T)``, packed rows: each token its example's weight)."""
     shift_logits = logits[:, :-1].float()
     targets = labels[:, 1:]
     ce = torch.nn.functional.cross_entropy(
         shift_logits.transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="none"
     )
-    weights = row_weights[:, None].to(ce.dtype) * (targets != IGNORE_INDEX)
+    per_token = weights[:, None].expand_as(labels) if weights.dim() == 1 else weights
+    weights = per_token[:, 1:].to(ce.dtype) * (targets != IGNORE_INDEX)
     return (ce * weights).sum() / weights.sum()
 
 
@@ -187,6 +266,8 @@ class GenerativeTrainer(Trainer):
         num_items_in_batch: Any = None,
     ) -> Any:
         intent = inputs.pop("intent_id", None)
+        token_intent = inputs.pop("token_intent", None)
+        intent = token_intent if token_intent is not None else intent
         if self.class_weights is None or intent is None:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         labels = inputs.pop("labels")
@@ -223,6 +304,7 @@ __all__ = [
     "causal_features",
     "encode_splits",
     "label_index",
+    "pack_rows",
     "load_causal_lm",
     "prompt_features",
     "weighted_label_loss",

@@ -4,8 +4,11 @@ and the task defaults made explicit."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -34,6 +37,17 @@ def wants_lora(use_lora: bool | None, model_name_or_path: str) -> bool:
     return parameter_count(str(model_name_or_path)) > LORA_MIN_PARAMETERS
 
 
+@contextlib.contextmanager
+def quiet_deprecations() -> Iterator[None]:
+    """peft and TRL call transformers methods that v5 deprecated (``is_gradient_checkpointing``, …): their
+    FutureWarnings say nothing a user can act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=".*is deprecated and will be removed in v6", category=FutureWarning
+        )
+        yield
+
+
 def lora_model(model: Any, model_args: ModelArguments, task_type: Any) -> Any:
     """``model`` with LoRA adapters (peft ``task_type``) on ``--lora_target_modules`` (``all-linear`` is peft's
     every linear layer but the output layer)."""
@@ -49,22 +63,27 @@ def lora_model(model: Any, model_args: ModelArguments, task_type: Any) -> Any:
         if targets == "all-linear"
         else [m.strip() for m in targets.split(",") if m.strip()],
     )
-    return get_peft_model(model, config)
+    with quiet_deprecations():
+        return get_peft_model(model, config)
 
 
 def resolved_model_arguments(model_args: ModelArguments) -> ModelArguments:
-    """``model_args`` with the task defaults made explicit: ``use_lora`` (off for classification; for generative,
-    on above ``LORA_MIN_PARAMETERS`` parameters) and ``lora_target_modules``; the template checked."""
+    """``model_args`` with the task defaults made explicit: ``use_lora`` (on with ``--quantization``; off for
+    classification; for generative, on above ``LORA_MIN_PARAMETERS`` parameters) and ``lora_target_modules``; the
+    template checked."""
     if model_args.task not in TASKS:
         raise UserError(f"--task must be one of {', '.join(TASKS)}, not {model_args.task!r}.")
     generative = model_args.task == "generative"
     if generative:
         check_template(model_args.prompt_template)
-    use_lora = (
-        wants_lora(model_args.use_lora, model_args.model_name_or_path)
-        if generative
-        else bool(model_args.use_lora)
-    )
+    if model_args.quantization != "none" and model_args.use_lora is not False:
+        use_lora = (
+            True  # QLoRA: adapters on the frozen quantised base (check_quantization refuses use_lora false)
+        )
+    elif generative:
+        use_lora = wants_lora(model_args.use_lora, model_args.model_name_or_path)
+    else:
+        use_lora = bool(model_args.use_lora)
     targets = model_args.lora_target_modules or DEFAULT_LORA_TARGETS[model_args.task]
     return dataclasses.replace(model_args, use_lora=use_lora, lora_target_modules=targets)
 
@@ -72,6 +91,7 @@ def resolved_model_arguments(model_args: ModelArguments) -> ModelArguments:
 __all__ = [
     "lora_model",
     "parameter_count",
+    "quiet_deprecations",
     "resolved_model_arguments",
     "wants_lora",
 ]

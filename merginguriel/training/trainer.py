@@ -62,6 +62,7 @@ from merginguriel.outputs.atomic import (
 )
 from merginguriel.training.arguments import (
     ExtraTrainingArguments,
+    ModelArguments,
     TrainArguments,
 )
 from merginguriel.training.attention import AttentionChoice, log_choice, model_class, resolve_attention
@@ -85,7 +86,8 @@ from merginguriel.training.generative import (
     encode_splits,
     load_causal_lm,
 )
-from merginguriel.training.lora import lora_model, resolved_model_arguments
+from merginguriel.training.grpo import check_grpo, grpo_trainer
+from merginguriel.training.lora import lora_model, quiet_deprecations, resolved_model_arguments
 from merginguriel.training.outputs import (
     checkpoints_dir,
     collect_checkpoints,
@@ -93,6 +95,14 @@ from merginguriel.training.outputs import (
     resolve_resume,
     staging_dir,
     world,
+)
+from merginguriel.training.quantization import (
+    SAVED_AS,
+    check_quantization,
+    compute_dtype,
+    merge_into_full_precision,
+    prepare_quantised,
+    quantization_config,
 )
 
 logger = logging.getLogger("merginguriel.training")
@@ -147,6 +157,30 @@ def check_model_source(name: str | os.PathLike, flag: str = "--model_name_or_pat
         raise MissingInputError(
             f"{flag} {text} is neither a local model folder nor a loadable hub model ({first})."
         ) from None
+
+
+def check_packing(model: ModelArguments) -> None:
+    """``--packing`` is for causal LMs (``--task generative``) with a positive ``--packing_length``."""
+    if model.packing and model.task != "generative":
+        raise UserError(
+            "--packing packs causal-LM examples (block-diagonal causal attention): it needs --task generative; "
+            "encoder classifiers pad each batch to its longest text (drop --packing)."
+        )
+    if model.packing:
+        try:  # transformers builds the block-diagonal mask from position ids since 4.53; before, rows would mix
+            from transformers.masking_utils import find_packed_sequence_indices  # noqa: F401
+        except ImportError:
+            raise UserError(
+                "--packing needs transformers >= 4.53 (attention within each packed example); upgrade transformers "
+                "or drop --packing."
+            ) from None
+    if model.packing_length is not None and model.packing_length < 1:
+        raise UserError(f"--packing_length must be a positive number of tokens, not {model.packing_length}.")
+
+
+def pack_length(model: ModelArguments) -> int | None:
+    """Tokens per packed row (None: no packing)."""
+    return (model.packing_length or model.max_seq_length) if model.packing else None
 
 
 def prepare_training_args(
@@ -217,6 +251,17 @@ def _train_classifier(args: TrainArguments, callbacks: Sequence[TrainerCallback]
     locales = parse_locales(args.data.dataset_config_name)
     # user errors first, before anything is loaded or written
     parse_mixture_rates(args.data.mixture_rates, len(locales))
+    check_packing(args.model)
+    check_grpo(
+        args.model.task,
+        args.extra.objective,
+        args.training.per_device_train_batch_size,
+        args.training.gradient_accumulation_steps,
+        args.extra.grpo_num_generations,
+    )
+    check_quantization(
+        args.model.quantization, args.model.use_lora, torch.cuda.is_available() and not args.training.use_cpu
+    )
     check_dataset_locales(args.data.dataset_name, locales)
     check_model_source(args.model.model_name_or_path)
     args = dataclasses.replace(args, model=resolved_model_arguments(args.model))
@@ -262,6 +307,12 @@ def _load_model(args: TrainArguments, attention: AttentionChoice) -> tuple[Any, 
         return tokenizer, freeze_input_embeddings(model) if args.model.freeze_embeddings else model
     model_path = args.model.model_name_or_path
     tokenizer = AutoTokenizer.from_pretrained(model_path)
+    quantised = args.model.quantization != "none" and args.model.use_lora and args.training.do_train
+    kwargs: dict[str, Any] = {}
+    if quantised:  # the new intent head stays in full precision (it is trained in full, like LoRA's head)
+        config = quantization_config(args.model.quantization, compute_dtype(args.training))
+        config.llm_int8_skip_modules = ["classifier", "score", "pooler"]
+        kwargs["quantization_config"] = config
     # a base encoder has no intent head (and may lack a pooler): transformers' load report of the new weights
     # says nothing a user can act on, so it is replaced by one line naming them
     verbosity = transformers_logging.get_verbosity()
@@ -275,6 +326,7 @@ def _load_model(args: TrainArguments, attention: AttentionChoice) -> tuple[Any, 
             ignore_mismatched_sizes=True,
             output_loading_info=True,
             attn_implementation=attention.used,
+            **kwargs,
         )
     finally:
         transformers_logging.set_verbosity(verbosity)
@@ -286,6 +338,8 @@ def _load_model(args: TrainArguments, attention: AttentionChoice) -> tuple[Any, 
     if args.model.use_lora and args.training.do_train:
         from peft import TaskType
 
+        if quantised:
+            model = prepare_quantised(model, bool(args.training.gradient_checkpointing))
         model = lora_model(model, args.model, TaskType.SEQ_CLS)
     return tokenizer, model
 
@@ -326,6 +380,9 @@ def _metadata_callback(
             "use_lora": args.model.use_lora,
             "class_weights": args.extra.class_weights,
             "attention": attention.to_dict(),
+            "packing_length": pack_length(args.model),
+            "quantization": args.model.quantization,
+            "objective": args.extra.objective,
             **_router_metadata(args),
         }
     )
@@ -353,7 +410,7 @@ def _trainer(
         logger.info("class weights (inverse frequency): %s", np.round(weights[weights > 0], 4).tolist())
     if args.model.task == "generative":
         trainer_cls = GenerativeTrainer
-        collator = GenerativeCollator(tokenizer.pad_id)
+        collator = GenerativeCollator(tokenizer.pad_id, pack_length=pack_length(args.model))
         trainer_kwargs = {"label_sequences": tokenizer.label_sequences, "class_weights": weights}
         tokenizer = tokenizer.tokenizer  # what checkpoints save
     if extra.early_stopping_patience is not None and training.do_train:
@@ -372,7 +429,12 @@ def _trainer(
         callbacks=callbacks,
         **trainer_kwargs,
     )
-    if trainer.pop_callback(PrinterCallback) is not None:  # progress bars off: one readable line per log
+    return _quiet_printer(trainer)
+
+
+def _quiet_printer(trainer: Trainer) -> Trainer:
+    """Progress bars off (``--disable_tqdm``): one readable line per log instead of a raw dict."""
+    if trainer.pop_callback(PrinterCallback) is not None:
         trainer.add_callback(LogLineCallback())
     return trainer
 
@@ -381,14 +443,25 @@ def _train_and_save(
     trainer: Trainer, args: TrainArguments, tokenizer: Any, train: Any, save_dir: Path
 ) -> dict[str, Any]:
     """Train, save the model (LoRA merged back into full weights) and tokenizer; returns the training metrics."""
-    result = trainer.train(resume_from_checkpoint=args.training.resume_from_checkpoint)
-    config = getattr(trainer.model, "config", None)
-    if getattr(config, "output_router_logits", False):  # a training setting (the router loss): not saved
-        config.output_router_logits = False
+    with quiet_deprecations():
+        result = trainer.train(resume_from_checkpoint=args.training.resume_from_checkpoint)
     metrics = {f"train_{k}" if not k.startswith("train") else k: v for k, v in result.metrics.items()}
     metrics["global_step"] = int(trainer.state.global_step)
     if args.model.use_lora:
-        trainer.model = trainer.model.merge_and_unload()
+        if args.model.quantization != "none":  # QLoRA: the adapters go into the base loaded in full precision
+            full = dataclasses.replace(
+                args, model=dataclasses.replace(args.model, quantization="none", use_lora=False)
+            )
+            trainer.model = merge_into_full_precision(
+                trainer.model, _load_model(full, attention_choice(full))[1]
+            )
+            logger.info("--quantization %s: saved %s", args.model.quantization, SAVED_AS)
+        else:
+            trainer.model = trainer.model.merge_and_unload()
+    config = getattr(trainer.model, "config", None)
+    if getattr(config, "output_router_logits", False):  # a training setting (the router loss): not saved
+        config.output_router_logits = False
+    if args.model.use_lora:
         if trainer.is_world_process_zero():
             trainer.model.save_pretrained(str(save_dir))
     else:
@@ -411,6 +484,11 @@ def _write_card(save_dir: Path, args: TrainArguments, metrics: Mapping[str, Any]
         "per_device_train_batch_size": training.per_device_train_batch_size,
         "seed": training.seed,
         "use_lora": args.model.use_lora,
+        "quantization": None
+        if args.model.quantization == "none"
+        else f"{args.model.quantization} (QLoRA); saved: {SAVED_AS}",
+        "packing_length": pack_length(args.model),
+        "objective": args.extra.objective,
         "mixture_rates": args.data.mixture_rates,
     }
     card = trained_card(args.model.model_name_or_path, list(metrics["locales"]), str(args.data.dataset_name),
@@ -483,13 +561,21 @@ def _run(
         _metadata_callback(args, splits["train"], encoded["train"], attention) if training.do_train else None
     )
     all_callbacks = [*(callbacks or []), *([meta_cb] if meta_cb is not None else [])]
-    trainer = _trainer(args, model, tokenizer, splits, encoded, all_callbacks)
+    grpo = args.extra.objective == "grpo" and training.do_train
+    trainer = _trainer(args, model, tokenizer, splits, encoded, [] if grpo else all_callbacks)
+    fit = (
+        _quiet_printer(grpo_trainer(model, tokenizer, training, args.extra, splits["train"], all_callbacks))
+        if grpo
+        else trainer
+    )
     if meta_cb is not None:
-        meta_cb.trainer = trainer
+        meta_cb.trainer = fit
     metrics: dict[str, Any] = {"locales": locales}
     save_dir = out_dir if out_dir is not None else final_dir
     if training.do_train:
-        metrics.update(_train_and_save(trainer, args, tokenizer, splits["train"], save_dir))
+        metrics.update(_train_and_save(fit, args, tokenizer, splits["train"], save_dir))
+        if grpo:  # dev/test as for any generative model: label scoring with the trained weights
+            trainer = _trainer(args, fit.model, tokenizer, splits, encoded, [])
     if training.do_eval:
         metrics.update(trainer.evaluate(encoded["validation"], metric_key_prefix="eval"))
     if training.do_predict:
