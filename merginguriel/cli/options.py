@@ -700,6 +700,47 @@ def push_to_hub(args: argparse.Namespace, folder: str | os.PathLike) -> str | No
 REPORT_TO = ("tensorboard", "wandb")
 
 
+def add_launcher_args(parser: argparse.ArgumentParser, workers: bool = False) -> None:
+    """``--launcher local|slurm`` and the Slurm job flags (submitit: one array task per job), shared by the commands
+    that run many jobs (``sweep``: one per experiment; ``fusion --fusion-type all``: one per fusion type);
+    ``workers``: ``--max-workers`` local processes too."""
+    group = parser.add_argument_group("launcher")
+    group.add_argument(
+        "--launcher",
+        choices=["local", "slurm"],
+        default="local",
+        help="local: in this process"
+        + (" (or --max-workers processes)" if workers else "")
+        + "; slurm: one submitit array job, a task per job.",
+    )
+    if workers:
+        group.add_argument(
+            "--max-workers", type=positive_int, default=1, help="Local worker processes (default 1)."
+        )
+    group.add_argument("--slurm-partition", help="Slurm partition.")
+    group.add_argument("--slurm-gpus", type=non_negative_int, default=1, help="GPUs per job (default 1).")
+    group.add_argument("--slurm-time", default="04:00:00", help="Time limit per job (HH:MM:SS or minutes).")
+    group.add_argument("--slurm-mem", default="32G", help="Memory per job (e.g. 32G).")
+    group.add_argument("--slurm-cpus", type=positive_int, default=4, help="CPUs per job.")
+    group.add_argument(
+        "--slurm-array-parallelism", type=positive_int, default=64, help="Array tasks running at once."
+    )
+
+
+def slurm_options(args: argparse.Namespace) -> Any:
+    """The Slurm flags of :func:`add_launcher_args` as the launcher's ``SlurmOptions``."""
+    from merginguriel.experiments.sweep import SlurmOptions
+
+    return SlurmOptions(
+        args.slurm_partition,
+        args.slurm_gpus,
+        args.slurm_time,
+        args.slurm_mem,
+        args.slurm_cpus,
+        args.slurm_array_parallelism,
+    )
+
+
 def add_tracking_args(parser: argparse.ArgumentParser) -> None:
     """``--report-to``: TensorBoard is always written; ``wandb`` adds a Weights & Biases run."""
     group = parser.add_argument_group("experiment tracking")

@@ -269,6 +269,56 @@ def log_nxn(
                    report_to, project)  # fmt: skip
 
 
+class EpochTracker:
+    """Per-epoch scalars of a training loop that is not ``Trainer``'s (expert fusion): TensorBoard event files in
+    ``log_dir`` (always) and, with ``wandb`` in ``report_to``, a W&B run ``name`` in ``project``; each
+    :meth:`log` call is one epoch. Use it as a context manager (the writers are closed at the end)."""
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike,
+        name: str,
+        config: Mapping[str, Any] | None = None,
+        report_to: Sequence[str] = ("tensorboard",),
+        project: str = "merginguriel",
+    ) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        check_report_to(report_to)
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for old in self.log_dir.glob("events.out.tfevents.*"):  # a rerun into the same folder starts afresh
+            old.unlink()
+        self.writer = SummaryWriter(log_dir=str(self.log_dir))
+        settings = {"run": name, **(config or {})}
+        self.writer.add_text("config", json.dumps(settings, sort_keys=True, default=str), 0)
+        self.wandb_run = None
+        if "wandb" in report_to:
+            import wandb
+
+            self.wandb_run = wandb.init(project=project, name=name, dir=str(self.log_dir), config=settings,
+                                        job_type="merginguriel")  # fmt: skip
+
+    def log(self, epoch: int, values: Mapping[str, Any], prefix: str = "") -> None:
+        scalars = {f"{prefix}{k}": float(v) for k, v in values.items() if _finite([v])}
+        for tag, value in scalars.items():
+            self.writer.add_scalar(tag, value, epoch)
+        self.writer.flush()
+        if self.wandb_run is not None:
+            self.wandb_run.log({**scalars, "epoch": epoch})
+
+    def close(self) -> None:
+        self.writer.close()
+        if self.wandb_run is not None:
+            self.wandb_run.finish()
+
+    def __enter__(self) -> EpochTracker:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
 def read_tensorboard_rows(log_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """The ``experiment`` rows of a TensorBoard run in ``log_dir``, in step order (for tests and notebooks)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -9,6 +9,8 @@ Output (``output_dir`` = ``OUT``)::
     OUT/training_log.csv      one row per epoch (loss, dev accuracy / macro-F1, the mean learning rate of
                               the experts and of fusion + head over the epoch's steps, seconds),
                               with training_log.png (dev accuracy per epoch)
+    OUT/tensorboard/          the same per-epoch values as TensorBoard scalars (``fusion/…``); with
+                              ``report_to`` holding ``wandb``, a W&B run too
     OUT/fusion_summary.json
 """
 
@@ -33,6 +35,7 @@ from merginguriel.models.evaluation import classification_metrics, predict_logit
 from merginguriel.models.fusion import ExpertFusionModel, build_fusion_model, save_complete, save_components
 from merginguriel.outputs.atomic import write_json_atomic, write_text_atomic
 from merginguriel.outputs.plotting import bar_chart
+from merginguriel.outputs.tracking import TENSORBOARD_DIR, EpochTracker
 from merginguriel.runtime import Runtime
 from merginguriel.training.arguments import TrainingOptions, as_value
 
@@ -57,11 +60,14 @@ class FusionTrainConfig:
     save_every: int = 1
     runtime: Runtime = field(default_factory=Runtime)
     base_model: str | None = None  # the experts' pretrained model (names the card's base_model if a hub id)
+    report_to: tuple[str, ...] = ("tensorboard",)
+    wandb_project: str = "merginguriel"
 
     def __post_init__(self) -> None:
         self.data = as_value(DataSelection, self.data)
         self.training = as_value(TrainingOptions, self.training)
         self.runtime = as_value(Runtime, self.runtime)
+        self.report_to = tuple(self.report_to)
         if self.training.epochs != int(self.training.epochs) or self.save_every < 1:
             raise UserError("--epochs and --save-every must be whole numbers of at least 1.")
 
@@ -175,21 +181,32 @@ def train_fusion(config: FusionTrainConfig) -> dict[str, Any]:
     optimizer, scheduler = _optimizer(model, config, len(loader))
     log_rows: list[dict[str, Any]] = []
     saved: list[str] = []
-    for epoch in tqdm(
-        range(1, config.epochs + 1), desc="fusion epochs", unit="epoch", disable=not config.runtime.progress
-    ):
-        started = time.time()
-        losses, step_lrs = _train_epoch(model, loader, optimizer, scheduler, config, epoch)
-        dev_metrics = _dev_metrics(model, tokenizer, dev, config)
-        log_rows.append({
-            "epoch": epoch, "train_loss": _mean(losses),
-            "dev_accuracy": dev_metrics["accuracy"], "dev_macro_f1": dev_metrics["macro_f1"],
-            "lr_experts": _mean([lr[0] for lr in step_lrs]), "lr_fusion_head": _mean([lr[1] for lr in step_lrs]),
-            "seconds": round(time.time() - started, 2),
-        })  # fmt: skip
-        _write_log(out, log_rows, config)
-        if epoch % config.save_every == 0 or epoch == config.epochs:
-            saved.append(str(save_components(model, tokenizer, out / f"epoch_{epoch}")))
+    tracked = {"fusion_type": config.fusion_type, "experts": config.expert_names, "train_locales": config.train_locales,
+               "epochs": config.epochs, "learning_rate": config.training.learning_rate, "head_lr": config.head_lr,
+               "seed": config.training.seed}  # fmt: skip
+    name = f"fusion_{config.fusion_type}_{'+'.join(config.expert_names)}"
+    with EpochTracker(
+        out / TENSORBOARD_DIR, name, tracked, config.report_to, config.wandb_project
+    ) as tracker:
+        for epoch in tqdm(
+            range(1, config.epochs + 1),
+            desc="fusion epochs",
+            unit="epoch",
+            disable=not config.runtime.progress,
+        ):
+            started = time.time()
+            losses, step_lrs = _train_epoch(model, loader, optimizer, scheduler, config, epoch)
+            dev_metrics = _dev_metrics(model, tokenizer, dev, config)
+            log_rows.append({
+                "epoch": epoch, "train_loss": _mean(losses),
+                "dev_accuracy": dev_metrics["accuracy"], "dev_macro_f1": dev_metrics["macro_f1"],
+                "lr_experts": _mean([lr[0] for lr in step_lrs]), "lr_fusion_head": _mean([lr[1] for lr in step_lrs]),
+                "seconds": round(time.time() - started, 2),
+            })  # fmt: skip
+            _write_log(out, log_rows, config)
+            tracker.log(epoch, {k: v for k, v in log_rows[-1].items() if k != "epoch"}, prefix="fusion/")
+            if epoch % config.save_every == 0 or epoch == config.epochs:
+                saved.append(str(save_components(model, tokenizer, out / f"epoch_{epoch}")))
     complete = save_complete(model, tokenizer, out / "complete")
     write_card(complete, fusion_card(config.expert_paths, config.expert_names, config.fusion_type,
                                      config.train_locales, config.base_model))  # fmt: skip

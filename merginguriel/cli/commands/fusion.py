@@ -4,6 +4,8 @@ Examples::
 
     python merginguriel/train_fusion_model.py --experts de-DE,nl-NL,en-US --fusion-type TransformerBase \\
         --base_lr 2e-5 --head_lr 1e-3 --epochs 3 --save-every 1 --eval-locales af-ZA
+    merginguriel fusion --experts de-DE,nl-NL,en-US --fusion-type all --launcher slurm --slurm-partition gpu \\
+        --slurm-gpus 1 --slurm-time 02:00:00 --eval-locales af-ZA     # the four types, one Slurm job each
     python merginguriel/train_fusion_model.py --load fusion_models/TransformerBase_de-DE+nl-NL/complete \\
         --eval-locales af-ZA,de-DE
 """
@@ -66,7 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--load", default=None, help="Evaluate this saved fusion model (complete or components folder)."
     )
-    p.add_argument("--fusion-type", choices=FUSION_TYPES, default="TransformerBase", help="Fusion module.")
+    p.add_argument(
+        "--fusion-type",
+        choices=[*FUSION_TYPES, "all"],
+        default="TransformerBase",
+        help="Fusion module; all: the four, each in OUT/{type} (locally one after the other, or one Slurm job each "
+        "with --launcher slurm), compared in OUT/fusion_comparison.csv/.png.",
+    )
     p.add_argument("--train-locales", default=None, help="Training locales (default: the experts' locales).")
     p.add_argument(
         "--base_lr",
@@ -94,7 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="Save experts/fusion/head every N epochs (default 1).",
     )
-    p.add_argument("--output-dir", default=None, help="Default fusion_models/{fusion type}_{experts}.")
+    p.add_argument(
+        "--output-dir",
+        default=None,
+        help="Default fusion_models/{fusion type}_{experts} (with --fusion-type all: fusion_models/all_{experts}).",
+    )
     p.add_argument(
         "--eval-locales", default=None, help="Comma-separated locales to evaluate the final model on."
     )
@@ -104,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_args(p)
     add_data_args(p, split=None)
     add_hub_args(p)
+    opts.add_launcher_args(p)
+    opts.add_tracking_args(p)
     return p
 
 
@@ -148,6 +162,10 @@ def evaluate_fused(
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
+    if args.fusion_type == "all" and getattr(args, "push_to_hub_repo", None):
+        raise UserError(
+            "--push-to-hub uploads one model: give one --fusion-type (not all), or push afterwards."
+        )
     check_hub(args)  # offline / not logged in: fail now, not after training
     device = resolve_device(args.device)
     eval_locales = parse_locales(args.eval_locales) if args.eval_locales else []
@@ -184,24 +202,96 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_dataset_locales(args.dataset_name, list(dict.fromkeys(train_locales + eval_locales)))
     check_readable(args.dataset_name, [*((loc, s) for loc in train_locales for s in ("train", "validation")),
                                        *((loc, args.eval_split) for loc in eval_locales)], args.text_column)  # fmt: skip
-    output = args.output_dir or str(Path("fusion_models") / f"{args.fusion_type}_{'+'.join(names)}")
-    check_writable(output, "--output-dir")
-    config = FusionTrainConfig(
-        expert_paths=paths, expert_names=names, train_locales=train_locales, output_dir=output,
-        data=training_data(args), training=training_options(args), fusion_type=args.fusion_type,
-        head_lr=args.head_lr, weight_decay=args.weight_decay, warmup_ratio=args.warmup_ratio, dropout=args.dropout,
-        save_every=args.save_every, runtime=replace(training_runtime(args), device=device),
-        base_model=args.base_model,
-    )  # fmt: skip
-    summary = train_fusion(config)
-    for row in summary["epochs"]:
-        print(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  dev accuracy {row['dev_accuracy']:.4f}")
-    print(f"complete model: {summary['complete']}\ncomponents: {', '.join(summary['components'])}")
-    if eval_locales:
-        table = evaluate_fused(summary["complete"], eval_locales, args, device)
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    push_to_hub(args, summary["complete"])
-    return 0
+    all_types = args.fusion_type == "all"
+    default = f"{'all' if all_types else args.fusion_type}_{'+'.join(names)}"
+    root = Path(args.output_dir or Path("fusion_models") / default)
+    check_writable(root, "--output-dir")
+    report = opts.report_to(args)  # wandb importable, before any training
+    configs = [
+        FusionTrainConfig(
+            expert_paths=paths,
+            expert_names=names,
+            train_locales=train_locales,
+            output_dir=str(root / fusion_type if all_types else root),
+            data=training_data(args),
+            training=training_options(args),
+            fusion_type=fusion_type,
+            head_lr=args.head_lr,
+            weight_decay=args.weight_decay,
+            warmup_ratio=args.warmup_ratio,
+            dropout=args.dropout,
+            save_every=args.save_every,
+            runtime=replace(training_runtime(args), device=device),
+            base_model=args.base_model,
+            report_to=tuple(report),
+            wandb_project=args.wandb_project,
+        )  # fmt: skip
+        for fusion_type in (FUSION_TYPES if all_types else [args.fusion_type])
+    ]
+    summaries, failures = _train_all(configs, args, root, "+".join(names))
+    evaluations = {}
+    for summary in summaries:
+        for row in summary["epochs"]:
+            print(f"{summary['config']['fusion_type']} epoch {row['epoch']}: loss {row['train_loss']:.4f}  "
+                  f"dev accuracy {row['dev_accuracy']:.4f}")  # fmt: skip
+        print(f"complete model: {summary['complete']}\ncomponents: {', '.join(summary['components'])}")
+        if eval_locales:
+            table = evaluate_fused(summary["complete"], eval_locales, args, device)
+            evaluations[summary["config"]["fusion_type"]] = table
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if all_types and summaries:
+        comparison = fusion_comparison(summaries, evaluations, root)
+        print(comparison.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    for fusion_type, error in failures:
+        print(f"FAILED {fusion_type}: {error}")
+    if not all_types and summaries:
+        push_to_hub(args, summaries[0]["complete"])
+    return 1 if failures else 0
+
+
+def _train_all(
+    configs: Sequence[FusionTrainConfig], args: argparse.Namespace, root: Path, experts: str
+) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Each config trained here, one after the other, or (``--launcher slurm``) as the tasks of one submitit
+    array job; (summaries, [(fusion type, error)] of the jobs that failed)."""
+    if args.launcher != "slurm":
+        return [train_fusion(config) for config in configs], []
+    from merginguriel.experiments.sweep import submit_array
+
+    done = submit_array(train_fusion, configs, opts.slurm_options(args), root / "slurm_logs", f"fusion_{experts}",
+                        show_progress(args), "fusion type")  # fmt: skip
+    summaries, failures = [], []
+    for config, (job_id, result) in zip(configs, done):
+        if isinstance(result, BaseException):
+            failures.append((config.fusion_type, f"job {job_id}: {type(result).__name__}: {result}"))
+        else:
+            summaries.append(result)
+    return summaries, failures
+
+
+def fusion_comparison(
+    summaries: Sequence[dict], evaluations: dict[str, pd.DataFrame], root: Path
+) -> pd.DataFrame:
+    """One row per fusion type: its last and best dev accuracy (and epoch), training seconds and, per
+    ``--eval-locales`` locale, the final model's accuracy; ``fusion_comparison.csv`` and a bar chart of the last
+    dev accuracy (``fusion_comparison.png``) in ``root``."""
+    rows = []
+    for summary in summaries:
+        log = pd.DataFrame(summary["epochs"])
+        fusion_type = summary["config"]["fusion_type"]
+        best = log.loc[log["dev_accuracy"].idxmax()]
+        row = {"fusion_type": fusion_type, "dev_accuracy": float(log["dev_accuracy"].iloc[-1]),
+               "best_dev_accuracy": float(best["dev_accuracy"]), "best_epoch": int(best["epoch"]),
+               "train_seconds": float(log["seconds"].sum())}  # fmt: skip
+        if fusion_type in evaluations:
+            for loc, acc in evaluations[fusion_type].set_index("locale")["accuracy"].items():
+                row[f"accuracy_{loc}"] = float(acc)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    write_text_atomic(root / "fusion_comparison.csv", table.to_csv(index=False))
+    bar_chart(table.set_index("fusion_type")["dev_accuracy"], root / "fusion_comparison.png",
+              "Fusion types: dev accuracy after the last epoch", "dev accuracy")  # fmt: skip
+    return table
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -13,7 +13,6 @@ from merginguriel.data.massive import load_selection
 from merginguriel.errors import MissingInputError
 from merginguriel.experiments.sweep import (
     ExperimentSpec,
-    SlurmOptions,
     SweepError,
     SweepOptions,
     build_specs,
@@ -66,26 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Delete merged weights once evaluated (merge details and results are kept).",
     )
-    launch = p.add_argument_group("launcher")
-    launch.add_argument(
-        "--launcher",
-        choices=["local", "slurm"],
-        default="local",
-        help="local: in this process (or --max-workers processes); slurm: one submitit array job.",
-    )
-    launch.add_argument(
-        "--max-workers", type=opts.positive_int, default=1, help="Local worker processes (default 1)."
-    )
-    launch.add_argument("--slurm-partition", help="Slurm partition.")
-    launch.add_argument(
-        "--slurm-gpus", type=opts.non_negative_int, default=1, help="GPUs per job (default 1)."
-    )
-    launch.add_argument("--slurm-time", default="04:00:00", help="Time limit per job (HH:MM:SS or minutes).")
-    launch.add_argument("--slurm-mem", default="32G", help="Memory per job (e.g. 32G).")
-    launch.add_argument("--slurm-cpus", type=opts.positive_int, default=4, help="CPUs per job.")
-    launch.add_argument(
-        "--slurm-array-parallelism", type=opts.positive_int, default=64, help="Array tasks running at once."
-    )
+    opts.add_launcher_args(p, workers=True)
     opts.add_source_args(p)
     opts.add_similarity_args(p, num_languages=5)
     opts.add_model_args(p)
@@ -215,15 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_sweep_plan(specs, modes, targets)
     progress = opts.show_progress(args)
     if args.launcher == "slurm":
-        slurm = SlurmOptions(
-            args.slurm_partition,
-            args.slurm_gpus,
-            args.slurm_time,
-            args.slurm_mem,
-            args.slurm_cpus,
-            args.slurm_array_parallelism,
-        )
-        outcomes = run_slurm(specs, slurm, progress)
+        outcomes = run_slurm(specs, opts.slurm_options(args), progress)
     else:
         outcomes = run_local(specs, args.max_workers, progress)
     summary = summarize(outcomes)

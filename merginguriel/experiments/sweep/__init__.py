@@ -35,6 +35,7 @@ from merginguriel.experiments.sweep.launchers import (
     parse_slurm_time,
     run_local,
     run_slurm,
+    submit_array,
 )
 from merginguriel.experiments.sweep.plan import (
     ExperimentSpec,
@@ -78,6 +79,7 @@ __all__ = [
     "resolve_preset",
     "run_local",
     "run_slurm",
+    "submit_array",
     "select_locales",
     "summarize",
     "write_sweep_plan",

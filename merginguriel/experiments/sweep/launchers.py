@@ -5,8 +5,9 @@ submitit array job on Slurm (one task per experiment). Every launcher runs the s
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from merginguriel.experiments.sweep.plan import ExperimentSpec, SweepError, prepare
@@ -101,24 +102,27 @@ def _finished_here(specs: Sequence[ExperimentSpec]) -> tuple[list[dict[str, Any]
     return skipped, todo
 
 
-def run_slurm(
-    specs: Sequence[ExperimentSpec], slurm: SlurmOptions, progress: bool = True
-) -> list[dict[str, Any]]:
-    """Submit one array job (one task per experiment) through submitit and wait for the outcomes.
+def submit_array(
+    fn: Callable[[Any], Any],
+    items: Sequence[Any],
+    slurm: SlurmOptions,
+    folder: Path,
+    name: str,
+    progress: bool = True,
+    unit: str = "job",
+) -> list[tuple[Any, Any]]:
+    """Run ``fn(item)`` for every item as the tasks of one submitit array job and wait for them: ``(job id,
+    result)`` per item, in order, the result being the exception for a task that failed, was killed or timed out.
 
-    Logs go to ``{results_root}/sweep_{name}/slurm_logs``. With ``slurm.cluster`` = ``local`` or ``debug``
-    submitit runs the same job function on this machine (used by the tests).
+    Logs go to ``folder``. With ``slurm.cluster`` = ``local`` or ``debug`` submitit runs the same function on this
+    machine (used by the tests). ``fn`` must be importable by name (the tasks run in other processes).
     """
     import submitit
 
-    skipped, specs = _finished_here(specs)
-    if not specs:
-        return skipped
-    folder = specs[0].options.sweep_dir / "slurm_logs"
     cluster = None if slurm.cluster in (None, "slurm") else slurm.cluster
     executor = submitit.AutoExecutor(folder=folder / "%j", cluster=cluster)
     params: dict[str, Any] = {
-        "name": f"merginguriel_{specs[0].options.name}",
+        "name": f"merginguriel_{name}",
         "timeout_min": parse_slurm_time(slurm.time),
         "mem_gb": parse_mem_gb(slurm.mem),
         "gpus_per_node": slurm.gpus,
@@ -130,19 +134,39 @@ def run_slurm(
     if cluster in ("local", "debug"):
         params.pop("gpus_per_node")
     executor.update_parameters(**params)
-    jobs = executor.map_array(execute_experiment, list(specs))
+    jobs = executor.map_array(fn, list(items))
     print(f"submitted {len(jobs)} jobs ({jobs[0].job_id.split('_')[0]}); logs in {folder}")
-    outcomes = list(skipped)
-    for spec, job in steps(list(zip(specs, jobs)), "sweep jobs", progress, unit="experiment"):
+    results: list[tuple[Any, Any]] = []
+    for job in steps(jobs, f"{name} jobs", progress, unit=unit):
         try:
-            outcomes.append(job.result())
-        except Exception as exc:  # job killed, timed out, or failed outside execute_experiment
+            results.append((job.job_id, job.result()))
+        except Exception as exc:  # noqa: BLE001 - job killed, timed out, or the function raised: reported
+            results.append((job.job_id, exc))
+    return results
+
+
+def run_slurm(
+    specs: Sequence[ExperimentSpec], slurm: SlurmOptions, progress: bool = True
+) -> list[dict[str, Any]]:
+    """Submit one array job (one task per experiment, :func:`submit_array`) and wait for the outcomes; logs in
+    ``{results_root}/sweep_{name}/slurm_logs``."""
+    skipped, specs = _finished_here(specs)
+    if not specs:
+        return skipped
+    folder = specs[0].options.sweep_dir / "slurm_logs"
+    done = submit_array(
+        execute_experiment, specs, slurm, folder, specs[0].options.name, progress, "experiment"
+    )
+    outcomes = list(skipped)
+    for spec, (job_id, result) in zip(specs, done):
+        if isinstance(result, BaseException):  # outside execute_experiment, which records its own failures
             record = failure_record(
-                spec.mode, spec.target, f"job {job.job_id} failed: {type(exc).__name__}: {exc}"
+                spec.mode, spec.target, f"job {job_id} failed: {type(result).__name__}: {result}"
             )
             append_state(spec.options, record)
-            outcomes.append(record)
+            result = record
+        outcomes.append(result)
     return outcomes
 
 
-__all__ = ["SlurmOptions", "parse_mem_gb", "parse_slurm_time", "run_local", "run_slurm"]
+__all__ = ["SlurmOptions", "parse_mem_gb", "parse_slurm_time", "run_local", "run_slurm", "submit_array"]
