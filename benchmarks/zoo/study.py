@@ -22,7 +22,11 @@ Needs the zoo (``build_zoo.py``: models, data, logits cache). Steps:
    (``include_target``); every candidate is also scored on test (``--test-candidates``) so each method has a row.
    ``methods_report`` then writes ``methods_table.csv`` / ``methods_summary.csv`` (each method against the
    protocol's best single source and the study's chosen recipe, paired bootstrap) and ``methods_gain.png``.
-4. ``report`` — ``study_table.csv`` (one row per protocol and target: the chosen recipe and every baseline on
+4. ``methods_more`` (issue 20, the rest) — RegMean and RegMean++ (64 training rows per source) beside the K = 3
+   similarity merge under target-dev and unlabeled-target (``study/methods_regmean``), and layer_swap and the two
+   layer-weight rules under leave-target-out, raced within ``--budget leave-target-out=…`` (default 40m;
+   ``study/methods_lto``); their rows join ``methods_table.csv``.
+5. ``report`` — ``study_table.csv`` (one row per protocol and target: the chosen recipe and every baseline on
    test), ``study_summary.csv`` (per protocol and baseline: wins / ties / losses of the recipe, mean gain, paired
    bootstrap 95% interval; and per language family), ``study_gain.png`` (gain over the protocol's best single
    source per target, coloured by family). Written to ``benchmarks/zoo/``.
@@ -175,6 +179,41 @@ def methods(work: Path, locales: list[str], timings: dict) -> None:
         )  # fmt: skip
 
 
+# issue 20, the rest: RegMean and RegMean++ (statistics from 64 training rows per source) under target-dev and
+# unlabeled-target; layer_swap and the layer-weight rules under leave-target-out (raced within a budget; RegMean++
+# is left out there: ≈ 3 min a merge, a merge per fold)
+GRID_REGMEAN = {"similarity": ["lang2vec"], "weighting": ["sinkhorn"], "k": [3],
+                "modes": {"similarity": [{}], "regmean": [{}], "regmean_plusplus": [{}]}}  # fmt: skip
+GRID_LTO = {"similarity": ["lang2vec"], "weighting": ["sinkhorn"], "k": [3],
+            "modes": {"similarity": [{}, {"layer_weights": "lower=top1"}, {"layer_weights": "upper=top1"}],
+                      "layer_swap": [{"bottom": 2, "top": 1}]}}  # fmt: skip
+
+
+def methods_more(work: Path, locales: list[str], budget: str, timings: dict) -> None:
+    """RegMean / RegMean++ (target-dev, then unlabeled-target on the same merges) and the layer-wise methods
+    under leave-target-out (``--budget``), every candidate scored on test too."""
+    for name, grid, protocols, extra in (
+        ("methods_regmean", GRID_REGMEAN, ("target-dev", "unlabeled-target"),
+         ["--keep-merged", "--search", "exhaustive", "--num-fisher-examples", "64", "--statistics-cache",
+          str(work / "statistics_cache")]),
+        ("methods_lto", GRID_LTO, ("leave-target-out",), ["--budget", budget]),
+    ):  # fmt: skip
+        out = work / "study" / name
+        grid_file = work / "study" / f"grid_{name}.json"
+        grid_file.write_text(json.dumps(grid))
+        for protocol in protocols:
+            if (out / protocol / "selection_summary.csv").is_file():
+                continue
+            print(f"{name} {protocol}", flush=True)
+            timings[f"{name} {protocol}"] = cli(
+                ["select", "--protocol", protocol, "--target-lang", *METHOD_TARGETS, "--pool", *locales,
+                 "--grid", str(grid_file), "--sources", "lang2vec", "--output-dir", str(out), "--no-progress",
+                 *extra, *common(work, locales)],
+                work / "study.log",
+            )  # fmt: skip
+        shutil.rmtree(out / "work" / "merged", ignore_errors=True)
+
+
 def few_shot_report(work: Path) -> pd.DataFrame:
     """Per target: the recipe selected on the ``select`` half of dev, the best source, the two fine-tuned
     models (``fit`` half), the native model — all on test."""
@@ -206,6 +245,10 @@ def method_name(label: str) -> str | None:
         return "layer weights lower=top1"
     if "layer_weights=upper=top1" in label:
         return "layer weights upper=top1"
+    if label.startswith("regmean_plusplus"):
+        return "regmean_plusplus (64 rows per source)"
+    if label.startswith("regmean"):
+        return "regmean (64 rows per source)"
     if label.startswith("similarity K=3"):
         return "similarity K=3 (reference)"
     return None
@@ -219,6 +262,8 @@ def methods_report(work: Path) -> None:
     # layer-weights rows come from methods_lw (target-dev): the first run served them the plain merge (a bug
     # in the built model's identity, fixed and re-run)
     runs = [("methods", p) for p in ("target-dev", "unlabeled-target")] + [("methods_lw", "target-dev")]
+    runs += [("methods_regmean", p) for p in ("target-dev", "unlabeled-target")]
+    runs += [("methods_lto", "leave-target-out")]
     for run, protocol in runs:
         for target in METHOD_TARGETS:
             folder = work / "study" / run / protocol / target
@@ -231,8 +276,12 @@ def methods_report(work: Path) -> None:
                 name = method_name(str(r["label"]))
                 if name is None or pd.isna(r.get("test_accuracy")):
                     continue
-                if name.startswith("layer weights") != (run == "methods_lw"):
+                if run == "methods_lto":  # every method of that run, under its own protocol
+                    pass
+                elif name.startswith("layer weights") != (run == "methods_lw"):
                     continue
+                elif run == "methods_regmean" and not name.startswith("regmean"):
+                    continue  # its similarity K=3 rows repeat the methods run's
                 rows.append({"protocol": protocol, "target": target, "family": FAMILY[target], "method": name,
                              "dev_score": r["score"], "test_accuracy": r["test_accuracy"],
                              "chosen_here": r["label"] == chosen,
@@ -371,7 +420,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--workdir", type=Path, default=Path("/tmp/zoo"))
     p.add_argument(
-        "--steps", default="select,baselines,report", help="Any of select, baselines, methods, report."
+        "--steps",
+        default="select,baselines,report",
+        help="Any of select, baselines, methods, methods_more, report.",
     )
     p.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=PROTOCOLS)
     p.add_argument("--locales", nargs="+", default=LOCALES)
@@ -392,6 +443,9 @@ def main() -> int:
         timings_path.write_text(json.dumps(timings, indent=1))
     if "methods" in steps:
         methods(work, args.locales, timings)
+        timings_path.write_text(json.dumps(timings, indent=1))
+    if "methods_more" in steps:
+        methods_more(work, args.locales, budgets.get("leave-target-out", "40m"), timings)
         timings_path.write_text(json.dumps(timings, indent=1))
     if "report" in steps:
         report(work, args.protocols, args.locales)

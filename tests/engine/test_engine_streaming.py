@@ -48,6 +48,7 @@ def tiny_chunks(monkeypatch):
     monkeypatch.setattr(engine_mod, "ROW_CHUNK_BYTES", 700)
     monkeypatch.setattr(_common, "FLAT_CHUNK", 37)
     monkeypatch.setattr(_common, "CACHE_CHUNK", 29)
+    monkeypatch.setattr(_common, "SMALL_SELECT", 0)  # the radix selection, chunk by chunk, for every tensor
 
 
 @pytest.fixture(scope="module")
@@ -153,8 +154,10 @@ def test_majority_minus_one_patch_matches_whole_tensor(tmp_path, tiny_chunks):
     assert torch.equal(_bits(read_state_dict(tmp_path / "o")["enc.w"]), _bits(out))
 
 
-def test_selection_and_masks_match_sorting(monkeypatch):
+@pytest.mark.parametrize("small_select", [0, 1 << 18], ids=["radix", "kthvalue"])
+def test_selection_and_masks_match_sorting(monkeypatch, small_select):
     monkeypatch.setattr(_common, "FLAT_CHUNK", 53)
+    monkeypatch.setattr(_common, "SMALL_SELECT", small_select)
     t = torch.randn(3001, generator=torch.Generator().manual_seed(1)).bfloat16().float()
     t[:40] = 0.0
     t[40:50] = -0.0

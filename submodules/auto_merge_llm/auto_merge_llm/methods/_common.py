@@ -21,6 +21,10 @@ import torch
 
 FLAT_CHUNK = 1 << 22  # entries per chunk of the streamed mask / histogram passes (tests make it small)
 CACHE_CHUNK = 1 << 18  # entries per chunk of the cache-sized elementwise passes of the accumulators
+# tensors of at most this many entries find their cut-off with ``torch.kthvalue`` on a copy of |t| (fast, O(n)
+# memory, small here); the radix selection's two histogram passes cost a fixed ~10 ms per call, which dominated
+# the TIES merge of a model with many small tensors (biases, norms)
+SMALL_SELECT = 1 << 18
 
 
 def add_task_vector(
@@ -176,10 +180,18 @@ def kth_largest_abs(t: torch.Tensor, ks: Sequence[int]) -> list[tuple[torch.Tens
     returns) as a 0-d float32 tensor, and the number of entries strictly larger.
 
     Exact radix selection on the float32 bit patterns (two histogram passes of 2¹⁵ and 2¹⁶ bins, chunk by
-    chunk), O(n) time and O(chunk) memory; ``t`` is float32 without NaN.
+    chunk), O(n) time and O(chunk) memory; a tensor of at most ``SMALL_SELECT`` entries uses ``torch.kthvalue``
+    on |t| instead (the same values, exactly). ``t`` is float32 without NaN.
     """
     flat = t.reshape(-1)
     n = flat.numel()
+    for k in ks:
+        if not 1 <= k <= n:
+            raise ValueError(f"k={k} outside [1, {n}]")
+    if n <= SMALL_SELECT:
+        magnitudes = flat.abs()
+        picked = [torch.kthvalue(magnitudes, n - k + 1).values for k in ks]
+        return [(v, int((magnitudes > v).sum())) for v in picked]
     dev = flat.device
     hist = torch.zeros(1 << 15, dtype=torch.int64, device=dev)
     for a in range(0, n, FLAT_CHUNK):
@@ -187,8 +199,6 @@ def kth_largest_abs(t: torch.Tensor, ks: Sequence[int]) -> list[tuple[torch.Tens
     ge = hist.flip(0).cumsum(0).flip(0)  # ge[h] = #entries whose high half is >= h
     found: dict[int, tuple[int, int]] = {}  # k -> (high half, #entries with a larger high half)
     for k in ks:
-        if not 1 <= k <= n:
-            raise ValueError(f"k={k} outside [1, {n}]")
         h = int(torch.nonzero(ge >= k).max())
         found[k] = (h, int(ge[h] - hist[h]))
     lows: dict[int, torch.Tensor] = {}
