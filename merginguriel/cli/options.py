@@ -38,6 +38,9 @@ from merginguriel.similarity.matrix import WEIGHTINGS
 from merginguriel.similarity.selection import PREWEIGHTS, SimilarityOptions, SourceSelection, parse_weights
 from merginguriel.training.arguments import TrainingOptions
 
+if typing.TYPE_CHECKING:
+    from merginguriel.experiments.sweep import SlurmOptions
+
 # ------------------------------------------------------------------------------------- value types
 
 
@@ -727,7 +730,7 @@ def add_launcher_args(parser: argparse.ArgumentParser, workers: bool = False) ->
     )
 
 
-def slurm_options(args: argparse.Namespace) -> Any:
+def slurm_options(args: argparse.Namespace) -> SlurmOptions:
     """The Slurm flags of :func:`add_launcher_args` as the launcher's ``SlurmOptions``."""
     from merginguriel.experiments.sweep import SlurmOptions
 

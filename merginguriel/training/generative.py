@@ -9,8 +9,8 @@ after the prompt (see :mod:`merginguriel.generative.classifier` for the template
   most ``--packing_length`` tokens (default ``--max_seq_length``; an example longer than that gets a row of its
   own), the rows right-padded to the longest. Each example keeps its own positions (``position_ids`` restart at
   0 per example) and the batch has no ``attention_mask``, so transformers builds a block-diagonal causal mask from
-  the position ids (sdpa / eager; flash-attention's varlen path reads the same position ids): no token attends
-  across examples, and the loss is on the label tokens only, as without packing. The same examples per step give
+  the position ids (sdpa / eager, tested; flash-attention's varlen path reads the same position ids, untested
+  without a GPU): no token attends across examples, and the loss is on the label tokens only, as without packing. The same examples per step give
   the same loss and gradients as padding (tested); what changes is how many pad tokens are computed. A
   mixture-of-experts router's balancing loss then counts the few pad tokens at a row's end too (there is no
   mask to exclude them).
