@@ -101,7 +101,7 @@ def test_packed_loss_and_gradients_equal_the_padded_ones(bases, family) -> None:
         loss = lm(**batch).loss
         loss.backward()
         grads.append(
-            (float(loss), {n: p.grad.clone() for n, p in lm.named_parameters() if p.grad is not None})
+            (loss.item(), {n: p.grad.clone() for n, p in lm.named_parameters() if p.grad is not None})
         )
     (padded_loss, padded), (packed_loss, packed) = grads
     assert packed_loss == pytest.approx(padded_loss, rel=1e-5)

@@ -15,6 +15,7 @@ from transformers import AutoModelForCausalLM, TrainerCallback
 
 from merginguriel.cli.commands import train as train_cmd
 from merginguriel.generative.tiny import build_tiny_decoder
+from merginguriel.training.lora import quiet_deprecations
 from merginguriel.training.quantization import (
     merge_into_full_precision,
     prepare_quantised,
@@ -42,7 +43,8 @@ def test_adapters_merge_into_the_full_precision_base_as_w_plus_scaled_ba(decoder
     )
     assert type(quantised.model.layers[0].self_attn.q_proj).__name__ == "Linear4bit"
     config = LoraConfig(r=4, lora_alpha=12, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
-    peft = get_peft_model(prepare_quantised(quantised, False), config)
+    with quiet_deprecations():  # peft calls a transformers method v5 deprecated
+        peft = get_peft_model(prepare_quantised(quantised, False), config)
     torch.manual_seed(0)
     for name, param in peft.named_parameters():
         if "lora_B" in name:  # peft starts B at 0 (no update): give it one
