@@ -65,6 +65,25 @@ def test_successive_halving_keeps_the_best_third_and_the_kept():
     assert len(calls) == 9 + 4 + 3
 
 
+def test_a_candidate_that_cannot_be_chosen_never_takes_a_contenders_place():
+    """The old default recipe is raced as a baseline only: when it scores best it goes on (kept), and the best
+    contender goes on beside it, so the last rung always holds a candidate that can be chosen (found on the zoo:
+    the default alone reached the last rung and the target got no recipe)."""
+    true = {"default": 0.9, "a": 0.5, "b": 0.6, "c": 0.4}
+    rungs = [Rung(("x",), 10), Rung(("x",), 30), Rung(("x",), None)]
+    keep = lambda alive, done: {"default"} & set(alive)  # noqa: E731
+    plain = successive_halving(list(true), rungs, lambda c, r: true[c], keep, eta=3)
+    assert sorted(plain.final) == ["default"]  # without contenders: nothing choosable is left
+    result = successive_halving(
+        list(true), rungs, lambda c, r: true[c], keep, eta=3, contenders=["a", "b", "c"]
+    )
+    assert sorted(result.scores[1]) == [
+        "b",
+        "default",
+    ]  # ceil(3/3) = 1 contender (b 0.6) and the kept default
+    assert sorted(result.final) == ["b", "default"]
+
+
 def test_a_budget_stops_the_race_on_the_last_completed_rung():
     true = {c: v for c, v in zip("abcdef", [0.1, 0.9, 0.5, 0.4, 0.8, 0.2])}
     rungs = [Rung(("x",), 10), Rung(("x",), None)]

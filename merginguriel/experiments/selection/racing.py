@@ -144,12 +144,15 @@ def successive_halving(
     keep: Callable[[Sequence[T], dict[T, float]], set[T]],
     eta: int,
     budget: Budget | None = None,
+    contenders: Sequence[T] | None = None,
 ) -> RaceResult[T]:
     """Race ``candidates`` over ``rungs``: ``score(c, rung)`` is a candidate's mean score at a rung (NaN when it
-    cannot be scored: it drops out); after each rung but the last, the best ``ceil(n / eta)`` go on with
-    ``keep(alive, scores)`` (ties: the order of ``candidates``). A ``budget`` stops the race between two
-    evaluations; the choice is then made on the last rung every survivor completed."""
+    cannot be scored: it drops out); after each rung but the last, the best ``ceil(n / eta)`` of the alive
+    ``contenders`` (default: every candidate; the others are raced only for ``keep``, e.g. a reported baseline
+    that is never chosen) go on with ``keep(alive, scores)`` (ties: the order of ``candidates``). A ``budget``
+    stops the race between two evaluations; the choice is then made on the last rung every survivor completed."""
     alive = list(candidates)
+    can_win = set(candidates if contenders is None else contenders)
     scores: list[dict[T, float]] = []
     reached: dict[T, int] = {}
     completed = 0
@@ -167,8 +170,11 @@ def successive_halving(
         completed = r + 1
         if r == len(rungs) - 1:
             break
-        ranked = sorted((c for c in alive if not np.isnan(done[c])), key=lambda c: (-done[c], alive.index(c)))
-        chosen = set(ranked[: max(1, math.ceil(len(alive) / eta))]) | keep(alive, done)
+        racing = [c for c in alive if c in can_win]
+        ranked = sorted(
+            (c for c in racing if not np.isnan(done[c])), key=lambda c: (-done[c], alive.index(c))
+        )
+        chosen = set(ranked[: max(1, math.ceil(len(racing) / eta))]) | keep(alive, done)
         alive = [c for c in alive if c in chosen]
     if completed == 0:  # the budget ran out inside the first rung: the candidates scored so far
         final = dict(scores[0]) if scores else {}

@@ -272,10 +272,12 @@ def _candidates_for(config: SelectionConfig, target: str) -> tuple[list[Candidat
 def race_table(
     config: SelectionConfig, target: str, candidates: Sequence[Candidate], default: Candidate,
     ctx: SelectionContext, store: ScoreStore, criterion: str, budget: Budget | None,
+    selectable: Sequence[Candidate] | None = None,
 ) -> tuple[pd.DataFrame, pd.Series, dict[str, Any]]:  # fmt: skip
     """Successive halving (:mod:`.racing`) over the protocol's folds: the per-locale scores of the rung the
     choice is made on (rows = candidate keys), one score per candidate (NaN = dropped out earlier), and the
-    search record."""
+    search record. Only ``selectable`` candidates (default: all) compete for the rungs' places; the old default
+    recipe rides along as a baseline (it never takes the place of a candidate that can be chosen)."""
     race = config.race or RaceOptions()
     if config.protocol == "leave-target-out":
         folds = [loc for loc in fold_order(config.context.pool, race.seed) if loc != target]
@@ -316,7 +318,7 @@ def race_table(
         return kept | ({default} if default in alive else set())
 
     progress = ctx.runtime.progress
-    result = successive_halving(candidates, rungs, score_at, keep, race.eta, budget)
+    result = successive_halving(candidates, rungs, score_at, keep, race.eta, budget, selectable)
     decided = result.rungs[max(result.completed, 1) - 1]
     table = pd.DataFrame(np.nan, index=[c.key for c in candidates], columns=list(decided.locales))
     for c in candidates:
@@ -360,7 +362,15 @@ def select_for_target(
             candidates = [c for c in candidates if _applies(c, target, ctx)]
         if config.race is not None:
             table, scores, search = race_table(
-                config, target, candidates, default, scoring_ctx, store, criterion, budget
+                config,
+                target,
+                candidates,
+                default,
+                scoring_ctx,
+                store,
+                criterion,
+                budget,
+                [c for c in selectable if c in candidates],
             )
         else:
             locales = scoring_ctx.pool if config.protocol == "leave-target-out" else [target]
