@@ -10,10 +10,10 @@ after the prompt (see :mod:`merginguriel.generative.classifier` for the template
   own), the rows right-padded to the longest. Each example keeps its own positions (``position_ids`` restart at
   0 per example) and the batch has no ``attention_mask``, so transformers builds a block-diagonal causal mask from
   the position ids (sdpa / eager, tested; flash-attention's varlen path reads the same position ids, untested
-  without a GPU): no token attends across examples, and the loss is on the label tokens only, as without packing. The same examples per step give
-  the same loss and gradients as padding (tested); what changes is how many pad tokens are computed. A
-  mixture-of-experts router's balancing loss then counts the few pad tokens at a row's end too (there is no
-  mask to exclude them).
+  without a GPU): no token attends across examples, and the loss is on the label tokens only, as without
+  packing. The same examples per step give the same loss and gradients as padding (tested); what changes is how
+  many pad tokens are computed. A mixture-of-experts router's balancing loss then counts the few pad tokens at a
+  row's end too (there is no mask to exclude them).
 * **Loss.** The model's own causal-LM loss; with ``--class_weights``, each row's label tokens are weighted by its
   class weight: ``Σ_i w_{y_i} Σ_{t∈label_i} CE_{i,t} / Σ_i w_{y_i} |label_i|`` per batch (packed: each token
   carries its example's weight).
@@ -194,35 +194,30 @@ class GenerativeCollator:
         its own (positions from 0, labels -100), so nothing attends to it and it attends to nothing real."""
         assert self.pack_length is not None
         rows = pack_rows([len(f["input_ids"]) for f in features], self.pack_length)
-        keys = ("input_ids", "labels", "position_ids", "token_intent")
-        packed: dict[str, list[list[int]]] = {key: [] for key in keys}
+        width = max(sum(len(features[i]["input_ids"]) for i in row) for row in rows)
+        columns: dict[str, list[list[int]]] = {
+            "input_ids": [],
+            "labels": [],
+            "position_ids": [],
+            "token_intent": [],
+        }
         for row in rows:
-            parts: dict[str, list[int]] = {key: [] for key in keys}
+            ids: list[int] = []
+            labels: list[int] = []
+            positions: list[int] = []
+            intents: list[int] = []
             for i in row:
-                f = features[i]
-                n = len(f["input_ids"])
-                parts["input_ids"] += list(f["input_ids"])
-                parts["labels"] += [IGNORE_INDEX, *list(f["labels"])[1:]]  # never predicted across examples
-                parts["position_ids"] += list(range(n))
-                parts["token_intent"] += [int(f.get("intent_id", 0))] * n
-            for key in keys:
-                packed[key].append(parts[key])
-        width = max(len(ids) for ids in packed["input_ids"])
-        fill = {"input_ids": self.pad_id, "labels": IGNORE_INDEX, "token_intent": 0}
-        batch: dict[str, Any] = {"use_cache": False}
-        for key, values in packed.items():
-            batch[key] = torch.tensor(
-                [
-                    v
-                    + (
-                        list(range(width - len(v)))
-                        if key == "position_ids"
-                        else [fill[key]] * (width - len(v))
-                    )
-                    for v in values
-                ]
-            )
-        return batch
+                f, n = features[i], len(features[i]["input_ids"])
+                ids += list(f["input_ids"])
+                labels += [IGNORE_INDEX, *list(f["labels"])[1:]]  # never predicted across examples
+                positions += range(n)
+                intents += [int(f.get("intent_id", 0))] * n
+            tail = width - len(ids)
+            columns["input_ids"].append(ids + [self.pad_id] * tail)
+            columns["labels"].append(labels + [IGNORE_INDEX] * tail)
+            columns["position_ids"].append(positions + list(range(tail)))
+            columns["token_intent"].append(intents + [0] * tail)
+        return {"use_cache": False, **{key: torch.tensor(values) for key, values in columns.items()}}
 
 
 def weighted_label_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

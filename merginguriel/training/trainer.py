@@ -161,12 +161,12 @@ def check_model_source(name: str | os.PathLike, flag: str = "--model_name_or_pat
 
 def check_packing(model: ModelArguments) -> None:
     """``--packing`` is for causal LMs (``--task generative``) with a positive ``--packing_length``."""
-    if model.packing and model.task != "generative":
-        raise UserError(
-            "--packing packs causal-LM examples (block-diagonal causal attention): it needs --task generative; "
-            "encoder classifiers pad each batch to its longest text (drop --packing)."
-        )
     if model.packing:
+        if model.task != "generative":
+            raise UserError(
+                "--packing packs causal-LM examples (block-diagonal causal attention): it needs --task generative; "
+                "encoder classifiers pad each batch to its longest text (drop --packing)."
+            )
         try:  # transformers builds the block-diagonal mask from position ids since 4.53; before, rows would mix
             from transformers.masking_utils import find_packed_sequence_indices  # noqa: F401
         except ImportError:
@@ -562,12 +562,12 @@ def _run(
     )
     all_callbacks = [*(callbacks or []), *([meta_cb] if meta_cb is not None else [])]
     grpo = args.extra.objective == "grpo" and training.do_train
-    trainer = _trainer(args, model, tokenizer, splits, encoded, [] if grpo else all_callbacks)
-    fit = (
-        _quiet_printer(grpo_trainer(model, tokenizer, training, args.extra, splits["train"], all_callbacks))
-        if grpo
-        else trainer
-    )
+    if grpo:  # TRL's trainer fits; dev/test are scored afterwards by the generative trainer (below)
+        fit = _quiet_printer(
+            grpo_trainer(model, tokenizer, training, args.extra, splits["train"], all_callbacks)
+        )
+    else:
+        fit = trainer = _trainer(args, model, tokenizer, splits, encoded, all_callbacks)
     if meta_cb is not None:
         meta_cb.trainer = fit
     metrics: dict[str, Any] = {"locales": locales}
