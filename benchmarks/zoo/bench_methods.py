@@ -23,7 +23,7 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from study import base_link  # noqa: E402
+from study import base_link, trimmed  # noqa: E402
 
 RUNS = {  # label -> merge flags
     "similarity (linear)": ["--mode", "similarity"],
@@ -52,7 +52,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(dir=work) as tmp:
             cmd = ["/usr/bin/time", "-f", "TIME %e %M", sys.executable, "-m", "merginguriel.cli", "merge",
                    "--target-lang", args.target, "--num-languages", "3", "--similarity-matrix", str(sim),
-                   "--models-root", str(work / "models"), "--base-model", str(base_link(work)),
+                   "--models-root", str(trimmed(work)[0]), "--base-model", str(base_link(work)),
                    "--dataset-name", str(work / "data"), "--max-seq-length", "64", "--no-eval",
                    "--merged-models-root", tmp, "--statistics-cache", str(Path(tmp) / "cache"), *flags]  # fmt: skip
             done = subprocess.run(

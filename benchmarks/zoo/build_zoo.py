@@ -13,7 +13,10 @@ Steps (each skips what is done already):
 3. ``train`` — ``merginguriel train`` per locale, one recipe for all: ``--epochs`` epochs, learning rate
    ``--learning-rate``, batch 32, max 64 tokens, word embeddings frozen (the 96M-parameter matrix: a step then
    costs about MiniLM-L6's), seed 42; models in ``WORKDIR/models/{encoder}_massive_k_{locale}``.
-4. ``nxn`` — ``merginguriel nxn`` on dev, then on test, through the logits cache; the matrices are copied to
+4. ``trim`` — ``merginguriel trim-vocabulary``: the base and every model trimmed to the tokens of the zoo's
+   texts (all locales, all three splits) in ``WORKDIR/trimmed/{base,models}``: 39k of 250k tokens, 36M of 118M
+   parameters a model, the same logits on every zoo text (checked as it trims). The NxN and the study use these.
+5. ``nxn`` — ``merginguriel nxn`` on dev, then on test, through the logits cache; the matrices are copied to
    ``benchmarks/zoo/zoo_{dev,test}_evaluation_matrix.csv`` and the native models' dev/test accuracy to
    ``benchmarks/zoo/zoo_native.csv``.
 
@@ -44,7 +47,7 @@ LOCALES = (
 ).split()
 SPLITS = {"train": "train", "dev": "dev", "test": "test"}
 ENCODER = "multilingual-e5-small"
-STEPS = ("encoder", "data", "train", "nxn")
+STEPS = ("encoder", "data", "train", "trim", "nxn")
 
 
 def run(cmd: list[str], log: Path) -> float:
@@ -121,15 +124,46 @@ def train(args: argparse.Namespace, work: Path, timings: dict) -> None:
         save_timings(work, timings)
 
 
+def trimmed(work: Path) -> tuple[Path, Path]:
+    """(models root, base model) of the trimmed zoo, the one the NxN and the study run on."""
+    return work / "trimmed" / "models", work / "trimmed" / "base" / ENCODER
+
+
+def base_link(work: Path) -> Path:
+    """The untrimmed encoder under the name the models carry (``{ENCODER}_massive_k_{locale}``)."""
+    link = work / "base" / ENCODER
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to((work / "encoder").resolve())
+    return link
+
+
+def trim(args: argparse.Namespace, work: Path, timings: dict) -> None:
+    models, base = trimmed(work)
+    if (base / "COMPLETE").is_file() and all(
+        (models / f"{ENCODER}_massive_k_{loc}" / "COMPLETE").is_file() for loc in args.locales
+    ):
+        return
+    shutil.rmtree(work / "trimmed", ignore_errors=True)
+    timings["trim"] = run(
+        [sys.executable, "-m", "merginguriel.cli", "trim-vocabulary", "--models-root", str(work / "models"),
+         "--base-model", str(base_link(work)), "--locales", *args.locales, "--dataset-name", str(work / "data"),
+         "--max-seq-length", "64", "--output-dir", str(work / "trimmed"), "--no-progress"],
+        work / "trim.log",
+    )  # fmt: skip
+    save_timings(work, timings)
+
+
 def nxn(args: argparse.Namespace, work: Path, timings: dict) -> None:
+    models, base = trimmed(work)
     for split in ("validation", "test"):
         out = work / f"nxn_{split}"
         resume = (
             ["--resume"] if list(out.glob("*/evaluation_matrix.csv")) else []
         )  # an interrupted run goes on
         started = run(
-            [sys.executable, "-m", "merginguriel.cli", "nxn", "--models-root", str(work / "models"),
-             "--base-model", ENCODER, "--dataset-name", str(work / "data"), "--dataset-split", split,
+            [sys.executable, "-m", "merginguriel.cli", "nxn", "--models-root", str(models),
+             "--base-model", str(base), "--dataset-name", str(work / "data"), "--dataset-split", split,
              "--locales", *args.locales, "--output-root", str(out), "--max-seq-length", "64",
              "--logits-cache", str(work / "logits_cache"), *resume, "--no-progress"],
             work / "nxn.log",
@@ -189,6 +223,8 @@ def main() -> int:
         build_data(args, work / "data")
     if "train" in steps:
         train(args, work, timings)
+    if "trim" in steps:
+        trim(args, work, timings)
     if "nxn" in steps:
         nxn(args, work, timings)
         native_table(work)

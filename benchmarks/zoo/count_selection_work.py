@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from build_zoo import LOCALES  # noqa: E402
-from study import base_link  # noqa: E402
+from study import base_link, trimmed  # noqa: E402
 
 from merginguriel.experiments.selection.grid import build_grid, read_grid  # noqa: E402
 from merginguriel.experiments.selection.runner import _applies  # noqa: E402
@@ -42,7 +42,7 @@ def main() -> int:
     grid = build_grid(list(matrices), read_grid(args.grid) if args.grid else None)
     candidates = grid.candidates()
     ctx = SelectionContext(
-        str(work / "models"), str(base_link(work)), matrices, pool, work_dir=work / "count"
+        str(trimmed(work)[0]), str(base_link(work)), matrices, pool, work_dir=work / "count"
     )
     merges, ensembles, evaluations = set(), set(), set()
     for target in pool:

@@ -49,7 +49,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from build_zoo import ENCODER, LOCALES  # noqa: E402
+from build_zoo import LOCALES, trimmed  # noqa: E402
 
 from merginguriel.merging.naming import ensemble_name, merge_name  # noqa: E402
 
@@ -85,17 +85,13 @@ def cli(args: list[str], log: Path) -> float:
 
 
 def base_link(work: Path) -> Path:
-    """The encoder under the name the models carry (``{ENCODER}_massive_k_{locale}``)."""
-    link = work / "base" / ENCODER
-    if not link.exists():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to((work / "encoder").resolve())
-    return link
+    """The base model of the zoo the study runs on: the trimmed encoder (``build_zoo.py`` step ``trim``)."""
+    return trimmed(work)[1]
 
 
 def common(work: Path, locales: list[str], cache: bool = True) -> list[str]:
     """Flags every command of the study shares (``merge`` has no logits cache: a merged model is new)."""
-    flags = ["--models-root", str(work / "models"), "--base-model", str(base_link(work)), "--dataset-name",
+    flags = ["--models-root", str(trimmed(work)[0]), "--base-model", str(base_link(work)), "--dataset-name",
              str(work / "data"), "--max-seq-length", "64", "--batch-size", "128"]  # fmt: skip
     return [*flags, "--logits-cache", str(work / "logits_cache")] if cache else flags
 

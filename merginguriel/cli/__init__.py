@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "merge": ("merge", "run_merging_pipeline_refactored.py", "Merge source models for a target and evaluate."),
     "evaluate": ("evaluate", "evaluate_specific_model.py", "Evaluate one model on a locale."),
     "ensemble": ("ensemble", "uriel_ensemble_inference.py", "Ensemble source models' predictions for a target."),
+    "trim-vocabulary": ("trim_vocabulary", "trim_vocabulary.py", "Shrink models to the tokens a dataset's texts use (lossless on them)."),
     "nxn": ("nxn", "run_nxn_evaluation.py", "Evaluate every model on every locale (NxN matrix)."),
     "transfer-report": ("transfer_report", "run_transfer_report.py", "Score similarity sources by how well they predict dev transfer."),
     "select": ("select", "run_recipe_selection.py", "Choose the recipe per target on dev data only, then test once."),

@@ -177,3 +177,27 @@ def test_a_target_the_budget_never_reached_gets_no_recipe(tmp_path, scale_models
     assert select_cmd.run(argv(tmp_path / "again", scale_models, tiny_dataset, similarity_csv, "--protocol",
                                "target-dev", "--budget", "1evals", "--no-test", "--target-lang", "af-ZA", "de-DE")
                           ) == 0  # fmt: skip
+
+
+def test_protocols_run_in_one_folder_share_their_work(tmp_path, scale_models, tiny_dataset, similarity_csv):
+    """target-dev's forward passes also give unlabeled-target its (label-free) scores and leave-target-out the
+    other targets' dev scores: run in one --output-dir, the later protocols compute less and choose exactly what
+    they choose when run alone."""
+    alone, shared, work = {}, {}, {}
+    for protocol in ("target-dev", "unlabeled-target", "leave-target-out"):
+        run = tmp_path / f"alone-{protocol}"
+        run.mkdir()
+        assert select_cmd.run(argv(run, scale_models, tiny_dataset, similarity_csv, "--protocol", protocol,
+                                   "--search", "exhaustive", "--no-test"))  == 0  # fmt: skip
+        recipes = _recipes(run / "sel", protocol)
+        alone[protocol] = {t: (r["recipe_label"], round(r["dev_score"], 9)) for t, r in recipes.items()}
+        work[("alone", protocol)] = sum(r["search"]["work"]["evaluations"] for r in recipes.values())
+        assert select_cmd.run(argv(tmp_path, scale_models, tiny_dataset, similarity_csv, "--protocol", protocol,
+                                   "--search", "exhaustive", "--no-test"))  == 0  # fmt: skip
+        recipes = _recipes(tmp_path / "sel", protocol)
+        shared[protocol] = {t: (r["recipe_label"], round(r["dev_score"], 9)) for t, r in recipes.items()}
+        work[("shared", protocol)] = sum(r["search"]["work"]["evaluations"] for r in recipes.values())
+    assert shared == alone and len(shared["leave-target-out"]) == 4
+    assert work[("shared", "target-dev")] == work[("alone", "target-dev")] > 0
+    assert work[("shared", "unlabeled-target")] == 0 < work[("alone", "unlabeled-target")]
+    assert work[("shared", "leave-target-out")] < work[("alone", "leave-target-out")]
