@@ -201,3 +201,44 @@ def test_protocols_run_in_one_folder_share_their_work(tmp_path, scale_models, ti
     assert work[("shared", "target-dev")] == work[("alone", "target-dev")] > 0
     assert work[("shared", "unlabeled-target")] == 0 < work[("alone", "unlabeled-target")]
     assert work[("shared", "leave-target-out")] < work[("alone", "leave-target-out")]
+
+
+def test_all_protocols_in_one_command_choose_what_separate_runs_choose(
+    tmp_path, scale_models, tiny_dataset, similarity_csv, capsys
+):
+    separate = tmp_path / "separate"
+    separate.mkdir()
+    for protocol in ("leave-target-out", "unlabeled-target", "target-dev"):  # any order: the store is shared
+        search = "race" if protocol == "leave-target-out" else "exhaustive"
+        assert select_cmd.run(argv(separate, scale_models, tiny_dataset, similarity_csv, "--protocol", protocol,
+                                   "--search", search, "--eta", "2", "--no-test")) == 0  # fmt: skip
+    capsys.readouterr()
+    assert select_cmd.run(argv(tmp_path, scale_models, tiny_dataset, similarity_csv, "--protocol", "all",
+                               "--eta", "2", "--no-test")) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    order = [out.index(f"selection [{p}]") for p in ("target-dev", "unlabeled-target", "leave-target-out")]
+    assert order == sorted(order)
+    assert "search [target-dev]: exhaustive" in out and "search [leave-target-out]: successive halving" in out
+    for protocol in ("target-dev", "unlabeled-target", "leave-target-out"):
+        one = {
+            t: (r["recipe_label"], round(r["dev_score"], 9))
+            for t, r in _recipes(tmp_path / "sel", protocol).items()
+        }
+        alone = {
+            t: (r["recipe_label"], round(r["dev_score"], 9))
+            for t, r in _recipes(separate / "sel", protocol).items()
+        }
+        assert one == alone and len(one) == 4
+
+
+def test_protocol_lists_are_checked(tmp_path, scale_models, tiny_dataset, similarity_csv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        select_cmd.run(
+            argv(tmp_path, scale_models, tiny_dataset, similarity_csv, "--protocol", "target-dev,zero-shot")
+        )
+    assert exit_.value.code == 2 and "unknown protocol zero-shot" in capsys.readouterr().err
+    code = select_cmd.run(
+        argv(tmp_path, scale_models, tiny_dataset, similarity_csv, "--protocol", "all", "--few-shot")
+    )
+    assert code == 2 and "--few-shot splits the target's dev rows" in capsys.readouterr().err
+    assert not (tmp_path / "sel" / "target-dev").exists()

@@ -4,7 +4,9 @@ under a named protocol, then evaluate it once on test against baselines chosen t
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -47,8 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
         p, "--pool", "Locales whose models may be sources; default every locale with a model"
     )
     p.add_argument(
-        "--protocol", choices=list(PROTOCOLS), default="leave-target-out", help="How candidates are scored."
-    )
+        "--protocol", type=protocol_list, default=["leave-target-out"], metavar="PROTOCOL[,PROTOCOL…]|all",
+        help=f"How candidates are scored: {', '.join(PROTOCOLS)} (default leave-target-out); several "
+        "(comma-separated, or all) run in one folder in the order target-dev, unlabeled-target, leave-target-out, "
+        "sharing their work: the target-reading protocols then score every candidate on the full dev split (their "
+        "scores are the other targets' dev scores leave-target-out needs), --search applies to leave-target-out, "
+        "and --budget covers them all (each protocol an equal share of what is left).",
+    )  # fmt: skip
     p.add_argument(
         "--similarity",
         action="append",
@@ -146,9 +153,10 @@ def _matrices(args: argparse.Namespace, pool: list[str], work: Path) -> dict[str
         nxn=nxn, dataset_name=args.dataset_name, text_column=args.text_column, tokenizer=args.base_model
     )
     for spec in (parse_spec(s) for s in specs):
-        if args.protocol != "target-dev" and spec.name in TARGET_READING_SOURCES:
+        other = next((p for p in args.protocol if p != "target-dev"), None)
+        if other and spec.name in TARGET_READING_SOURCES:
             raise SelectionError(
-                f"--sources {spec.name} is built from the target's own data, which --protocol {args.protocol} must not "
+                f"--sources {spec.name} is built from the target's own data, which --protocol {other} must not "
                 "read before the final evaluation; use it with --protocol target-dev, or lang2vec/urielplus/learned."
             )
         matrices[spec.label] = str(
@@ -159,6 +167,27 @@ def _matrices(args: argparse.Namespace, pool: list[str], work: Path) -> dict[str
     for note in ctx.notes:
         print(f"note: {note}")
     return matrices
+
+
+SHARING_ORDER = (
+    "target-dev",
+    "unlabeled-target",
+    "leave-target-out",
+)  # each reuses what the ones before scored
+
+
+def protocol_list(text: str) -> list[str]:
+    """``--protocol``: one protocol, several (comma-separated) or ``all``, in :data:`SHARING_ORDER`."""
+    names = (
+        list(SHARING_ORDER) if text.strip() == "all" else [t.strip() for t in text.split(",") if t.strip()]
+    )
+    unknown = [n for n in names if n not in PROTOCOLS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown protocol {', '.join(unknown) or repr(text)}; use {', '.join(PROTOCOLS)}, several "
+            "comma-separated, or all"
+        )
+    return [n for n in SHARING_ORDER if n in names]
 
 
 def config_from_args(args: argparse.Namespace) -> SelectionConfig:
@@ -196,7 +225,7 @@ def config_from_args(args: argparse.Namespace) -> SelectionConfig:
         args.dataset_name, split="test", text_column=args.text_column, max_seq_length=args.max_seq_length
     )
     return SelectionConfig(
-        targets, args.protocol, context, grid, dev, test, out, args.no_test, not args.no_test_candidates,
+        targets, args.protocol[0], context, grid, dev, test, out, args.no_test, not args.no_test_candidates,
         save_model=args.save_model, race=race, budget=budget, few_shot=few_shot,
     )  # fmt: skip
 
@@ -205,13 +234,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
     check_writable(args.output_dir, "--output-dir")
-    config = config_from_args(args)
+    if args.few_shot and len(args.protocol) > 1:
+        raise SelectionError(
+            "--few-shot splits the target's dev rows for --protocol target-dev alone; run it without the other "
+            f"protocols ({', '.join(p for p in args.protocol if p != 'target-dev')})."
+        )
+    base = config_from_args(args)
+    total = base.budget
+    for i, protocol in enumerate(args.protocol):
+        config = replace(base, protocol=protocol, budget=_share(total, len(args.protocol) - i))
+        if len(args.protocol) > 1 and protocol != "leave-target-out":
+            config.race = None  # full-dev scores: the ones leave-target-out reuses for the other targets
+        _run_protocol(config)
+        if total is not None:
+            total.used += config.budget.used
+            total.hit |= config.budget.hit
+    return 0
+
+
+def _share(total: Budget | None, protocols_left: int) -> Budget | None:
+    """An equal share of what is left of the whole run's budget."""
+    if total is None:
+        return None
+    return Budget(
+        seconds=None if total.seconds is None
+        else max(0.0, total.seconds - (time.monotonic() - total.started)) / protocols_left,
+        evaluations=None if total.evaluations is None
+        else -(-max(0, total.evaluations - total.used) // protocols_left),
+    )  # fmt: skip
+
+
+def _run_protocol(config: SelectionConfig) -> None:
+    from merginguriel.experiments.selection import run_selection
+
     print(
         f"selection [{config.protocol}]: {len(config.targets)} target(s), pool of {len(config.context.pool)} models, "
         f"{len(config.grid.candidates())} grid candidates, similarity {', '.join(config.context.matrices)}"
     )
-    from merginguriel.experiments.selection import run_selection
-
+    work = config.context.work
+    before = work.to_dict()
+    started = time.monotonic()
     selections = run_selection(config)
     for sel in selections:
         print(f"  {sel.target}: {sel.chosen.label}  -> {sel.folder / 'recipe.json'}")
@@ -221,17 +283,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     index=False, float_format=lambda v: f"{v:.4f}"
                 )
             )
-    work = config.context.work
+    done = {k: v - before[k] for k, v in work.to_dict().items()}
     search = config.race.describe() if config.race else "exhaustive"
     print(
-        f"search: {search}; computed {work.merges} merges, {work.forward_passes} forward passes, "
-        f"{work.evaluations} evaluations ({work.reused} scores reused)"
+        f"search [{config.protocol}]: {search}; {time.monotonic() - started:.0f} s; computed {done['merges']} merges, "
+        f"{done['forward_passes']} forward passes, {done['evaluations']} evaluations "
+        f"({done['reused_scores']} scores reused)"
         + (f"; {config.budget.describe()}" if config.budget else "")
     )
     if not config.no_test:
         paths = write_summary(selections, config.out_dir / config.protocol)
         print(f"summary: {paths['csv']}\nreport: {paths['markdown']}")
-    return 0
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -196,7 +196,9 @@ def _scored(
     except (ValueError, FileNotFoundError, KeyError) as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
     store.put(key, record)
-    if criterion == "accuracy":  # the label-free score comes with it: unlabeled-target reuses the forward pass
+    if (
+        criterion == "accuracy"
+    ):  # the label-free score comes with it: unlabeled-target reuses the forward pass
         label_free = ScoreStore.key(f"{planned.identity}/neg_entropy", split.selection)
         if store.get(label_free) is None:
             keys = ("locale", "identity", "neg_entropy", "sources")
