@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(comma-separated, or all) run in one folder in the order target-dev, unlabeled-target, leave-target-out, "
         "sharing their work: the target-reading protocols then score every candidate on the full dev split (their "
         "scores are the other targets' dev scores leave-target-out needs), --search applies to leave-target-out, "
-        "and --budget covers them all (each protocol an equal share of what is left).",
+        "and --budget covers them all (each protocol an equal share of what is left; exhaustive scoring is never cut "
+        "short, so what target-dev leaves goes to leave-target-out's race).",
     )  # fmt: skip
     p.add_argument(
         "--similarity",
