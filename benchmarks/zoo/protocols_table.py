@@ -1,0 +1,77 @@
+"""Tables of a `select --protocol all` run on the zoo, and of race-vs-exhaustive agreement.
+
+    python benchmarks/zoo/protocols_table.py --run /tmp/zoo/study/all_default \
+        [--compare race=/tmp/zoo/study/lto_race exhaustive=/tmp/zoo/study/lto_exhaustive]
+
+Writes ``benchmarks/zoo/all_protocols_choices.csv`` (one row per protocol and target: the recipe, its dev score,
+the rung it was decided on, the work and seconds of that target) and prints the per-protocol totals; with
+``--compare`` it also writes ``benchmarks/zoo/race_vs_exhaustive.csv`` (leave-target-out: the recipe each run
+chose per target, and whether they agree).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+
+
+def recipes(run: Path, protocol: str) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in sorted((run / protocol).glob("*/recipe.json"))}
+
+
+def choices(run: Path) -> pd.DataFrame:
+    rows = []
+    for protocol in ("target-dev", "unlabeled-target", "leave-target-out"):
+        for target, r in recipes(run, protocol).items():
+            work = r["search"].get("work", {})
+            rows.append({
+                "protocol": protocol, "target": target, "recipe": r["recipe_label"],
+                "dev_score": round(r["dev_score"], 4), "criterion": r["criterion"],
+                "decided_on_rung": r["search"].get("decided_on_rung"), "seconds": r["search"].get("seconds"),
+                **{k: work.get(k) for k in ("merges", "forward_passes", "evaluations", "reused_scores")},
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", type=Path, required=True)
+    p.add_argument("--compare", nargs="*", default=[], metavar="NAME=RUN")
+    args = p.parse_args()
+    table = choices(args.run)
+    table.to_csv(HERE / "all_protocols_choices.csv", index=False)
+    totals = table.groupby("protocol", sort=False)[["seconds", "merges", "forward_passes", "evaluations",
+                                                      "reused_scores"]].sum()  # fmt: skip
+    totals["targets"] = table.groupby("protocol", sort=False).size()
+    print(totals.to_string())
+    print("\nrecipes chosen (count per protocol):")
+    for protocol, part in table.groupby("protocol", sort=False):
+        print(f"  {protocol}: " + "; ".join(f"{k} ({v})" for k, v in part["recipe"].value_counts().items()))
+    if args.compare:
+        runs = dict(item.split("=", 1) for item in args.compare)
+        chosen = {name: recipes(Path(run), "leave-target-out") for name, run in runs.items()}
+        targets = sorted(set.intersection(*(set(c) for c in chosen.values())))
+        rows = []
+        for target in targets:
+            row = {"target": target}
+            for name, c in chosen.items():
+                row[f"{name}_recipe"] = c[target]["recipe_label"]
+                row[f"{name}_dev_score"] = round(c[target]["dev_score"], 4)
+                row[f"{name}_evaluations"] = c[target]["search"].get("work", {}).get("evaluations")
+            labels = {row[f"{name}_recipe"] for name in chosen}
+            row["agree"] = len(labels) == 1
+            rows.append(row)
+        agreement = pd.DataFrame(rows)
+        agreement.to_csv(HERE / "race_vs_exhaustive.csv", index=False)
+        print(f"\nrace vs exhaustive ({len(targets)} targets): {int(agreement['agree'].sum())} agree")
+        print(agreement.to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
