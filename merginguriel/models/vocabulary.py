@@ -161,8 +161,8 @@ def trim_vocabulary(
     """Write ``model_dir`` with only the token ids ``keep_ids`` (its special tokens are always kept) to
     ``output_dir`` (atomically): the rows of every vocabulary-sized tensor (input and output embeddings, an
     output bias) gathered, every other tensor as it was, the tokenizer trimmed to the same ids, ``config``'s
-    token ids renumbered. ``check_texts`` must tokenize to the
-    renumbered ids of the original (see the module docstring); pass the texts the ids came from."""
+    token ids renumbered. ``check_texts`` must tokenize to the renumbered ids of the original (see the module
+    docstring); pass the texts the ids came from."""
     from safetensors import safe_open
     from safetensors.torch import save_file
     from transformers import AutoTokenizer
@@ -187,9 +187,8 @@ def trim_vocabulary(
     weights: dict[str, dict[str, torch.Tensor]] = {}
     before = after = 0
     gathered: list[str] = []
-    for path in _weight_files(
-        model_dir
-    ):  # every vocabulary-sized tensor (input/output embeddings, output bias)
+    # gather every vocabulary-sized tensor (input/output embeddings, an output bias); the rest stays as it is
+    for path in _weight_files(model_dir):
         with safe_open(str(path), framework="pt") as handle:
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
         for key, tensor in tensors.items():
