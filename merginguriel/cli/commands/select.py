@@ -243,7 +243,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = config_from_args(args)
     total = base.budget
     for i, protocol in enumerate(args.protocol):
-        config = replace(base, protocol=protocol, budget=_share(total, len(args.protocol) - i))
+        config = replace(
+            base, protocol=protocol, budget=total.share(len(args.protocol) - i) if total else None
+        )
         if len(args.protocol) > 1 and protocol != "leave-target-out":
             config.race = None  # full-dev scores: the ones leave-target-out reuses for the other targets
         _run_protocol(config)
@@ -251,18 +253,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             total.used += config.budget.used
             total.hit |= config.budget.hit
     return 0
-
-
-def _share(total: Budget | None, protocols_left: int) -> Budget | None:
-    """An equal share of what is left of the whole run's budget."""
-    if total is None:
-        return None
-    return Budget(
-        seconds=None if total.seconds is None
-        else max(0.0, total.seconds - (time.monotonic() - total.started)) / protocols_left,
-        evaluations=None if total.evaluations is None
-        else -(-max(0, total.evaluations - total.used) // protocols_left),
-    )  # fmt: skip
 
 
 def _run_protocol(config: SelectionConfig) -> None:

@@ -88,6 +88,14 @@ class Budget:
             return True
         return self.evaluations is not None and self.used >= self.evaluations
 
+    def share(self, parts: int) -> Budget:
+        """A new budget of an equal share (evaluations rounded up) of what is left of this one."""
+        return Budget(
+            seconds=None if self.seconds is None
+            else max(0.0, self.seconds - (time.monotonic() - self.started)) / parts,
+            evaluations=None if self.evaluations is None else -(-max(0, self.evaluations - self.used) // parts),
+        )  # fmt: skip
+
     def spend(self, evaluations: int = 1) -> None:
         self.used += evaluations
 

@@ -196,9 +196,8 @@ def _scored(
     except (ValueError, FileNotFoundError, KeyError) as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
     store.put(key, record)
-    if (
-        criterion == "accuracy"
-    ):  # the label-free score comes with it: unlabeled-target reuses the forward pass
+    # the label-free score comes with an accuracy: unlabeled-target reuses the forward pass
+    if criterion == "accuracy":
         label_free = ScoreStore.key(f"{planned.identity}/neg_entropy", split.selection)
         if store.get(label_free) is None:
             keys = ("locale", "identity", "neg_entropy", "sources")
@@ -665,13 +664,7 @@ def run_selection(config: SelectionConfig, say: Callable[[str], None] = print) -
     for i, target in enumerate(config.targets):
         budget = None
         if config.budget is not None:  # an equal share of what is left for each remaining target
-            left = len(config.targets) - i
-            total = config.budget
-            budget = Budget(
-                seconds=None if total.seconds is None
-                else max(0.0, total.seconds - (time.monotonic() - total.started)) / left,
-                evaluations=None if total.evaluations is None else -(-max(0, total.evaluations - total.used) // left),
-            )  # fmt: skip
+            budget = config.budget.share(len(config.targets) - i)
         try:
             sel = select_for_target(config, target, store, budget)
         except BudgetSpent as spent:
