@@ -18,6 +18,7 @@ from merginguriel.experiments.selection.racing import (
     RaceOptions,
     Rung,
     fold_order,
+    not_clearly_worse,
     rung_plan,
     successive_halving,
 )
@@ -82,6 +83,68 @@ def test_a_candidate_that_cannot_be_chosen_never_takes_a_contenders_place():
         "default",
     ]  # ceil(3/3) = 1 contender (b 0.6) and the kept default
     assert sorted(result.final) == ["b", "default"]
+
+
+def test_clearly_worse_is_a_one_sided_paired_t_bound_with_the_finite_population_correction():
+    # by hand: d = candidate - leader = (-0.02, 0.01, -0.01) on 3 of 19 folds
+    leader = np.array([0.50, 0.40, 0.60])
+    candidate = leader + np.array([-0.02, 0.01, -0.01])
+    mean, sd = (
+        -0.02 / 3,
+        math.sqrt(((-0.02 + 0.02 / 3) ** 2 + (0.01 + 0.02 / 3) ** 2 + (-0.01 + 0.02 / 3) ** 2) / 2),
+    )
+    spread = sd / math.sqrt(3) * math.sqrt(16 / 18)
+    assert mean + 2.919986 * spread > 0 and mean + 0.288675 * spread < 0  # t(0.95, 2), t(0.60, 2)
+    assert not_clearly_worse(candidate, leader, 19, 0.95)
+    assert not not_clearly_worse(candidate, leader, 19, 0.60)
+    assert not not_clearly_worse(candidate, leader, 19, 0.0)  # off: plain successive halving
+    assert not not_clearly_worse(candidate[:1], leader[:1], 19, 0.95)  # one unit: nothing to test on
+    assert not not_clearly_worse(candidate, leader, 3, 0.999)  # every unit scored: the exact means decide
+    assert not_clearly_worse(leader, leader, 3, 0.5)
+
+
+def test_clearly_worse_agrees_with_scipys_paired_t_test_without_the_correction():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(2, 12))
+        leader = rng.random(n)
+        candidate = leader + rng.normal(-0.05, 0.1, n)
+        confidence = float(rng.choice([0.8, 0.9, 0.95]))
+        p = stats.ttest_rel(candidate, leader, alternative="less").pvalue  # H1: the candidate is worse
+        if abs(p - (1 - confidence)) > 1e-6:  # not on the boundary
+            assert not_clearly_worse(candidate, leader, 10**12, confidence) == (p >= 1 - confidence)
+
+
+def test_a_close_candidate_survives_where_plain_halving_drops_it():
+    """The zoo's case: recipes a few thousandths apart over the folds, the best one behind on the first folds.
+    Plain successive halving drops it on the first rung; the paired bound keeps it (it is not clearly worse), and
+    the full folds choose it, as the exhaustive search does. Candidates behind on every fold still drop."""
+    a = np.array([0.52, 0.61, 0.47, 0.55, 0.58, 0.50, 0.44, 0.63, 0.57])  # the exhaustive choice
+    ahead_early = {  # ahead on the first 3 folds, behind overall
+        "b1": [0.012, -0.002, 0.006, -0.010, -0.008, -0.006, -0.004, -0.009, 0.000],
+        "b2": [0.010, 0.000, 0.004, -0.012, -0.006, -0.008, -0.004, -0.007, -0.001],
+        "b3": [0.008, 0.002, 0.002, -0.008, -0.010, -0.006, -0.006, -0.008, -0.002],
+    }
+    values = {"a": a, **{k: a + np.array(v) for k, v in ahead_early.items()}}
+    values |= {f"o{i}": a - 0.05 - 0.01 * i for i in range(5)}  # clearly worse: 0.05+ behind on every fold
+    assert all(values["a"].mean() > values[b].mean() for b in ahead_early)
+    assert all(values["a"][:3].mean() < values[b][:3].mean() for b in ahead_early)
+    rungs = [Rung(("f0", "f1", "f2")), Rung(tuple(f"f{i}" for i in range(9)))]
+
+    def score(c, rung):
+        v = values[c][: len(rung.locales)]
+        return float(v.mean()), v
+
+    exhaustive = max(values, key=lambda c: values[c].mean())
+    plain = successive_halving(list(values), rungs, score, lambda alive, done: set(), eta=3)
+    assert sorted(plain.scores[1]) == ["b1", "b2", "b3"]  # ceil(9/3): a is fourth on the first 3 folds
+    assert max(plain.final, key=plain.final.get) == "b1" != exhaustive
+    raced = successive_halving(list(values), rungs, score, lambda alive, done: set(), eta=3, confidence=0.95,
+                               population=9)  # fmt: skip
+    assert sorted(raced.scores[1]) == ["a", "b1", "b2", "b3"] and raced.close == [1]
+    assert max(raced.final, key=raced.final.get) == exhaustive == "a"
 
 
 def test_a_budget_stops_the_race_on_the_last_completed_rung():
@@ -242,3 +305,34 @@ def test_protocol_lists_are_checked(tmp_path, scale_models, tiny_dataset, simila
     )
     assert code == 2 and "--few-shot splits the target's dev rows" in capsys.readouterr().err
     assert not (tmp_path / "sel" / "target-dev").exists()
+
+
+def test_a_race_on_dev_rows_pairs_candidates_row_by_row(
+    tmp_path, scale_models, tiny_dataset, similarity_csv, monkeypatch
+):
+    """target-dev races on samples of the target's dev rows (here 2, 3, then all 6): the store keeps each
+    candidate's per-row correctness, the race pairs candidates on it, and keeping those not clearly worse changes
+    no choice of the exhaustive search."""
+    import functools
+
+    monkeypatch.setattr(select_cmd, "RaceOptions", functools.partial(RaceOptions, min_rows=2))
+    chosen, kept = {}, {}
+    for search, extra in (("exhaustive", []), ("race", ["--race-confidence", "0.95"]), ("plain", ["--race-confidence", "0"])):  # fmt: skip
+        run = tmp_path / search
+        run.mkdir()
+        code = select_cmd.run(argv(run, scale_models, tiny_dataset, similarity_csv, "--protocol", "target-dev",
+                                   "--search", "exhaustive" if search == "exhaustive" else "race", "--eta", "2",
+                                   "--no-test", *extra))  # fmt: skip
+        assert code == 0
+        recipes = _recipes(run / "sel", "target-dev")
+        chosen[search] = {t: (r["recipe_label"], round(r["dev_score"], 9)) for t, r in recipes.items()}
+        if search != "exhaustive":
+            assert all([g["rows"] for g in r["search"]["rungs"]] == [2, 3, None] for r in recipes.values())
+            kept[search] = sum(sum(r["search"]["kept_as_not_clearly_worse"]) for r in recipes.values())
+        for line in (run / "sel" / "work" / "scores.jsonl").read_text().splitlines():
+            record = json.loads(line)  # per-row values whose mean is the stored score
+            rows = record["per_row"]["accuracy" if "accuracy" in record else "neg_entropy"]
+            value = record.get("accuracy", record["neg_entropy"])
+            assert len(rows) in (2, 3, 6) and np.mean(rows) == pytest.approx(value, abs=1e-5)
+    assert chosen["race"] == chosen["exhaustive"] and len(chosen["race"]) == 4
+    assert kept["plain"] == 0 < kept["race"]

@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eta", type=opts.positive_int, default=3, help="Racing: keep the best 1/eta per rung (>= 2; default 3).")  # fmt: skip
     p.add_argument("--rungs", type=opts.positive_int, default=3, help="Racing: fidelity levels, the last full (default 3).")  # fmt: skip
     p.add_argument(
+        "--race-confidence", type=float, default=0.95, metavar="C",
+        help="Racing: also keep every candidate not clearly worse than the rung's best — a one-sided paired t bound "
+        "at confidence C on the folds (or rows) scored so far (default 0.95; 0: only the best 1/eta).",
+    )  # fmt: skip
+    p.add_argument(
         "--budget",
         default=None,
         help="Stop selection work at this limit: a time (90s, 45m, 2h) or a number of evaluations (500evals); "
@@ -192,7 +197,10 @@ def protocol_list(text: str) -> list[str]:
 
 
 def config_from_args(args: argparse.Namespace) -> SelectionConfig:
-    race = RaceOptions(eta=args.eta, rungs=args.rungs, seed=args.seed) if args.search == "race" else None
+    race = (
+        RaceOptions(eta=args.eta, rungs=args.rungs, seed=args.seed, confidence=args.race_confidence)
+        if args.search == "race" else None
+    )  # fmt: skip
     budget = Budget.parse(args.budget) if args.budget else None  # both checked before any work
     found = discover_models(args.models_root, args.base_model)
     pool = parse_locales(",".join(args.pool)) if args.pool else sorted(found)

@@ -201,7 +201,11 @@ def _scored(
         label_free = ScoreStore.key(f"{planned.identity}/neg_entropy", split.selection)
         if store.get(label_free) is None:
             keys = ("locale", "identity", "neg_entropy", "sources")
-            store.put(label_free, {**{k: record[k] for k in keys}, "score": record["neg_entropy"]})
+            per_row = {"neg_entropy": record["per_row"]["neg_entropy"]}
+            store.put(
+                label_free,
+                {**{k: record[k] for k in keys}, "score": record["neg_entropy"], "per_row": per_row},
+            )
     if not keep:
         release(built, ctx)
     return record
@@ -303,8 +307,11 @@ def race_table(
     per_locale: dict[tuple[str, Rung], dict[str, float]] = {}
     errors: dict[str, str] = {}
 
-    def score_at(c: Candidate, rung: Rung) -> float:
+    def score_at(c: Candidate, rung: Rung) -> float | tuple[float, np.ndarray]:
+        """The mean score over the rung's folds, with the per-fold scores (several locales) or the per-row ones
+        (a sample of one locale's rows, where the store has them): what the race pairs candidates on."""
         values = per_locale.setdefault((c.key, rung), {})
+        rows: list[float] | None = None
         for loc in rung.locales:
             before = ctx.work.evaluations
             record = _scored(
@@ -316,7 +323,11 @@ def race_table(
                 errors.setdefault(c.key, record["error"])
                 return float("nan")
             values[loc] = record[criterion]
-        return float(np.mean([values[loc] for loc in rung.locales]))
+            rows = record.get("per_row", {}).get(criterion)
+        mean = float(np.mean([values[loc] for loc in rung.locales]))
+        if len(rung.locales) > 1:
+            return mean, np.asarray([values[loc] for loc in rung.locales])
+        return (mean, np.asarray(rows, dtype=float)) if rung.rows is not None and rows is not None else mean
 
     def keep(alive: Sequence[Candidate], done: dict[Candidate, float]) -> set[Candidate]:
         series = pd.Series({c.key: v for c, v in done.items()}, dtype=float)
@@ -324,7 +335,10 @@ def race_table(
         return kept | ({default} if default in alive else set())
 
     progress = ctx.runtime.progress
-    result = successive_halving(candidates, rungs, score_at, keep, race.eta, budget, selectable)
+    population = len(folds) if len(folds) > 1 else len(split_of(folds[0], None).gold)
+    result = successive_halving(
+        candidates, rungs, score_at, keep, race.eta, budget, selectable, race.confidence, population
+    )
     decided = result.rungs[max(result.completed, 1) - 1]
     table = pd.DataFrame(np.nan, index=[c.key for c in candidates], columns=list(decided.locales))
     for c in candidates:
@@ -344,6 +358,7 @@ def race_table(
         "rungs": [{"locales": list(r.locales), "rows": r.rows, "candidates": len(result.scores[i])}
                   if i < len(result.scores) else {"locales": list(r.locales), "rows": r.rows, "candidates": 0}
                   for i, r in enumerate(rungs)],
+        "kept_as_not_clearly_worse": result.close,
         "decided_on_rung": max(result.completed, 1),
         "rungs_completed": result.completed,
     }  # fmt: skip

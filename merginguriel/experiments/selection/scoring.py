@@ -222,16 +222,19 @@ def _canonical_probs(logits: np.ndarray, labels: list[str]) -> np.ndarray:
 def score(
     built: Built, split: LoadedSplit, ctx: SelectionContext, criterion: str = "accuracy"
 ) -> dict[str, Any]:
-    """The candidate's score on ``split``: ``accuracy`` (with macro-F1) or ``neg_entropy`` (label-free)."""
+    """The candidate's score on ``split``: ``accuracy`` (with macro-F1) or ``neg_entropy`` (label-free), and
+    ``per_row`` (criterion -> its value on each row, in the split's order: what a race pairs candidates on)."""
     pred, probs = predictions(built, split, ctx)
-    entropy = float(-(probs * np.log(np.clip(probs, 1e-12, None))).sum(axis=1).mean())
-    out: dict[str, Any] = {"neg_entropy": -entropy}
+    row_neg_entropy = (probs * np.log(np.clip(probs, 1e-12, None))).sum(axis=1)
+    out: dict[str, Any] = {"neg_entropy": float(row_neg_entropy.mean())}
+    out["per_row"] = {"neg_entropy": [round(float(v), 5) for v in row_neg_entropy]}
     if criterion == "accuracy":
         metrics = classification_metrics(split.gold, pred)
         out.update(accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"])
+        out["per_row"]["accuracy"] = (np.asarray(pred) == np.asarray(split.gold)).astype(int).tolist()
         out["score"] = metrics["accuracy"]
     else:
-        out["score"] = -entropy
+        out["score"] = out["neg_entropy"]
     return out
 
 
