@@ -109,6 +109,30 @@ def test_models_of_one_base_trim_to_the_same_ids_and_merging_commutes(tmp_path: 
     )
 
 
+def test_models_sharing_a_trimmed_tokenizer_share_its_check(
+    tmp_path: Path, locale_models, monkeypatch
+) -> None:
+    """The lossless check tokenizes every text with the original and the trimmed tokenizer: models of one base
+    get identical trimmed tokenizer files, so it runs once for all of them — and again for a model whose
+    trimmed tokenizer differs (here: one more special token kept)."""
+    from merginguriel.models import vocabulary
+
+    calls = []
+    check = vocabulary._check_same_ids
+    monkeypatch.setattr(vocabulary, "_check_same_ids", lambda *a: (calls.append(1), check(*a))[1])
+    sources = sorted(locale_models(["de-DE", "nl-NL", "af-ZA"]).iterdir())
+    texts = _texts(["de-DE"], "validation")
+    done = trim_models(sources, [tmp_path / p.name for p in sources], texts, 64)
+    assert len(calls) == 1 and len({d.tokenizer_digest for d in done}) == 1
+    keep = used_token_ids(AutoTokenizer.from_pretrained(sources[0]), texts, 64)
+    unused = min(set(range(50)) - keep - set(AutoTokenizer.from_pretrained(sources[0]).all_special_ids))
+    other = trim_vocabulary(sources[0], tmp_path / "other", keep | {unused}, texts, 64,
+                            checked_digests={done[0].tokenizer_digest})  # fmt: skip
+    assert len(calls) == 2 and other.tokenizer_digest != done[0].tokenizer_digest
+    again = trim_vocabulary(sources[1], tmp_path / "again", keep, texts, 64, checked_digests={done[0].tokenizer_digest})  # fmt: skip
+    assert len(calls) == 2 and again.tokenizer_digest == done[0].tokenizer_digest
+
+
 def test_a_keep_set_that_changes_a_text_is_refused_and_nothing_is_written(tmp_path: Path, tiny_base: Path, locale_models) -> None:  # fmt: skip
     source = next(locale_models(["de-DE"]).iterdir())
     texts = _texts(["de-DE"], "validation")

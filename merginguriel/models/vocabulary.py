@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from merginguriel.outputs.atomic import atomic_output_dir
 logger = logging.getLogger("merginguriel.vocabulary")
 
 TRIMMABLE = ("Unigram", "WordPiece", "WordLevel")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
 SLOW_TOKENIZER_FILES = (
     "sentencepiece.bpe.model",
     "spiece.model",
@@ -66,6 +67,7 @@ class TrimmedModel:
     vocab_after: int
     parameters_before: int
     parameters_after: int
+    tokenizer_digest: str = ""  # sha256 of the trimmed tokenizer's files: equal digests tokenize alike
 
 
 def used_token_ids(tokenizer: Any, texts: Iterable[str], max_length: int | None = None) -> set[int]:
@@ -154,15 +156,29 @@ def _check_same_ids(tokenizer: Any, trimmed: Any, texts: Sequence[str], new_id: 
                 )
 
 
+def _tokenizer_digest(folder: Path) -> str:
+    """sha256 over the tokenizer files of ``folder`` (what AutoTokenizer reads)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(TOKENIZER_FILES):
+        if (folder / name).is_file():
+            digest.update(name.encode() + b"\0" + (folder / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def trim_vocabulary(
     model_dir: str | os.PathLike, output_dir: str | os.PathLike, keep_ids: Iterable[int],
     check_texts: Sequence[str] = (), max_length: int | None = None, overwrite: bool = False,
+    checked_digests: Collection[str] = (),
 ) -> TrimmedModel:  # fmt: skip
     """Write ``model_dir`` with only the token ids ``keep_ids`` (its special tokens are always kept) to
     ``output_dir`` (atomically): the rows of every vocabulary-sized tensor (input and output embeddings, an
     output bias) gathered, every other tensor as it was, the tokenizer trimmed to the same ids, ``config``'s
     token ids renumbered. ``check_texts`` must tokenize to the renumbered ids of the original (see the module
-    docstring); pass the texts the ids came from."""
+    docstring); pass the texts the ids came from. ``checked_digests``: tokenizer digests of models trimmed from
+    the same original tokenizer whose check passed on the same texts — a trimmed tokenizer with one of those
+    digests tokenizes them alike, so the check is not repeated."""
     from safetensors import safe_open
     from safetensors.torch import save_file
     from transformers import AutoTokenizer
@@ -241,7 +257,8 @@ def trim_vocabulary(
                 and extra.suffix in (".md", ".json", ".csv")
             ):
                 shutil.copy2(extra, tmp / extra.name)
-        if check_texts:
+        digest = _tokenizer_digest(tmp)
+        if check_texts and digest not in checked_digests:
             _check_same_ids(tokenizer, AutoTokenizer.from_pretrained(tmp), check_texts, new_id, max_length)
     logger.info(
         "%s: vocabulary %d -> %d (%s), parameters %d -> %d",
@@ -252,7 +269,7 @@ def trim_vocabulary(
         before,
         after,
     )
-    return TrimmedModel(str(model_dir), str(output_dir), rows, len(keep), before, after)
+    return TrimmedModel(str(model_dir), str(output_dir), rows, len(keep), before, after, digest)
 
 
 def _tokenizer_model(model_dir: Path) -> str:
@@ -269,7 +286,8 @@ def trim_models(
     max_length: int | None = None, overwrite: bool = False, progress: bool = False,
 ) -> list[TrimmedModel]:  # fmt: skip
     """Trim models that share one tokenizer (a base and the models fine-tuned from it) to the same token ids,
-    those ``texts`` use, so that they stay mergeable; each trimmed tokenizer is checked on every text."""
+    those ``texts`` use, so that they stay mergeable; each distinct trimmed tokenizer is checked on every text
+    (once: models whose trimmed tokenizer files are identical to a checked one's share its check)."""
     from tqdm.auto import tqdm
     from transformers import AutoTokenizer
 
@@ -286,11 +304,12 @@ def trim_models(
                 "row by row). Trim models of one base model at a time."
             )
     keep = used_token_ids(AutoTokenizer.from_pretrained(first), texts, max_length)
-    done = []
+    done: list[TrimmedModel] = []
     for source, target in tqdm(
         list(zip(model_dirs, output_dirs)), desc="trimming", unit="model", disable=not progress
     ):
-        done.append(trim_vocabulary(source, target, keep, texts, max_length, overwrite))
+        checked = {d.tokenizer_digest for d in done}  # the same original tokenizer (compared above)
+        done.append(trim_vocabulary(source, target, keep, texts, max_length, overwrite, checked))
         if not progress:
             logger.info("trimmed %s -> %s", source, target)
     return done
