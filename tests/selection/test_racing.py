@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from merginguriel.cli.commands import select as select_cmd
+from merginguriel.cli.commands.select import SHARING_ORDER
 from merginguriel.errors import UserError
 from merginguriel.experiments.selection.racing import (
     Budget,
@@ -277,8 +279,11 @@ def test_all_protocols_in_one_command_choose_what_separate_runs_choose(
                                    "--search", search, "--eta", "2", "--no-test")) == 0  # fmt: skip
     capsys.readouterr()
     assert select_cmd.run(argv(tmp_path, scale_models, tiny_dataset, similarity_csv, "--protocol", "all",
-                               "--eta", "2", "--no-test")) == 0  # fmt: skip
+                               "--eta", "2", "--no-test", "--budget", "100000evals")) == 0  # fmt: skip
     out = capsys.readouterr().out
+    lines = {p: next(x for x in out.splitlines() if x.startswith(f"search [{p}]")) for p in SHARING_ORDER}
+    assert "not limited by --budget" in lines["target-dev"] and ": used" not in lines["target-dev"]
+    assert re.search(r"budget \d+ evaluations: used \d+ s, \d+ evaluations$", lines["leave-target-out"])
     order = [out.index(f"selection [{p}]") for p in ("target-dev", "unlabeled-target", "leave-target-out")]
     assert order == sorted(order)
     assert "search [target-dev]: exhaustive" in out and "search [leave-target-out]: successive halving" in out

@@ -288,8 +288,10 @@ def _run_protocol(config: SelectionConfig) -> None:
         f"search [{config.protocol}]: {search}; {time.monotonic() - started:.0f} s; computed {done['merges']} merges, "
         f"{done['forward_passes']} forward passes, {done['evaluations']} evaluations "
         f"({done['reused_scores']} scores reused)"
-        + (f"; {config.budget.describe()}" if config.budget else "")
-    )
+        + (f"; {config.budget.describe()}" if config.budget and config.race else "")
+        + ("; not limited by --budget (exhaustive scoring is never cut short; its time counts against it)"
+           if config.budget and not config.race else "")
+    )  # fmt: skip
     if not config.no_test:
         paths = write_summary(selections, config.out_dir / config.protocol)
         print(f"summary: {paths['csv']}\nreport: {paths['markdown']}")
