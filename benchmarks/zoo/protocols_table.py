@@ -33,6 +33,7 @@ def choices(run: Path) -> pd.DataFrame:
                 "protocol": protocol, "target": target, "recipe": r["recipe_label"],
                 "dev_score": round(r["dev_score"], 4), "criterion": r["criterion"],
                 "decided_on_rung": r["search"].get("decided_on_rung"), "seconds": r["search"].get("seconds"),
+                "kept_as_not_clearly_worse": r["search"].get("kept_as_not_clearly_worse"),
                 **{k: work.get(k) for k in ("merges", "forward_passes", "evaluations", "reused_scores")},
             })  # fmt: skip
     return pd.DataFrame(rows)
@@ -63,12 +64,22 @@ def main() -> int:
                 row[f"{name}_recipe"] = c[target]["recipe_label"]
                 row[f"{name}_dev_score"] = round(c[target]["dev_score"], 4)
                 row[f"{name}_evaluations"] = c[target]["search"].get("work", {}).get("evaluations")
-            labels = {row[f"{name}_recipe"] for name in chosen}
-            row["agree"] = len(labels) == 1
+            reference = row.get("exhaustive_recipe")
+            for name in chosen:  # each run against the exhaustive one (or all alike, without one)
+                if name != "exhaustive":
+                    labels = (
+                        {row[f"{n}_recipe"] for n in chosen}
+                        if reference is None
+                        else {row[f"{name}_recipe"], reference}
+                    )
+                    row[f"{name}_agrees"] = len(labels) == 1
             rows.append(row)
         agreement = pd.DataFrame(rows)
         agreement.to_csv(HERE / "race_vs_exhaustive.csv", index=False)
-        print(f"\nrace vs exhaustive ({len(targets)} targets): {int(agreement['agree'].sum())} agree")
+        for column in (c for c in agreement if c.endswith("_agrees")):
+            print(
+                f"\n{column[: -len('_agrees')]} vs exhaustive ({len(targets)} targets): {int(agreement[column].sum())} agree"
+            )
         print(agreement.to_string(index=False))
     return 0
 
