@@ -54,9 +54,8 @@ class RaceOptions:
     rungs: int = 3
     min_rows: int = 100  # fewest dev rows at the first rung of a one-locale race
     seed: int = 0  # order of the folds, samples of the rows
-    confidence: float = (
-        0.95  # keep every candidate not clearly worse than the leader at this confidence (0: off)
-    )
+    # keep every candidate not clearly worse than the leader at this confidence (0: off)
+    confidence: float = 0.95
 
     def __post_init__(self) -> None:
         if self.eta < 2 or self.rungs < 1 or self.min_rows < 1 or not 0 <= self.confidence < 1:
