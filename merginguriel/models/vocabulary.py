@@ -261,14 +261,8 @@ def trim_vocabulary(
         if check_texts and digest not in checked_digests:
             _check_same_ids(tokenizer, AutoTokenizer.from_pretrained(tmp), check_texts, new_id, max_length)
     logger.info(
-        "%s: vocabulary %d -> %d (%s), parameters %d -> %d",
-        model_dir,
-        rows,
-        len(keep),
-        ", ".join(gathered),
-        before,
-        after,
-    )
+        "%s: vocabulary %d -> %d (%s), parameters %d -> %d", model_dir, rows, len(keep), ", ".join(gathered), before, after
+    )  # fmt: skip
     return TrimmedModel(str(model_dir), str(output_dir), rows, len(keep), before, after, digest)
 
 
