@@ -38,6 +38,9 @@ def test_rungs_grow_the_folds_or_the_rows():
         Rung(("af-ZA",), None)
     ]  # too small to race
     assert [len(r.locales) for r in rung_plan(folds[:3], 10, RaceOptions())] == [2, 3]
+    # the default (eta 2): the first rung sees 5 of 19 folds, not 3 (benchmarks/zoo/race_replay.py)
+    assert [len(r.locales) for r in rung_plan(folds, 500, RaceOptions())] == [5, 10, 19]
+    assert [r.rows for r in rung_plan(["af-ZA"], 500, RaceOptions())] == [125, 250, None]
 
 
 def test_the_fold_order_is_one_seeded_order_for_every_target():

@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="race (default): successive halving — every candidate on a few folds (leave-target-out) or dev rows, "
         "the best 1/eta on more, the finalists on all; exhaustive: every candidate on all dev data.",
     )
-    p.add_argument("--eta", type=opts.positive_int, default=3, help="Racing: keep the best 1/eta per rung (>= 2; default 3).")  # fmt: skip
+    p.add_argument("--eta", type=opts.positive_int, default=2, help="Racing: keep the best 1/eta per rung (>= 2; default 2).")  # fmt: skip
     p.add_argument("--rungs", type=opts.positive_int, default=3, help="Racing: fidelity levels, the last full (default 3).")  # fmt: skip
     p.add_argument(
         "--race-confidence", type=float, default=0.95, metavar="C",

@@ -266,6 +266,16 @@ FAMILIES: dict[str, Callable[[Candidate], bool]] = {
 }
 
 
+def kept_baselines(
+    alive: Sequence[Candidate], done: dict[Candidate, float], default: Candidate
+) -> set[Candidate]:
+    """What a race always keeps at a rung: the best of each baseline family and the old default, so every
+    reported row is scored at full fidelity."""
+    series = pd.Series({c.key: v for c, v in done.items()}, dtype=float)
+    kept = {b for name in ("best_source", "uniform_top_k") if (b := best(alive, series, FAMILIES[name]))}
+    return kept | ({default} if default in alive else set())
+
+
 def _candidates_for(config: SelectionConfig, target: str) -> tuple[list[Candidate], Candidate]:
     """The selectable candidates — the grid, plus every source by name where the protocol reads the target —
     and the seed's default recipe (scored and reported, never selected unless it is in the grid)."""
@@ -330,9 +340,7 @@ def race_table(
         return (mean, np.asarray(rows, dtype=float)) if rung.rows is not None and rows is not None else mean
 
     def keep(alive: Sequence[Candidate], done: dict[Candidate, float]) -> set[Candidate]:
-        series = pd.Series({c.key: v for c, v in done.items()}, dtype=float)
-        kept = {b for name in ("best_source", "uniform_top_k") if (b := best(alive, series, FAMILIES[name]))}
-        return kept | ({default} if default in alive else set())
+        return kept_baselines(alive, done, default)
 
     progress = ctx.runtime.progress
     population = len(folds) if len(folds) > 1 else len(split_of(folds[0], None).gold)
