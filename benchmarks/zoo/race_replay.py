@@ -9,7 +9,8 @@ exactly — the project's own :func:`successive_halving`, :func:`rung_plan` and 
 baseline keeping as ``select`` — for many fold orders (``select --seed``) without a merge or a forward pass. Per
 setting it reports, over targets × orders: how often the race's choice *is* the exhaustive choice, how often it
 is one the full data cannot tell from it (the mean over the folds within ``--tie`` of the best), the worst and
-mean shortfall in mean dev accuracy, and the candidate × fold cells scored (exhaustive: all of them).
+mean shortfall in mean dev accuracy, how often the leader after rung 1 or 2 is the exhaustive choice (what a race
+that ``--budget`` stops there would choose), and the candidate × fold cells scored (exhaustive: all of them).
 Writes ``benchmarks/zoo/race_replay.csv`` and ``race_replay.png``.
 """
 
@@ -67,8 +68,8 @@ class Row:
 
 def replay(
     table: pd.DataFrame, pool: list[str], target: str, options: RaceOptions
-) -> tuple[str, set[tuple[str, str]]]:
-    """The race's choice (candidate key) and the candidate x fold cells it scored."""
+) -> tuple[str, set[tuple[str, str]], list[str]]:
+    """The race's choice (candidate key), the candidate x fold cells it scored, and its leader after each rung."""
     folds = [loc for loc in fold_order(pool, options.seed) if loc != target]
     rows = [Row(k, m) for k, m in zip(table["key"], table["mode"], strict=True)]
     cells = {row: table.loc[i, [f"dev_{f}" for f in folds]].to_numpy(float) for i, row in enumerate(rows)}
@@ -85,10 +86,11 @@ def replay(
         rows, rung_plan(folds, 0, options), score, lambda alive, done: kept_baselines(alive, done, default),
         options.eta, confidence=options.confidence, population=len(folds),
     )  # fmt: skip
-    chosen = best(
-        rows, pd.Series({r.key: v for r, v in result.final.items()}, dtype=float), FAMILIES["chosen"]
-    )
-    return chosen.key, seen
+    leaders = [  # the choice a race stopped (by --budget) after each rung would make
+        best(rows, pd.Series({r.key: v for r, v in done.items()}, dtype=float), FAMILIES["chosen"]).key
+        for done in result.scores
+    ]
+    return leaders[-1], seen, leaders
 
 
 def plot(overall: pd.DataFrame, path: Path, targets: list[str], orders: int) -> None:
@@ -135,9 +137,12 @@ def main() -> int:
             best_score = float(table["score"].max())
             by_key = dict(zip(table["key"], table["score"], strict=True))
             for seed in range(args.orders):
-                chosen, seen = replay(table, pool, target, RaceOptions(**fields, seed=seed))
+                chosen, seen, leaders = replay(table, pool, target, RaceOptions(**fields, seed=seed))
                 rows.append({
                     "setting": name, "target": target, "seed": seed, "same": chosen == best_key,
+                    "same_if_stopped_after_rung_1": leaders[0] == best_key,
+                    "same_if_stopped_after_rung_2": leaders[min(1, len(leaders) - 1)] == best_key,
+                    "shortfall_if_stopped_after_rung_1": best_score - by_key[leaders[0]],
                     "shortfall": best_score - by_key[chosen], "cells": len(seen), "exhaustive_cells": table.shape[0]
                     * (len(pool) - 1),
                 })  # fmt: skip
@@ -145,12 +150,17 @@ def main() -> int:
     frame["tie"] = frame["shortfall"] <= args.tie
     summary = frame.groupby(["setting", "target"], sort=False).agg(
         same=("same", "mean"), within_tie=("tie", "mean"), mean_shortfall=("shortfall", "mean"),
-        worst_shortfall=("shortfall", "max"), cells=("cells", "mean"), exhaustive_cells=("exhaustive_cells", "first"),
+        worst_shortfall=("shortfall", "max"), stopped_after_rung_1=("same_if_stopped_after_rung_1", "mean"),
+        stopped_after_rung_2=("same_if_stopped_after_rung_2", "mean"), cells=("cells", "mean"),
+        exhaustive_cells=("exhaustive_cells", "first"),
     )  # fmt: skip
     summary.round(4).to_csv(HERE / "race_replay.csv")
     print(summary.round(4).to_string())
     overall = frame.groupby("setting", sort=False).agg(
         same=("same", "mean"), within_tie=("tie", "mean"), worst_shortfall=("shortfall", "max"),
+        stopped_after_rung_1=("same_if_stopped_after_rung_1", "mean"),
+        stopped_after_rung_2=("same_if_stopped_after_rung_2", "mean"),
+        shortfall_after_rung_1=("shortfall_if_stopped_after_rung_1", "mean"),
         cells_share=("cells", lambda c: c.sum() / frame.loc[c.index, "exhaustive_cells"].sum()),
     )  # fmt: skip
     print("\nover all targets and orders:\n" + overall.round(4).to_string())
