@@ -1,12 +1,12 @@
 """Tables of a `select --protocol all` run on the zoo, and of race-vs-exhaustive agreement.
 
-    python benchmarks/zoo/protocols_table.py --run /tmp/zoo/study/all_default \
-        [--compare race=/tmp/zoo/study/lto_race exhaustive=/tmp/zoo/study/lto_exhaustive]
+    python benchmarks/zoo/protocols_table.py [--run /tmp/zoo/study/all_default] \
+        [--compare race=/tmp/zoo/study/lto_race exhaustive=/tmp/zoo/study/lto_exhaustive [--compare-out F]]
 
 Writes ``benchmarks/zoo/all_protocols_choices.csv`` (one row per protocol and target: the recipe, its dev score,
 the rung it was decided on, the work and seconds of that target) and prints the per-protocol totals; with
-``--compare`` it also writes ``benchmarks/zoo/race_vs_exhaustive.csv`` (leave-target-out: the recipe each run
-chose per target, and whether they agree).
+``--compare`` it also writes ``benchmarks/zoo/race_vs_exhaustive.csv`` (or ``--compare-out``): per
+leave-target-out target, the recipe each run chose, its work and seconds, and whether it agrees.
 """
 
 from __future__ import annotations
@@ -41,18 +41,22 @@ def choices(run: Path) -> pd.DataFrame:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--run", type=Path, required=True)
+    p.add_argument("--run", type=Path, help="a select --protocol all run (writes all_protocols_choices.csv)")
     p.add_argument("--compare", nargs="*", default=[], metavar="NAME=RUN")
+    p.add_argument("--compare-out", default="race_vs_exhaustive.csv", help="file name of the --compare table")
     args = p.parse_args()
-    table = choices(args.run)
-    table.to_csv(HERE / "all_protocols_choices.csv", index=False)
-    totals = table.groupby("protocol", sort=False)[["seconds", "merges", "forward_passes", "evaluations",
-                                                      "reused_scores"]].sum()  # fmt: skip
-    totals["targets"] = table.groupby("protocol", sort=False).size()
-    print(totals.to_string())
-    print("\nrecipes chosen (count per protocol):")
-    for protocol, part in table.groupby("protocol", sort=False):
-        print(f"  {protocol}: " + "; ".join(f"{k} ({v})" for k, v in part["recipe"].value_counts().items()))
+    if args.run is not None:
+        table = choices(args.run)
+        table.to_csv(HERE / "all_protocols_choices.csv", index=False)
+        totals = table.groupby("protocol", sort=False)[["seconds", "merges", "forward_passes", "evaluations",
+                                                          "reused_scores"]].sum()  # fmt: skip
+        totals["targets"] = table.groupby("protocol", sort=False).size()
+        print(totals.to_string())
+        print("\nrecipes chosen (count per protocol):")
+        for protocol, part in table.groupby("protocol", sort=False):
+            print(
+                f"  {protocol}: " + "; ".join(f"{k} ({v})" for k, v in part["recipe"].value_counts().items())
+            )
     if args.compare:
         runs = dict(item.split("=", 1) for item in args.compare)
         chosen = {name: recipes(Path(run), "leave-target-out") for name, run in runs.items()}
@@ -64,6 +68,7 @@ def main() -> int:
                 row[f"{name}_recipe"] = c[target]["recipe_label"]
                 row[f"{name}_dev_score"] = round(c[target]["dev_score"], 4)
                 row[f"{name}_evaluations"] = c[target]["search"].get("work", {}).get("evaluations")
+                row[f"{name}_seconds"] = c[target]["search"].get("seconds")
             reference = row.get("exhaustive_recipe")
             for name in chosen:  # each run against the exhaustive one (or all alike, without one)
                 if name != "exhaustive":
@@ -75,7 +80,7 @@ def main() -> int:
                     row[f"{name}_agrees"] = len(labels) == 1
             rows.append(row)
         agreement = pd.DataFrame(rows)
-        agreement.to_csv(HERE / "race_vs_exhaustive.csv", index=False)
+        agreement.to_csv(HERE / args.compare_out, index=False)
         for column in (c for c in agreement if c.endswith("_agrees")):
             print(
                 f"\n{column[: -len('_agrees')]} vs exhaustive ({len(targets)} targets): {int(agreement[column].sum())} agree"
