@@ -93,12 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="race (default): successive halving — every candidate on a few folds (leave-target-out) or dev rows, "
         "the best 1/eta on more, the finalists on all; exhaustive: every candidate on all dev data.",
     )
-    p.add_argument("--eta", type=opts.positive_int, default=2, help="Racing: keep the best 1/eta per rung (>= 2; default 2).")  # fmt: skip
-    p.add_argument("--rungs", type=opts.positive_int, default=3, help="Racing: fidelity levels, the last full (default 3).")  # fmt: skip
+    race = RaceOptions()  # the defaults are the engine's
+    p.add_argument("--eta", type=opts.positive_int, default=race.eta, help=f"Racing: keep the best 1/eta per rung (>= 2; default {race.eta}).")  # fmt: skip
+    p.add_argument("--rungs", type=opts.positive_int, default=race.rungs, help=f"Racing: fidelity levels, the last full (default {race.rungs}).")  # fmt: skip
     p.add_argument(
-        "--race-confidence", type=float, default=0.95, metavar="C",
+        "--race-confidence", type=float, default=race.confidence, metavar="C",
         help="Racing: also keep every candidate not clearly worse than the rung's best — a one-sided paired t bound "
-        "at confidence C on the folds (or rows) scored so far (default 0.95; 0: only the best 1/eta).",
+        f"at confidence C on the folds (or rows) scored so far (default {race.confidence:g}; 0: only the best 1/eta).",
     )  # fmt: skip
     p.add_argument(
         "--budget",
