@@ -30,6 +30,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -339,13 +340,18 @@ def race_table(
             return mean, np.asarray([values[loc] for loc in rung.locales])
         return (mean, np.asarray(rows, dtype=float)) if rung.rows is not None and rows is not None else mean
 
-    def keep(alive: Sequence[Candidate], done: dict[Candidate, float]) -> set[Candidate]:
-        return kept_baselines(alive, done, default)
-
     progress = ctx.runtime.progress
     population = len(folds) if len(folds) > 1 else len(split_of(folds[0], None).gold)
     result = successive_halving(
-        candidates, rungs, score_at, keep, race.eta, budget, selectable, race.confidence, population
+        candidates,
+        rungs,
+        score_at,
+        partial(kept_baselines, default=default),
+        race.eta,
+        budget,
+        selectable,
+        race.confidence,
+        population,
     )
     decided = result.rungs[max(result.completed, 1) - 1]
     table = pd.DataFrame(np.nan, index=[c.key for c in candidates], columns=list(decided.locales))
