@@ -21,7 +21,11 @@ def test_demo_runs_the_real_commands_and_tabulates_their_results(tmp_path, tiny_
         "1",
         "--verbose",
     ]
-    assert demo.run([*argv, "--max-train-samples", "16", "--num-languages", "2"]) == 0
+    assert demo.run([*argv, "--max-train-samples", "16", "--num-languages", "2", "--batch-size", "8"]) == 0
+    trained = json.loads(
+        (tmp_path / "haryos_model" / f"{tiny_base.name}_massive_k_af-ZA" / "training_config.json").read_text()
+    )
+    assert trained["training_arguments"]["per_device_train_batch_size"] == 8  # --batch-size reaches training
     table = pd.read_csv(tmp_path / "results" / "demo_comparison_af-ZA.csv")
     recipe = json.loads(
         (tmp_path / "results" / "selection" / "target-dev" / "af-ZA" / "recipe.json").read_text()
@@ -63,3 +67,14 @@ def test_demo_runs_the_real_commands_and_tabulates_their_results(tmp_path, tiny_
     # a rerun reuses the trained models
     assert demo.run([*argv, "--num-languages", "2"]) == 0
     assert out.count("exists, reusing") == 0 and capsys.readouterr().out.count("exists, reusing") == 4
+
+
+def test_demo_training_recipe_defaults():
+    """The encoder demo trains 4 epochs of batch 16 at 3e-4 (60 updates of the 240 rows); the generative demo
+    keeps its own recipe (12 epochs of batch 32 at 3e-3); a flag overrides either."""
+    parse = demo.build_parser().parse_args
+    encoder = demo.demo_config(parse([]))
+    assert (encoder.epochs, encoder.batch_size, encoder.learning_rate) == (4.0, 16, 3e-4)
+    generative = demo.demo_config(parse(["--generative"]))
+    assert (generative.epochs, generative.batch_size, generative.learning_rate) == (12.0, 32, 3e-3)
+    assert demo.demo_config(parse(["--generative", "--batch-size", "4"])).batch_size == 4

@@ -30,6 +30,7 @@ class GenerativeDemoConfig(DemoConfig):
 
     epochs: float = 12.0
     learning_rate: float = 3e-3
+    batch_size: int = 32
     family: str = "llama"
     hidden_size: int = 64
     num_layers: int = 2

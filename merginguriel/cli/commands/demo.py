@@ -69,9 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workdir", default=".", help="Root for haryos_model/, merged_models/, results/, plots/ (default .)."
     )
-    p.add_argument("--epochs", type=opts.positive_float, help="Training epochs per locale (default 8; --generative 12).")  # fmt: skip
+    p.add_argument("--epochs", type=opts.positive_float, help="Training epochs per locale (default 4; --generative 12).")  # fmt: skip
     p.add_argument(
-        "--learning-rate", type=float, default=None, help="Learning rate (default 2e-4; --generative 3e-3)."
+        "--learning-rate", type=float, default=None, help="Learning rate (default 3e-4; --generative 3e-3)."
+    )
+    p.add_argument(
+        "--batch-size",
+        type=opts.positive_int,
+        default=None,
+        help="Training batch size (default 16; --generative 32).",
     )
     p.add_argument(
         "--max-train-samples", type=opts.positive_int, help="Training rows per locale (default all)."
@@ -90,7 +96,15 @@ def demo_config(args: argparse.Namespace) -> DemoConfig:
         max_train_samples=args.max_train_samples, retrain=args.retrain, seed=args.seed,
     )  # fmt: skip
     fields.update(
-        {k: v for k, v in (("epochs", args.epochs), ("learning_rate", args.learning_rate)) if v is not None}
+        {
+            k: v
+            for k, v in (
+                ("epochs", args.epochs),
+                ("learning_rate", args.learning_rate),
+                ("batch_size", args.batch_size),
+            )
+            if v is not None
+        }
     )
     for mode in fields["modes"]:  # an unknown mode is an error now, not after the models are trained
         check_mode(mode, merge_modes(), "--modes")
