@@ -26,7 +26,11 @@ Needs the zoo (``build_zoo.py``: models, data, logits cache). Steps:
    similarity merge under target-dev and unlabeled-target (``study/methods_regmean``), and layer_swap and the two
    layer-weight rules under leave-target-out, raced within ``--budget leave-target-out=…`` (default 40m;
    ``study/methods_lto``); their rows join ``methods_table.csv``.
-5. ``report`` — ``study_table.csv`` (one row per protocol and target: the chosen recipe and every baseline on
+5. ``regmean_lto`` (issue 20) — RegMean and RegMean++ beside the K = 3 similarity merge under leave-target-out,
+   exhaustively (every candidate on all 19 folds, then on test) on ``LTO_TARGETS``; ``regmean_lto_table.csv``,
+   ``regmean_lto_summary.csv`` (against the plain merge, the best single source and the native model on test,
+   and on dev against the default grid's exhaustive choice) and ``regmean_lto_gain.png``.
+6. ``report`` — ``study_table.csv`` (one row per protocol and target: the chosen recipe and every baseline on
    test), ``study_summary.csv`` (per protocol and baseline: wins / ties / losses of the recipe, mean gain, paired
    bootstrap 95% interval; and per language family), ``study_gain.png`` (gain over the protocol's best single
    source per target, coloured by family). Written to ``benchmarks/zoo/``.
@@ -41,7 +45,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -210,6 +216,98 @@ def methods_more(work: Path, locales: list[str], budget: str, timings: dict) -> 
         shutil.rmtree(out / "work" / "merged", ignore_errors=True)
 
 
+# issue 20: RegMean and RegMean++ under leave-target-out (their statistics come from the sources' own training rows,
+# so they fit the zero-shot protocol), every candidate on every fold, on the seven targets of the exhaustive
+# default-grid run (docs/zoo_study.md, "Races replayed"), beside the plain K = 3 merge of the same sources
+LTO_TARGETS = ["af-ZA", "en-US", "es-ES", "hi-IN", "ja-JP", "tr-TR", "zh-CN"]
+
+
+def regmean_lto(work: Path, locales: list[str], timings: dict) -> None:
+    """``select --protocol leave-target-out --search exhaustive`` with :data:`GRID_REGMEAN` on
+    :data:`LTO_TARGETS` (every candidate scored on test too), then :func:`regmean_lto_report`."""
+    out = work / "study" / "regmean_lto"
+    if not (out / "leave-target-out" / "selection_summary.csv").is_file():
+        grid_file = work / "study" / "grid_regmean.json"
+        grid_file.write_text(json.dumps(GRID_REGMEAN))
+        print("regmean_lto leave-target-out", flush=True)
+        timings["regmean_lto leave-target-out"] = cli(
+            ["select", "--protocol", "leave-target-out", "--search", "exhaustive", "--target-lang", *LTO_TARGETS,
+             "--pool", *locales, "--grid", str(grid_file), "--sources", "lang2vec", "--output-dir", str(out),
+             "--no-progress", "--num-fisher-examples", "64", "--statistics-cache", str(work / "statistics_cache"),
+             *common(work, locales)],
+            work / "study.log",
+        )  # fmt: skip
+    regmean_lto_report(work)
+
+
+def regmean_lto_report(work: Path) -> pd.DataFrame:
+    """Per target: each method's mean dev accuracy over the 19 folds and its test accuracy, the protocol's best
+    single source and the native model on test, and (dev) the default grid's exhaustive choice where that run
+    exists; ``regmean_lto_table.csv``, ``regmean_lto_summary.csv`` and ``regmean_lto_gain.png``."""
+    rows = []
+    for target in LTO_TARGETS:
+        folder = work / "study" / "regmean_lto" / "leave-target-out" / target
+        if not (folder / "final.csv").is_file():
+            continue
+        final = pd.read_csv(folder / "final.csv").set_index("role")["accuracy"]
+        chosen = json.loads((folder / "recipe.json").read_text())["recipe_label"]
+        default = work / "study" / "lto_exhaustive" / "leave-target-out" / target / "recipe.json"
+        grid_choice = json.loads(default.read_text()) if default.is_file() else {}
+        for r in pd.read_csv(folder / "candidates.csv").to_dict("records"):
+            name = method_name(str(r["label"]))
+            if name is None:
+                continue
+            rows.append({"protocol": "leave-target-out", "target": target, "family": FAMILY[target],
+                         "method": name, "dev_score": r["score"], "test_accuracy": r.get("test_accuracy"),
+                         "chosen_here": r["label"] == chosen, "best_source": final.get("best source"),
+                         "native": final.get("native (the target's own model)"),
+                         "default_grid_choice": grid_choice.get("recipe_label"),
+                         "default_grid_dev": grid_choice.get("dev_score", np.nan)})  # fmt: skip
+    table = pd.DataFrame(rows)
+    if table.empty:
+        raise SystemExit("no regmean_lto run yet: run the regmean_lto step first")
+    reference = table[table["method"].str.startswith("similarity")].set_index("target")["test_accuracy"]
+    table["plain_k3"] = table["target"].map(reference)
+    table.to_csv(HERE / "regmean_lto_table.csv", index=False, float_format="%.4f")
+    summary = method_summary(table, ("plain_k3", "best_source", "native"))
+    dev = table.dropna(subset=["default_grid_dev"])  # dev only: the default grid's run read no test split
+    for method, part in dev.groupby("method", sort=False):
+        summary.append(gain_row("leave-target-out (dev, 19 folds)", method, "default_grid_choice",
+                                (part["dev_score"] - part["default_grid_dev"]).to_numpy(dtype=float), part))  # fmt: skip
+    frame = pd.DataFrame(summary)
+    frame.to_csv(HERE / "regmean_lto_summary.csv", index=False, float_format="%.4f")
+    plot_methods(table[table["test_accuracy"].notna()], HERE / "regmean_lto_gain.png")
+    print(frame.to_string(index=False, float_format=lambda v: f"{v:+.4f}"))
+    return table
+
+
+def gain_row(
+    protocol: str, method: str, baseline: str, diff: np.ndarray, part: pd.DataFrame
+) -> dict[str, Any]:
+    """Wins / ties / losses and the mean of ``diff`` (one paired difference a target) with its paired bootstrap
+    95 % interval."""
+    from merginguriel.experiments.selection.summary import paired_bootstrap
+
+    diff = diff[~np.isnan(diff)]  # leave-target-out: a baseline its study run never reached
+    low, high = paired_bootstrap(diff)
+    return {"protocol": protocol, "method": method, "baseline": baseline, "targets": len(diff),
+            "wins": int((diff > 1e-12).sum()), "ties": int((np.abs(diff) <= 1e-12).sum()),
+            "losses": int((diff < -1e-12).sum()), "mean_gain": diff.mean(), "ci_low": low, "ci_high": high,
+            "chosen_by_select": int(part["chosen_here"].sum())}  # fmt: skip
+
+
+def method_summary(table: pd.DataFrame, baselines: Sequence[str]) -> list[dict[str, Any]]:
+    """Per protocol, method and baseline column: the method's test accuracy minus the baseline's (:func:`gain_row`)."""
+    rows = []
+    for (protocol, method), part in table.groupby(["protocol", "method"], sort=False):
+        for baseline in baselines:
+            diff = (part["test_accuracy"] - part[baseline]).to_numpy(dtype=float)
+            if np.isnan(diff).all():
+                continue
+            rows.append(gain_row(protocol, method, baseline, diff, part))
+    return rows
+
+
 def few_shot_report(work: Path) -> pd.DataFrame:
     """Per target: the recipe selected on the ``select`` half of dev, the best source, the two fine-tuned
     models (``fit`` half), the native model — all on test."""
@@ -251,8 +349,6 @@ def method_name(label: str) -> str | None:
 
 
 def methods_report(work: Path) -> None:
-    from merginguriel.experiments.selection.summary import paired_bootstrap
-
     study = pd.read_csv(HERE / "study_table.csv").set_index(["protocol", "target"])
     rows = []
     # layer-weights rows come from methods_lw (target-dev): the first run served them the plain merge (a bug
@@ -288,25 +384,13 @@ def methods_report(work: Path) -> None:
     if table.empty:
         raise SystemExit("no methods run yet: run the methods step first")
     table.to_csv(HERE / "methods_table.csv", index=False, float_format="%.4f")
-    summary = []
-    for (protocol, method), part in table.groupby(["protocol", "method"], sort=False):
-        for baseline in ("best_source", "study_recipe", "native"):
-            diff = (part["test_accuracy"] - part[baseline]).to_numpy(dtype=float)
-            diff = diff[~np.isnan(diff)]  # leave-target-out: a baseline its study run never reached
-            if not len(diff):
-                continue
-            low, high = paired_bootstrap(diff)
-            summary.append({"protocol": protocol, "method": method, "baseline": baseline, "targets": len(diff),
-                            "wins": int((diff > 1e-12).sum()), "ties": int((np.abs(diff) <= 1e-12).sum()),
-                            "losses": int((diff < -1e-12).sum()), "mean_gain": diff.mean(), "ci_low": low,
-                            "ci_high": high, "chosen_by_select": int(part["chosen_here"].sum())})  # fmt: skip
-    frame = pd.DataFrame(summary)
+    frame = pd.DataFrame(method_summary(table, ("best_source", "study_recipe", "native")))
     frame.to_csv(HERE / "methods_summary.csv", index=False, float_format="%.4f")
-    plot_methods(table)
+    plot_methods(table, HERE / "methods_gain.png")
     print(frame.to_string(index=False, float_format=lambda v: f"{v:+.4f}"))
 
 
-def plot_methods(table: pd.DataFrame) -> None:
+def plot_methods(table: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     from merginguriel.outputs.plotting import save_figure
@@ -327,7 +411,7 @@ def plot_methods(table: pd.DataFrame) -> None:
         ax.set_title(f"{protocol}: test accuracy − best single source (dots: targets, bar: mean)", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    save_figure(fig, HERE / "methods_gain.png")
+    save_figure(fig, path)
 
 
 def _accuracy(path: Path) -> float:
@@ -421,7 +505,7 @@ def main() -> int:
     p.add_argument(
         "--steps",
         default="select,baselines,report",
-        help="Any of select, baselines, methods, methods_more, report.",
+        help="Any of select, baselines, methods, methods_more, regmean_lto, report.",
     )
     p.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=PROTOCOLS)
     p.add_argument("--locales", nargs="+", default=LOCALES)
@@ -445,6 +529,9 @@ def main() -> int:
         timings_path.write_text(json.dumps(timings, indent=1))
     if "methods_more" in steps:
         methods_more(work, args.locales, budgets.get("leave-target-out", "40m"), timings)
+        timings_path.write_text(json.dumps(timings, indent=1))
+    if "regmean_lto" in steps:
+        regmean_lto(work, args.locales, timings)
         timings_path.write_text(json.dumps(timings, indent=1))
     if "report" in steps:
         report(work, args.protocols, args.locales)
