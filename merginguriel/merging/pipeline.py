@@ -255,9 +255,9 @@ def execute_merge(
     :func:`merginguriel.merging.experiment.compute_statistics`, the explicit step before this one).
     """
     from auto_merge_llm import merge_models
-    from transformers import AutoTokenizer
 
     from merginguriel.generative.classifier import check_same_task
+    from merginguriel.models.inference import load_tokenizer
 
     if plan.statistics is not None and statistics is None:
         raise MergeConfigError(
@@ -281,7 +281,7 @@ def execute_merge(
             progress=progress,
             layer_weights=plan.layer_weights or None,
         )
-        AutoTokenizer.from_pretrained(plan.sources[0].path).save_pretrained(str(tmp))
+        load_tokenizer(plan.sources[0].path).save_pretrained(str(tmp))
         copy_extra_files(plan.sources[0].path, tmp)
         details = merge_details(plan, result.to_dict(), options, output_dir)
         if learned:  # AdaMerging's coefficients, learned on the target's unlabeled texts
