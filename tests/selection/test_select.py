@@ -152,10 +152,44 @@ def test_the_policy_refuses_a_forbidden_read(tiny_dataset):
         pytest.raises(DataAccessError, match="af-ZA/validation"),
     ):
         massive_data.load_split(str(tiny_dataset), "af-ZA", "validation")
-    with reading(final_policy("af-ZA")):
-        assert len(massive_data.load_split(str(tiny_dataset), "af-ZA", "test")) == 6
+    for protocol in ("target-dev", "leave-target-out"):
+        with reading(final_policy(protocol, "af-ZA")):
+            assert len(massive_data.load_split(str(tiny_dataset), "af-ZA", "test")) == 6
+            assert (
+                len(massive_data.load_split(str(tiny_dataset), "nl-NL", "train")) > 0
+            )  # a source's statistics
+            with pytest.raises(DataAccessError):
+                massive_data.load_split(str(tiny_dataset), "de-DE", "test")
+    from merginguriel.experiments.selection.runner import few_shot_policy
+
+    with reading(
+        few_shot_policy("af-ZA")
+    ):  # fine-tuning on the target's dev rows; its start models' statistics
+        assert len(massive_data.load_split(str(tiny_dataset), "af-ZA", "validation")) > 0
+        assert len(massive_data.load_split(str(tiny_dataset), "nl-NL", "train")) > 0
         with pytest.raises(DataAccessError):
-            massive_data.load_split(str(tiny_dataset), "de-DE", "test")
+            massive_data.load_split(str(tiny_dataset), "af-ZA", "test")
+    # leave-target-out reads nothing of the target but its test split
+    with reading(final_policy("leave-target-out", "af-ZA")):
+        for split in ("train", "validation"):
+            with pytest.raises(DataAccessError, match=f"af-ZA/{split}"):
+                massive_data.load_split(str(tiny_dataset), "af-ZA", split)
+
+
+def test_a_data_aware_recipe_is_rebuilt_for_the_final_evaluation(
+    tmp_path, scale_models, tiny_dataset, similarity_csv, monkeypatch
+):
+    """RegMean++ under leave-target-out, merged candidates not kept: the final evaluation merges the chosen recipe
+    again for the target, running the sources' training rows through the merge (its Gram matrices are never
+    cached) — and still reads nothing of the target but its test split."""
+    grid = {"similarity": ["hand"], "weighting": ["sinkhorn"], "k": [2], "modes": {"regmean_plusplus": [{}]}}
+    reads = _blocked_reads(monkeypatch, {("af-ZA", "train"), ("af-ZA", "validation")})
+    assert select_cmd.run(argv(tmp_path, scale_models, tiny_dataset, similarity_csv, "--protocol", "leave-target-out",
+                               "--targets", "af-ZA", "--search", "exhaustive", "--num-fisher-examples", "4",
+                               "--statistics-cache", str(tmp_path / "stats"), grid=grid)) == 0  # fmt: skip
+    final = json.loads((folder(tmp_path, "leave-target-out", "af-ZA") / "results.json").read_text())
+    assert final["model_info"]["recipe"]["mode"] == "regmean_plusplus"
+    assert reads.count(("af-ZA", "test")) == 1 and ("nl-NL", "train") in reads
 
 
 def test_the_test_split_is_read_once(tmp_path, scale_models, tiny_dataset, similarity_csv, monkeypatch):

@@ -134,8 +134,17 @@ def selection_policy(protocol: str, target: str) -> SplitPolicy:
     )
 
 
-def final_policy(target: str) -> SplitPolicy:
-    return SplitPolicy.of(f"final evaluation of {target}", allow=[(target, "test")])
+def final_policy(protocol: str, target: str) -> SplitPolicy:
+    """What the final evaluation may read: the target's test split, and what building a recipe for the target
+    reads under the protocol — the sources' training rows (the statistics of a data-aware merge such as
+    RegMean, when the merged model was not kept) and, except under leave-target-out, the target's dev texts
+    (AdaMerging's). Never another locale's test split; under leave-target-out nothing else of the target."""
+    allow = [(target, "test"), ("*", "train")]
+    if protocol == "leave-target-out":
+        return SplitPolicy.of(
+            f"final evaluation of {target}", allow=allow, deny=[(target, "train"), (target, "validation")]
+        )
+    return SplitPolicy.of(f"final evaluation of {target}", allow=[*allow, (target, "validation")])
 
 
 # ------------------------------------------------------------------------------------------ scores
@@ -483,7 +492,7 @@ def final_evaluation(config: SelectionConfig, sel: TargetSelection) -> pd.DataFr
     (``test_candidates``) every candidate. Returns the final table; writes the chosen recipe's results.json."""
     ctx = config.context
     target = sel.target
-    with reading(final_policy(target)):
+    with reading(final_policy(config.protocol, target)):
         split = load_selection(config.test.for_locale(target))
         started = time.time()
         rows, results = [], {}
@@ -550,7 +559,9 @@ def _few_shot(config: SelectionConfig, sel: TargetSelection) -> list[FewShotMode
 
 
 def few_shot_policy(target: str) -> SplitPolicy:
-    return SplitPolicy.of(f"few-shot fine-tuning for {target}", allow=[(target, "validation"), (target, "train")],
+    """Fine-tuning reads the target's dev (and train) rows; building the start models may read the sources'
+    training rows (a data-aware merge's statistics); no test split."""
+    return SplitPolicy.of(f"few-shot fine-tuning for {target}", allow=[(target, "validation"), ("*", "train")],
                           deny=[("*", "test")])  # fmt: skip
 
 
