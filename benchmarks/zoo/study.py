@@ -243,8 +243,9 @@ def regmean_lto(work: Path, locales: list[str], timings: dict) -> None:
 def regmean_lto_report(work: Path) -> pd.DataFrame:
     """Per target: each method's mean dev accuracy over the 19 folds and its test accuracy, beside (test) the
     plain K = 3 merge of the same sources, the old default (similarity, K = 5), the oracle source (the best
-    single source on test) and the native model, and (dev) the default grid's exhaustive choice where that run
-    exists (the grid has no single-source candidate, so there is no dev-chosen best source here); ``regmean_lto_table.csv``, ``regmean_lto_summary.csv`` and ``regmean_lto_gain.png``."""
+    single source on test) and the native model, and the default grid's exhaustive choice where that run exists
+    (``lto_exhaustive``: on dev; on test, with that run's dev-chosen best single source, once its final
+    evaluation ran); ``regmean_lto_table.csv``, ``regmean_lto_summary.csv`` and ``regmean_lto_gain.png``."""
     rows = []
     for target in LTO_TARGETS:
         folder = work / "study" / "regmean_lto" / "leave-target-out" / target
@@ -252,8 +253,15 @@ def regmean_lto_report(work: Path) -> pd.DataFrame:
             continue
         final = pd.read_csv(folder / "final.csv").set_index("role")["accuracy"]
         chosen = json.loads((folder / "recipe.json").read_text())["recipe_label"]
-        default = work / "study" / "lto_exhaustive" / "leave-target-out" / target / "recipe.json"
-        grid_choice = json.loads(default.read_text()) if default.is_file() else {}
+        default = work / "study" / "lto_exhaustive" / "leave-target-out" / target
+        grid_choice = (
+            json.loads((default / "recipe.json").read_text()) if (default / "recipe.json").is_file() else {}
+        )
+        grid_final = (  # that run's test evaluation: its choice and its dev-chosen best single source
+            pd.read_csv(default / "final.csv").set_index("role")["accuracy"]
+            if (default / "final.csv").is_file()
+            else pd.Series(dtype=float)
+        )
         for r in pd.read_csv(folder / "candidates.csv").to_dict("records"):
             name = method_name(str(r["label"]))
             if name is None:
@@ -264,7 +272,9 @@ def regmean_lto_report(work: Path) -> pd.DataFrame:
                          "oracle_best_source": final.get("oracle best source (test)"),
                          "native": final.get("native (the target's own model)"),
                          "default_grid_choice": grid_choice.get("recipe_label"),
-                         "default_grid_dev": grid_choice.get("dev_score", np.nan)})  # fmt: skip
+                         "default_grid_dev": grid_choice.get("dev_score", np.nan),
+                         "default_grid_test": grid_final.get("chosen recipe", np.nan),
+                         "best_source": grid_final.get("best source", np.nan)})  # fmt: skip
     table = pd.DataFrame(rows)
     if table.empty:
         raise SystemExit("no regmean_lto run yet: run the regmean_lto step first")
@@ -272,10 +282,13 @@ def regmean_lto_report(work: Path) -> pd.DataFrame:
     table["plain_k3"] = table["target"].map(reference)
     table.to_csv(HERE / "regmean_lto_table.csv", index=False, float_format="%.4f")
     summary = [
-        row for row in method_summary(table, ("plain_k3", "seed_default", "oracle_best_source", "native"))
+        row
+        for row in method_summary(
+            table, ("plain_k3", "default_grid_test", "best_source", "seed_default", "oracle_best_source", "native")
+        )
         if not (row["baseline"] == "plain_k3" and row["method"].startswith("similarity"))  # itself
     ]  # fmt: skip
-    dev = table.dropna(subset=["default_grid_dev"])  # dev only: the default grid's run read no test split
+    dev = table.dropna(subset=["default_grid_dev"])  # on dev too: both runs select by the mean over 19 folds
     for method, part in dev.groupby("method", sort=False):
         summary.append(gain_row("leave-target-out (dev, 19 folds)", method, "default_grid_choice",
                                 (part["dev_score"] - part["default_grid_dev"]).to_numpy(dtype=float), part))  # fmt: skip
