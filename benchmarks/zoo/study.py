@@ -182,8 +182,8 @@ def methods(work: Path, locales: list[str], timings: dict) -> None:
 
 
 # issue 20, the rest: RegMean and RegMean++ (statistics from 64 training rows per source) under target-dev and
-# unlabeled-target; layer_swap and the layer-weight rules under leave-target-out (raced within a budget; RegMean++
-# is left out there: ≈ 3 min a merge, a merge per fold)
+# unlabeled-target; layer_swap and the layer-weight rules under leave-target-out (raced within a budget; RegMean and
+# RegMean++ under leave-target-out: step regmean_lto)
 GRID_REGMEAN = {"similarity": ["lang2vec"], "weighting": ["sinkhorn"], "k": [3],
                 "modes": {"similarity": [{}], "regmean": [{}], "regmean_plusplus": [{}]}}  # fmt: skip
 GRID_LTO = {"similarity": ["lang2vec"], "weighting": ["sinkhorn"], "k": [3],
