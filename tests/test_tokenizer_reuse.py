@@ -46,10 +46,11 @@ def test_a_merged_model_loads_its_first_sources_tokenizer(tmp_path, tiny_base, l
     from merginguriel.similarity.selection import SourceSelection
 
     root = locale_models(["nl-NL", "de-DE"])
+    source = root / model_dir_name(tiny_base, "nl-NL")
+    _encode(load_tokenizer(source))  # the shared tokenizer has been used (truncation set) before the merge
     selection = SourceSelection(str(root), str(tiny_base), 2, weights={"nl-NL": 0.5, "de-DE": 0.5})
     plan = plan_merge(MergeRequest("manual", "af-ZA", selection))
     execute_merge(plan, tmp_path / "merged", {})
-    source = root / model_dir_name(tiny_base, "nl-NL")
     assert tokenizer_fingerprint(tmp_path / "merged") == tokenizer_fingerprint(source)
     _, tokenizer = load_classifier(tmp_path / "merged")
     assert tokenizer is load_tokenizer(source)

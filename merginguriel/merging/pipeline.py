@@ -238,6 +238,21 @@ def copy_extra_files(source: str | os.PathLike, target: str | os.PathLike) -> li
     return copied
 
 
+def copy_tokenizer(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Give ``target`` the tokenizer of ``source``: its tokenizer files byte for byte when it is a folder that has
+    them (a merged model then shares its first source's tokenizer, see
+    :func:`merginguriel.models.inference.load_tokenizer`), else loaded and saved (a hub id)."""
+    from merginguriel.models.inference import TOKENIZER_FILES
+
+    names = [n for n in TOKENIZER_FILES if (Path(source) / n).is_file()]
+    for name in names:
+        shutil.copyfile(Path(source) / name, Path(target) / name)
+    if not names:
+        from transformers import AutoTokenizer
+
+        AutoTokenizer.from_pretrained(str(source)).save_pretrained(str(target))
+
+
 def execute_merge(
     plan: MergePlan,
     output_dir: str | os.PathLike,
@@ -257,7 +272,6 @@ def execute_merge(
     from auto_merge_llm import merge_models
 
     from merginguriel.generative.classifier import check_same_task
-    from merginguriel.models.inference import load_tokenizer
 
     if plan.statistics is not None and statistics is None:
         raise MergeConfigError(
@@ -281,7 +295,7 @@ def execute_merge(
             progress=progress,
             layer_weights=plan.layer_weights or None,
         )
-        load_tokenizer(plan.sources[0].path).save_pretrained(str(tmp))
+        copy_tokenizer(plan.sources[0].path, tmp)
         copy_extra_files(plan.sources[0].path, tmp)
         details = merge_details(plan, result.to_dict(), options, output_dir)
         if learned:  # AdaMerging's coefficients, learned on the target's unlabeled texts
@@ -294,6 +308,7 @@ def execute_merge(
 
 __all__ = [
     "MergeConfigError",
+    "copy_tokenizer",
     "MergePlan",
     "MergeRequest",
     "SourceModel",

@@ -51,7 +51,9 @@ def load_tokenizer(model_dir: str | os.PathLike) -> PreTrainedTokenizerBase:
     """The tokenizer of a folder or hub id. Folders whose tokenizer files are byte-identical share one loaded
     tokenizer (the last eight fingerprints are kept): a merged model carries a copy of its first source's
     tokenizer, so scoring many merges of the same sources loads it once, not once a merge (≈ 0.5 s each for
-    XLM-R's). Nothing in the toolkit changes a loaded tokenizer; a caller that wants to should copy it first."""
+    XLM-R's). Encoding sets a fast tokenizer's truncation and padding per call, and ``save_pretrained`` would
+    write the last call's settings: never save a shared tokenizer, copy the folder's files
+    (:func:`merginguriel.merging.pipeline.copy_tokenizer`)."""
     if not Path(model_dir).is_dir():
         return AutoTokenizer.from_pretrained(str(model_dir))
     key = tokenizer_fingerprint(model_dir)
