@@ -1,6 +1,7 @@
 """Where the time of one merged `select` candidate goes on the zoo, and A/B: tokenizers loaded fresh each time
-(before) or shared between folders with byte-identical tokenizer files (``load_tokenizer``, now), side by side in
-one run (alternating, so both see the same machine load).
+(before: the merge loaded and saved its source's tokenizer, the merged model loaded its own copy) or shared
+between folders with byte-identical tokenizer files (now: the merge copies the files, ``load_tokenizer`` reuses
+the loaded one), side by side in one run (alternating, so both see the same machine load).
 
 One candidate evaluation = what ``select`` does for a merge it has not scored: ``execute_merge`` (merge, save
 the folder, tokenizer, card) → ``load_classifier`` → ``predict_logits`` on the target's first ``--rows`` dev rows.
@@ -21,12 +22,20 @@ import time
 from pathlib import Path
 
 from merginguriel.data.massive import DataSelection, load_selection
+from merginguriel.merging import pipeline
 from merginguriel.merging.pipeline import MergeRequest, execute_merge, plan_merge
 from merginguriel.models import inference
 from merginguriel.similarity.selection import SourceSelection
 
 SOURCES = {"nl-NL": 0.3, "de-DE": 0.25, "sv-SE": 0.2, "da-DK": 0.15, "en-US": 0.1}  # a TIES K = 5 candidate
 TARGET = "af-ZA"
+COPY = pipeline.copy_tokenizer
+
+
+def _load_and_save(source: str, target: Path) -> None:  # what a merge did before
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(str(source)).save_pretrained(str(target))
 
 
 def evaluate_once(plan, out: Path, texts: list[str], reuse: bool) -> dict[str, float]:
@@ -34,6 +43,7 @@ def evaluate_once(plan, out: Path, texts: list[str], reuse: bool) -> dict[str, f
     if not reuse:
         inference._TOKENIZERS.clear()
     shutil.rmtree(out, ignore_errors=True)
+    pipeline.copy_tokenizer = COPY if reuse else _load_and_save
     t0 = time.perf_counter()
     execute_merge(plan, out, {}, progress=False)
     t1 = time.perf_counter()
@@ -81,6 +91,7 @@ def main() -> int:
                 f"{rows} rows: shared tokenizers {ratio:.2f}x faster a candidate; load {os.getloadavg()[0]:.1f}"
             )
     finally:
+        pipeline.copy_tokenizer = COPY
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
