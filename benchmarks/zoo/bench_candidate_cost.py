@@ -29,7 +29,7 @@ from merginguriel.similarity.selection import SourceSelection
 
 SOURCES = {"nl-NL": 0.3, "de-DE": 0.25, "sv-SE": 0.2, "da-DK": 0.15, "en-US": 0.1}  # a TIES K = 5 candidate
 TARGET = "af-ZA"
-COPY = pipeline.copy_tokenizer
+COPY, LOAD = pipeline.copy_tokenizer, inference.load_tokenizer
 
 
 def _load_and_save(source: str, target: Path) -> None:  # what a merge did before
@@ -38,17 +38,22 @@ def _load_and_save(source: str, target: Path) -> None:  # what a merge did befor
     AutoTokenizer.from_pretrained(str(source)).save_pretrained(str(target))
 
 
+def _load_fresh(folder: str) -> object:  # what load_classifier did before
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(folder))
+
+
 def evaluate_once(plan, out: Path, texts: list[str], reuse: bool) -> dict[str, float]:
-    """One candidate evaluation, timed by phase; ``reuse=False`` empties the tokenizer store first (before)."""
-    if not reuse:
-        inference._TOKENIZERS.clear()
+    """One candidate evaluation, timed by phase; ``reuse=False``: the merge loads and saves the source's tokenizer
+    and the merged model's is loaded from its folder (before); ``reuse=True``: the current code, whose store of
+    loaded tokenizers lives across candidates as it does in ``select``."""
     shutil.rmtree(out, ignore_errors=True)
     pipeline.copy_tokenizer = COPY if reuse else _load_and_save
+    inference.load_tokenizer = LOAD if reuse else _load_fresh
     t0 = time.perf_counter()
     execute_merge(plan, out, {}, progress=False)
     t1 = time.perf_counter()
-    if not reuse:
-        inference._TOKENIZERS.clear()
     model, tokenizer = inference.load_classifier(out)
     t2 = time.perf_counter()
     inference.predict_logits(model, tokenizer, texts, batch_size=128, max_length=64, progress=False)
@@ -91,7 +96,7 @@ def main() -> int:
                 f"{rows} rows: shared tokenizers {ratio:.2f}x faster a candidate; load {os.getloadavg()[0]:.1f}"
             )
     finally:
-        pipeline.copy_tokenizer = COPY
+        pipeline.copy_tokenizer, inference.load_tokenizer = COPY, LOAD
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
