@@ -228,10 +228,12 @@ def model_card(details: Mapping[str, Any], model_dir: str | os.PathLike | None =
 EXTRA_FILES: tuple[str, ...] = ("generation_config.json",)
 
 
-def copy_extra_files(source: str | os.PathLike, target: str | os.PathLike) -> list[str]:
-    """Copy the :data:`EXTRA_FILES` that ``source`` has into ``target``; the names copied."""
+def copy_extra_files(
+    source: str | os.PathLike, target: str | os.PathLike, names: Sequence[str] = EXTRA_FILES
+) -> list[str]:
+    """Copy the ``names`` (default :data:`EXTRA_FILES`) that ``source`` has into ``target``; the names copied."""
     copied = []
-    for name in EXTRA_FILES:
+    for name in names:
         if (Path(source) / name).is_file():
             shutil.copyfile(Path(source) / name, Path(target) / name)
             copied.append(name)
@@ -244,10 +246,7 @@ def copy_tokenizer(source: str | os.PathLike, target: str | os.PathLike) -> None
     :func:`merginguriel.models.inference.load_tokenizer`), else loaded and saved (a hub id)."""
     from merginguriel.models.inference import TOKENIZER_FILES
 
-    names = [n for n in TOKENIZER_FILES if (Path(source) / n).is_file()]
-    for name in names:
-        shutil.copyfile(Path(source) / name, Path(target) / name)
-    if not names:
+    if not copy_extra_files(source, target, TOKENIZER_FILES):
         from transformers import AutoTokenizer
 
         AutoTokenizer.from_pretrained(str(source)).save_pretrained(str(target))
